@@ -1,0 +1,84 @@
+"""Length of stay: how long patients stay, from episodes where some stays are still open.
+
+Stays still in bed at the extract date are right-censored: we only know they last longer than they have so
+far. The Kaplan–Meier estimator uses them honestly instead of dropping them (which would bias stays short).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["length_of_stay", "survival_curve", "warmup_days"]
+
+
+def length_of_stay(
+    admitted: pd.Series, discharged: pd.Series, extract_end: pd.Timestamp
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stay lengths in whole days and whether each stay has ended.
+
+    Args:
+        admitted: admission dates.
+        discharged: discharge dates, NaT for stays still open at the extract date.
+        extract_end: the last day of the extract; open stays are known to last beyond it.
+
+    Returns:
+        `(days, closed)`: for a closed stay its length (discharge date − admission date); for an open one the
+        days it has lasted by `extract_end`, where it is known that the stay is longer than that.
+    """
+    closed = discharged.notna().to_numpy()
+    end = discharged.where(discharged.notna(), extract_end)
+    days = (end - admitted).dt.days.to_numpy(dtype=np.int64)
+    return days, closed
+
+
+def survival_curve(days: np.ndarray, closed: np.ndarray) -> np.ndarray:
+    """Kaplan–Meier estimate of P(LOS > k) for k = 0, 1, … up to the longest stay seen.
+
+    A closed stay of d days ends on day d; an open stay observed for c days is known to last longer than c
+    days, so it is at risk up to day c + 1.
+
+    Args:
+        days: stay lengths in whole days (see `length_of_stay`).
+        closed: True where the stay has ended.
+
+    Returns:
+        `survival[k] = P(LOS > k)`; empty when there are no stays.
+    """
+    days = np.asarray(days, dtype=np.int64)
+    closed = np.asarray(closed, dtype=bool)
+    if days.size == 0:
+        return np.zeros(0)
+    horizon = int(days.max()) + 2
+    ended = np.bincount(days[closed], minlength=horizon)
+    # An open stay at c days is still at risk of ending on day c + 1 (it is known to last past c).
+    last_at_risk = np.where(closed, days, days + 1)
+    leaving_risk_set = np.bincount(last_at_risk, minlength=horizon + 1)[:horizon]
+    at_risk = leaving_risk_set[::-1].cumsum()[::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hazard = np.where(at_risk > 0, ended / at_risk, 1.0)
+    survival = np.cumprod(1.0 - hazard)
+    last = int(np.nonzero(survival > 0)[0].max()) + 1 if (survival > 0).any() else 1
+    return survival[: last + 1]
+
+
+def warmup_days(survival: np.ndarray, missing_share: float = 0.01) -> int:
+    """Days after the extract starts until the census is complete enough to use.
+
+    Stays that began before the extract are missing from it. With steady admissions A a day, the census on day
+    t after the start misses A·Σ_{j>t} S(j) of its expected A·Σ_{j≥0} S(j) patients (the M_t/G/∞ census with
+    the arrivals before the start left out), so warm-up lasts until that share drops below `missing_share`.
+
+    Args:
+        survival: `P(LOS > k)` from `survival_curve`.
+        missing_share: the largest share of the census that may be missing once warm-up is over.
+
+    Returns:
+        The number of days at the start of the extract whose census is incomplete.
+    """
+    total = float(survival.sum())
+    if total <= 0:
+        return 0
+    # tail[t] = Σ_{j>t} S(j): the expected missing census on day t, per daily admission.
+    tail = total - np.cumsum(survival)
+    return int(np.argmax(tail / total < missing_share))

@@ -1,0 +1,1 @@
+"""The training pipeline: data → backtest → fit → MLflow → registry."""
