@@ -90,6 +90,8 @@ class Ingested:
     open_stays: int = 0
     filled_days: int = 0
     warmup: dict[str, int] = field(default_factory=dict)
+    # The validated episodes, kept in memory for the flow model's length of stay; never written out.
+    episodes: pd.DataFrame | None = None
 
     def report(self) -> list[str]:
         """Lines a person reads after an ingest run."""
@@ -477,6 +479,7 @@ def ingest(raw: pd.DataFrame, *, lenient: bool = False, timezone: str = DEFAULT_
             exact_duplicates=exact,
             open_stays=int(episodes["discharged_at"].isna().sum()),
             warmup={str(k): int(v) for k, v in warm.items()},
+            episodes=episodes.drop(columns="row"),
         )
 
     daily, problems = validate_daily_counts(raw, timezone)

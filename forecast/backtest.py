@@ -1,0 +1,239 @@
+"""Rolling-origin evaluation, scores, honest model choice and calibrated quantiles.
+
+Cutoffs: the last at the series end − h, each earlier one `step` days before it. One extra, earlier window is
+run but never scored: it gives the first scored fold something to choose a model and calibrate its intervals
+on. For every fold, the choice and the calibration use only windows that ended by that fold's cutoff, so the
+scores the product reports for itself are the scores it would have had.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecast import models
+from forecast.calibration import apply_error_quantiles, error_quantiles
+from forecast.census import ADMISSION_TYPES, flow_census, in_bed_at, survival_at
+from forecast.quantiles import column
+
+__all__ = ["FlowInputs", "Backtest", "cutoffs", "forecast_origin", "run_backtest", "ENSEMBLE"]
+
+ENSEMBLE = "ensemble"
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class FlowInputs:
+    """What the flow model needs beyond the census: admissions by type and the episodes (for stays)."""
+
+    admissions: pd.DataFrame  # unique_id, ds, acute, elective
+    episodes: pd.DataFrame  # unit, admitted_at, discharged_at, admission_type
+
+
+def cutoffs(last_day: pd.Timestamp, horizon: int, folds: int, step: int) -> list[pd.Timestamp]:
+    """Forecast origins, oldest first: the last at `last_day − horizon`, each earlier one `step` days before."""
+    last = last_day - pd.Timedelta(days=horizon)
+    return [last - pd.Timedelta(days=step * k) for k in range(folds - 1, -1, -1)]
+
+
+def _flow_forecast(
+    history: pd.DataFrame, future: pd.DataFrame, horizon: int, flow: FlowInputs, unit: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    origin = history["ds"].max()
+    regressors = [c for c in history.columns if c not in ("unique_id", "ds", "y")]
+    admitted = flow.admissions[(flow.admissions["unique_id"] == unit) & (flow.admissions["ds"] <= origin)]
+    stays = flow.episodes[flow.episodes["unit"] == unit]
+    by_type = []
+    for kind in ADMISSION_TYPES:
+        past = (
+            admitted[["unique_id", "ds", kind]].rename(columns={kind: "y"}).merge(history[["ds", *regressors]], on="ds")
+        )
+        arrivals = models.admissions_rate(past, future, years=2.0)
+        of_kind = stays[stays["admission_type"] == kind]
+        mean, _ = flow_census(arrivals, survival_at(of_kind, origin), in_bed_at(of_kind, origin))
+        by_type.append(mean)
+    return by_type[0] + by_type[1], by_type[0], by_type[1]
+
+
+def forecast_origin(
+    history: pd.DataFrame,
+    future: pd.DataFrame,
+    horizon: int,
+    candidates: Sequence[str],
+    flow: FlowInputs | None = None,
+    n_jobs: int = 1,
+) -> pd.DataFrame:
+    """Point forecasts of every candidate from one origin, for every unit.
+
+    Args:
+        history: `unique_id, ds, y` and regressors, up to the origin.
+        future: `unique_id, ds` and the same regressors for the `horizon` days after it.
+        horizon: days ahead.
+        candidates: model names from `models.CANDIDATES`; `flow` needs `flow` inputs (census from episodes).
+        flow: admissions by type and episodes, for the flow model.
+        n_jobs: processes for statsforecast.
+
+    Returns:
+        `unique_id, ds`, a column per candidate, the `ensemble` (mean of all but the baseline), and for the
+        flow model its split `flow_acute`, `flow_elective`.
+    """
+    stat = [c for c in candidates if c in models.STATSFORECAST_MODELS]
+    out = models.forecast_statsforecast(history, future, horizon, stat, n_jobs=n_jobs)
+    out = out.sort_values(["unique_id", "ds"]).reset_index(drop=True)
+    future = future.sort_values(["unique_id", "ds"]).reset_index(drop=True)
+    own = [c for c in candidates if c in ("gbm", "flow") and not (c == "flow" and flow is None)]
+    for name in own:
+        out[name] = np.nan
+        if name == "flow":
+            out["flow_acute"] = np.nan
+            out["flow_elective"] = np.nan
+    for unit, past in history.groupby("unique_id", sort=False):
+        rows = np.flatnonzero(out["unique_id"].to_numpy() == unit)
+        ahead = future.iloc[rows]
+        if "gbm" in own:
+            out.loc[rows, "gbm"] = models.forecast_gbm(past, ahead, horizon)
+        if "flow" in own and flow is not None:
+            total, acute, elective = _flow_forecast(past, ahead, horizon, flow, str(unit))
+            out.loc[rows, "flow"] = total
+            out.loc[rows, "flow_acute"] = acute
+            out.loc[rows, "flow_elective"] = elective
+    members = [c for c in candidates if c != models.BASELINE and c in out.columns]
+    if len(members) >= 2:
+        out[ENSEMBLE] = out[members].mean(axis=1)
+    for name in [c for c in out.columns if c not in ("unique_id", "ds")]:
+        out[name] = out[name].clip(lower=0)
+    return out
+
+
+def _seasonal_naive_scale(history: pd.DataFrame, season: int = 7) -> pd.Series:
+    """Per unit, the in-sample MAE of a lag-`season` naive forecast: the MASE denominator."""
+    diffs = history.groupby("unique_id", sort=False)["y"].diff(season).abs()
+    return diffs.groupby(history["unique_id"]).mean().replace(0, np.nan)
+
+
+@dataclass
+class Backtest:
+    """Everything a backtest found, per unit, fold and model."""
+
+    forecasts: pd.DataFrame  # unique_id, ds, cutoff, fold, step, y, one column per model
+    scores: pd.DataFrame  # unique_id, fold, model, mae, mase, bias
+    models: list[str]  # the scored models (candidates and ensemble)
+    selected: pd.DataFrame  # unique_id, ds, cutoff, fold, step, y, model, mean, quantile columns
+    choice: pd.Series  # per unit: the model chosen on all folds (for the production forecast)
+
+    def error_quantiles(self, unit: str, model: str, horizon: int) -> np.ndarray:
+        """Quantiles of a model's errors by horizon step, from every window of the backtest."""
+        rows = self.forecasts[self.forecasts["unique_id"] == unit]
+        errors = pd.DataFrame({"step": rows["step"], "error": rows["y"] - rows[model]})
+        return error_quantiles(errors, horizon)
+
+
+def _choose(scores: pd.DataFrame, candidates: Sequence[str]) -> str:
+    """The model with the lowest mean MASE; ties to the simpler; never worse than the baseline."""
+    mean = scores.groupby("model")["mase"].mean().reindex(candidates).dropna()
+    if mean.empty:
+        return models.BASELINE
+    rank = {m: (round(float(v), 4), models.SIMPLICITY.get(m, 9)) for m, v in mean.items()}
+    best = min(rank, key=lambda m: rank[m])
+    baseline = mean.get(models.BASELINE)
+    return best if baseline is None or mean[best] <= baseline else models.BASELINE
+
+
+def run_backtest(
+    series: pd.DataFrame,
+    horizon: int,
+    folds: int,
+    step: int,
+    candidates: Sequence[str] = models.CANDIDATES,
+    flow: FlowInputs | None = None,
+    n_jobs: int = 1,
+    progress: Progress | None = None,
+) -> Backtest:
+    """Rolling-origin backtest of the candidates, with honest per-unit choice and calibrated quantiles.
+
+    Args:
+        series: `unique_id, ds, y` and regressor columns whose values are known ahead (calendar, tourism).
+        horizon: days ahead per window.
+        folds: scored windows.
+        step: days between cutoffs.
+        candidates: model names; `flow` is skipped without `flow` inputs.
+        flow: inputs of the flow model (census from episodes).
+        n_jobs: processes for statsforecast.
+        progress: called with a line per window.
+    """
+    candidates = [c for c in candidates if c != "flow" or flow is not None]
+    last_day = series["ds"].max()
+    origins = cutoffs(last_day, horizon, folds + 1, step)
+    if origins[0] <= series.groupby("unique_id")["ds"].min().max() + pd.Timedelta(days=2 * 7):
+        raise ValueError(
+            f"too little history for {folds} folds {step} days apart with horizon {horizon}: the first cutoff "
+            f"{origins[0]:%Y-%m-%d} leaves almost no training data; use fewer folds or a smaller step"
+        )
+    windows = []
+    scales = []
+    for fold, cutoff in enumerate(origins):
+        if progress:
+            progress(f"window {fold + 1}/{len(origins)}: origin {cutoff:%Y-%m-%d}, {len(candidates)} candidates")
+        history = series[series["ds"] <= cutoff]
+        ahead = series[(series["ds"] > cutoff) & (series["ds"] <= cutoff + pd.Timedelta(days=horizon))]
+        future = ahead.drop(columns="y")
+        result = forecast_origin(history, future, horizon, candidates, flow, n_jobs)
+        result = result.merge(ahead[["unique_id", "ds", "y"]], on=["unique_id", "ds"])
+        result["cutoff"] = cutoff
+        result["fold"] = fold
+        result["step"] = (result["ds"] - cutoff).dt.days
+        windows.append(result)
+        scale = _seasonal_naive_scale(history).rename("scale").reset_index()
+        scale["fold"] = fold
+        scales.append(scale)
+    forecasts = pd.concat(windows, ignore_index=True)
+    scored = [*candidates, ENSEMBLE] if ENSEMBLE in forecasts.columns else list(candidates)
+    long = forecasts.melt(
+        id_vars=["unique_id", "ds", "fold", "y"], value_vars=scored, var_name="model", value_name="forecast"
+    )
+    long["error"] = long["forecast"] - long["y"]
+    long["abs_error"] = long["error"].abs()
+    scores = long.groupby(["unique_id", "fold", "model"], as_index=False).agg(
+        mae=("abs_error", "mean"), bias=("error", "mean")
+    )
+    scores = scores.merge(pd.concat(scales), on=["unique_id", "fold"])
+    scores["mase"] = scores["mae"] / scores["scale"]
+    selected = _honest_selection(forecasts, scores, scored, horizon)
+    choice = scores.groupby("unique_id").apply(lambda s: _choose(s, scored), include_groups=False)
+    return Backtest(forecasts, scores, scored, selected, choice)
+
+
+def _honest_selection(
+    forecasts: pd.DataFrame, scores: pd.DataFrame, scored: Sequence[str], horizon: int
+) -> pd.DataFrame:
+    """For each scored fold, the forecast of the model chosen on earlier windows, with quantiles calibrated
+    on that model's errors in those windows."""
+    pieces = []
+    for (unit, fold), rows in forecasts[forecasts["fold"] > 0].groupby(["unique_id", "fold"], sort=True):
+        earlier = scores[(scores["unique_id"] == unit) & (scores["fold"] < fold)]
+        model = _choose(earlier, scored)
+        past = forecasts[(forecasts["unique_id"] == unit) & (forecasts["fold"] < fold)]
+        errors = pd.DataFrame({"step": past["step"], "error": past["y"] - past[model]})
+        rows = rows.sort_values("ds")
+        quantiles = apply_error_quantiles(rows[model].to_numpy(), error_quantiles(errors, horizon))
+        piece = rows[["unique_id", "ds", "cutoff", "fold", "step", "y"]].reset_index(drop=True)
+        piece["model"] = model
+        piece["mean"] = rows[model].to_numpy()
+        pieces.append(pd.concat([piece, quantiles], axis=1))
+    return pd.concat(pieces, ignore_index=True)
+
+
+def coverage(selected: pd.DataFrame, level: int) -> pd.Series:
+    """Per unit, the share of actuals inside the central `level` % interval."""
+    tail = (100 - level) / 200
+    inside = (selected["y"] >= selected[column(tail)]) & (selected["y"] <= selected[column(1 - tail)])
+    return inside.groupby(selected["unique_id"]).mean()
+
+
+def width(selected: pd.DataFrame, level: int) -> pd.Series:
+    """Per unit, the mean width of the central `level` % interval."""
+    tail = (100 - level) / 200
+    return (selected[column(1 - tail)] - selected[column(tail)]).groupby(selected["unique_id"]).mean()

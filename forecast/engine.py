@@ -1,0 +1,214 @@
+"""The forecast engine: from a daily frame to backtest metrics and calibrated forecasts per unit.
+
+This glues the pure pieces together (features → candidates → backtest → choice → quantiles); it reads no
+files and logs nowhere, so the CLI, the training pipeline and the tests all call the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from forecast import features, models
+from forecast.backtest import FlowInputs, coverage, forecast_origin, run_backtest, width
+from forecast.backtest import Backtest as BacktestResult
+from forecast.calibration import apply_error_quantiles
+
+__all__ = ["Target", "EngineConfig", "Prepared", "prepare", "backtest_metrics", "forecast_units"]
+
+Target = Literal["census", "admissions"]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Settings of a forecasting run (all have defaults a user can override)."""
+
+    target: Target = "census"
+    horizon: int = 91
+    folds: int = 4
+    step: int = 91
+    country: str = "SE"
+    column: str | None = None  # the series to forecast in daily counts; default per target
+    regressors: tuple[str, ...] = ()  # data columns with known future values
+    candidates: tuple[str, ...] = models.CANDIDATES
+    n_jobs: int = 1
+
+
+@dataclass
+class Prepared:
+    """The long series with its regressors, and what the flow model needs if the data allows it."""
+
+    series: pd.DataFrame  # unique_id, ds, y, regressors (history)
+    future: pd.DataFrame  # unique_id, ds, regressors for the horizon after the data
+    flow: FlowInputs | None
+    column: str
+    regressors: list[str] = field(default_factory=list)
+
+
+def _target_column(daily: pd.DataFrame, config: EngineConfig) -> str:
+    if config.column:
+        if config.column not in daily.columns:
+            raise ValueError(f"--column {config.column!r} is not in the data; columns: {', '.join(daily.columns)}")
+        return config.column
+    for name in (config.target, *(("arrivals",) if config.target == "admissions" else ())):
+        if name in daily.columns:
+            return name
+    raise ValueError(
+        f"the data has no {config.target!r} column; name the series to forecast with --column "
+        f"(columns: {', '.join(daily.columns)})"
+    )
+
+
+def prepare(
+    daily: pd.DataFrame,
+    config: EngineConfig,
+    episodes: pd.DataFrame | None = None,
+    guest_nights: pd.DataFrame | None = None,
+) -> Prepared:
+    """Long series with calendar, holiday and tourism features, history and future.
+
+    The census target drops each unit's warm-up days (their census misses patients admitted before the
+    extract). Regressors named in `config.regressors` must be numeric columns of the daily frame.
+    """
+    column = _target_column(daily, config)
+    frame = daily
+    if column == "census" and "warmup" in daily.columns:
+        frame = daily[~daily["warmup"]]
+    for name in config.regressors:
+        if name not in daily.columns:
+            raise ValueError(f"--regressors names {name!r}, which is not in the data")
+        if not pd.api.types.is_numeric_dtype(daily[name]):
+            raise ValueError(f"regressor {name!r} must be numeric")
+    series = frame[["unit", "date", column, *config.regressors]].rename(
+        columns={"unit": "unique_id", "date": "ds", column: "y"}
+    )
+    series = series.sort_values(["unique_id", "ds"]).reset_index(drop=True)
+    history, future = features.calendar_features(
+        series[["unique_id", "ds", "y"]], config.horizon, country=config.country, guest_nights=guest_nights
+    )
+    for name in config.regressors:
+        history[name] = series[name].to_numpy(float)
+        # Known-ahead regressors from the data end with the data; beyond it they are taken as absent (0).
+        future[name] = 0.0
+    flow = None
+    if column == "census" and episodes is not None and "flow" in config.candidates:
+        admissions = daily[["unit", "date", "admissions_acute", "admissions_elective"]].rename(
+            columns={
+                "unit": "unique_id",
+                "date": "ds",
+                "admissions_acute": "acute",
+                "admissions_elective": "elective",
+            }
+        )
+        flow = FlowInputs(admissions, episodes)
+    regressors = [c for c in history.columns if c not in ("unique_id", "ds", "y")]
+    return Prepared(history, future, flow, column, regressors)
+
+
+def run(prepared: Prepared, config: EngineConfig, progress: Any = None) -> BacktestResult:
+    """The rolling-origin backtest of all candidates on prepared series."""
+    return run_backtest(
+        prepared.series,
+        config.horizon,
+        config.folds,
+        config.step,
+        config.candidates,
+        prepared.flow,
+        n_jobs=config.n_jobs,
+        progress=progress,
+    )
+
+
+def backtest_metrics(result: BacktestResult, config: EngineConfig) -> dict[str, Any]:
+    """The backtest as the `metrics.json` contract: per unit and a summary over units.
+
+    Per unit, `model` is the choice for production (on all windows); `mase`, `mae`, `bias` and the
+    coverages are those of the honestly selected forecasts (chosen and calibrated on earlier windows only);
+    `baseline_mase` is the weekly seasonal naive's; `models` holds every candidate's MASE.
+    """
+    selected = result.selected
+    scale = result.scores[result.scores["model"] == models.BASELINE].set_index(["unique_id", "fold"])["scale"]
+    err = (selected["mean"] - selected["y"]).abs()
+    fold_mae = err.groupby([selected["unique_id"], selected["fold"]]).mean()
+    fold_mase = fold_mae / scale.reindex(fold_mae.index)
+    scored = result.scores[result.scores["fold"] > 0]
+    per_model = scored.groupby(["unique_id", "model"])["mase"].mean().unstack()
+    cov80, cov95 = coverage(selected, 80), coverage(selected, 95)
+    wid80, wid95 = width(selected, 80), width(selected, 95)
+    units: dict[str, Any] = {}
+    for unit in sorted(selected["unique_id"].unique()):
+        rows = selected[selected["unique_id"] == unit]
+        units[str(unit)] = {
+            "model": str(result.choice[unit]),
+            "mase": float(fold_mase[unit].mean()),
+            "mae": float(fold_mae[unit].mean()),
+            "bias": float((rows["mean"] - rows["y"]).mean()),
+            "coverage_80": float(cov80[unit]),
+            "coverage_95": float(cov95[unit]),
+            "width_80": float(wid80[unit]),
+            "width_95": float(wid95[unit]),
+            "baseline_mase": float(per_model.loc[unit, models.BASELINE]),
+            "models": {m: float(v) for m, v in per_model.loc[unit].dropna().items()},
+            "chosen_per_fold": rows.groupby("fold")["model"].first().tolist(),
+        }
+    summary = {
+        key: float(np.mean([u[key] for u in units.values()]))
+        for key in ("mase", "baseline_mase", "coverage_80", "coverage_95", "mae")
+    }
+    summary["models"] = {m: float(v) for m, v in per_model.mean().items()}
+    return {
+        "target": config.target,
+        "horizon": config.horizon,
+        "folds": config.folds,
+        "step": config.step,
+        "units": units,
+        "summary": summary,
+    }
+
+
+def forecast_units(prepared: Prepared, result: BacktestResult, config: EngineConfig) -> pd.DataFrame:
+    """Forecasts beyond the data: each unit's chosen model fitted on all history, quantiles from its errors.
+
+    Returns:
+        `unique_id, ds, model, mean`, the quantile columns, and `mean_acute`, `mean_elective` where the flow
+        model was chosen (it knows the split by admission type).
+    """
+    chosen = sorted(set(result.choice))
+    needed = set(chosen)
+    if "ensemble" in needed:
+        needed |= {m for m in result.models if m not in (models.BASELINE, "ensemble")}
+    point = forecast_origin(
+        prepared.series,
+        prepared.future,
+        config.horizon,
+        [c for c in config.candidates if c in needed],
+        prepared.flow,
+        n_jobs=config.n_jobs,
+    )
+    pieces = []
+    for unit, rows in point.groupby("unique_id", sort=True):
+        model = str(result.choice[unit])
+        rows = rows.sort_values("ds")
+        quantiles = apply_error_quantiles(
+            rows[model].to_numpy(), result.error_quantiles(str(unit), model, config.horizon)
+        )
+        piece = rows[["unique_id", "ds"]].reset_index(drop=True)
+        piece["model"] = model
+        piece["mean"] = rows[model].to_numpy()
+        if model == "flow":
+            piece["mean_acute"] = rows["flow_acute"].to_numpy()
+            piece["mean_elective"] = rows["flow_elective"].to_numpy()
+        pieces.append(pd.concat([piece, quantiles], axis=1))
+    return pd.concat(pieces, ignore_index=True)
+
+
+def candidates_for(names: Sequence[str]) -> tuple[str, ...]:
+    """Validate a list of candidate names."""
+    unknown = [n for n in names if n not in models.CANDIDATES]
+    if unknown:
+        raise ValueError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(models.CANDIDATES)}")
+    return tuple(names)
