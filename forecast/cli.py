@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -119,6 +120,141 @@ def demo(
     typer.echo("Per unit (census after warm-up):")
     print_table(data.unit_summary(result.daily, read_beds(out / "units.csv")))
     typer.echo(f"\ndaily frame: {out / 'daily.csv'}  ({time.perf_counter() - started:.1f} s)")
+
+
+def read_guest_nights(path: Path | None) -> pd.DataFrame | None:
+    if path is None:
+        return None
+    if not path.exists():
+        raise fail(f"no such guest-nights file: {path}")
+    frame = data.read_table(path)
+    if "date" not in frame.columns or "guest_nights" not in frame.columns:
+        raise fail(f"{path}: a guest-nights file needs the columns date, guest_nights")
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame["guest_nights"] = pd.to_numeric(frame["guest_nights"], errors="coerce")
+    return frame
+
+
+def write_text(text: str, path: Path) -> None:
+    """Write a text file whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def run_engine(
+    file: Path,
+    config: Any,
+    guest_nights: Path | None,
+    quiet: bool,
+) -> tuple[Any, Any, data.Ingested]:
+    """Ingest a data file, prepare its series and run the backtest; CLI errors for bad input."""
+    from forecast import engine
+
+    try:
+        ingested = data.ingest_file(file)
+        prepared = engine.prepare(ingested.daily, config, ingested.episodes, read_guest_nights(guest_nights))
+    except (data.InputError, FileNotFoundError, ValueError) as error:
+        raise fail(f"{file}: {error}") from None
+    progress = None if quiet else (lambda line: typer.echo(line, err=True))
+    try:
+        result = engine.run(prepared, config, progress)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    return prepared, result, ingested
+
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")]
+GuestNights = Annotated[
+    Path | None, typer.Option("--guest-nights", help="Daily or monthly tourist guest nights (date, guest_nights).")
+]
+Country = Annotated[str, typer.Option(help="Country code for public holidays (SE, PT, US, IN, ...).")]
+
+
+@app.command()
+def backtest(
+    file: Annotated[Path, typer.Argument(help="Episodes or daily counts, CSV or Parquet.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write metrics.json.")],
+    target: Annotated[str, typer.Option(help="census or admissions.")] = "census",
+    horizon: Annotated[int, typer.Option(min=1, max=730, help="Days ahead.")] = 91,
+    folds: Annotated[int, typer.Option(min=1, max=52, help="Scored windows.")] = 4,
+    step: Annotated[int, typer.Option(min=1, help="Days between cutoffs.")] = 91,
+    country: Country = "SE",
+    column: Annotated[str | None, typer.Option(help="Daily counts: the column to forecast.")] = None,
+    regressors: Annotated[
+        str | None, typer.Option(help="Daily counts: comma-separated columns with known future values.")
+    ] = None,
+    models: Annotated[str | None, typer.Option(help="Comma-separated candidates (default: all).")] = None,
+    guest_nights: GuestNights = None,
+    quiet: Quiet = False,
+) -> None:
+    """Rolling-origin backtest of every candidate; per unit the chosen model and its honest scores."""
+    from forecast import engine
+
+    if target not in ("census", "admissions"):
+        raise fail("--target must be census or admissions")
+    try:
+        candidates = engine.candidates_for(models.split(",")) if models else engine.models.CANDIDATES
+    except ValueError as error:
+        raise fail(str(error)) from None
+    config = engine.EngineConfig(
+        target=target,  # type: ignore[arg-type]
+        horizon=horizon,
+        folds=folds,
+        step=step,
+        country=country,
+        column=column,
+        regressors=tuple(r.strip() for r in regressors.split(",") if r.strip()) if regressors else (),
+        candidates=candidates,
+    )
+    started = time.perf_counter()
+    _, result, _ = run_engine(file, config, guest_nights, quiet)
+    metrics = engine.backtest_metrics(result, config)
+    metrics["seconds"] = round(time.perf_counter() - started, 1)
+    write_text(json.dumps(metrics, indent=2), output)
+    rows = [
+        {"unit": unit, **{k: v for k, v in m.items() if k not in ("models", "chosen_per_fold")}}
+        for unit, m in metrics["units"].items()
+    ]
+    print_table(pd.DataFrame(rows).round(3))
+    summary = metrics["summary"]
+    typer.echo(
+        f"\nmean MASE {summary['mase']:.3f} (seasonal naive {summary['baseline_mase']:.3f}); "
+        f"coverage 80 % {summary['coverage_80']:.1%}, 95 % {summary['coverage_95']:.1%}"
+    )
+    typer.echo(f"wrote {output} ({metrics['seconds']} s)")
+
+
+@app.command("forecast")
+def forecast_command(
+    file: Annotated[Path, typer.Argument(help="Episodes or daily counts, CSV or Parquet.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the forecast (.csv/.parquet).")],
+    horizon: Annotated[int, typer.Option(min=1, max=730, help="Days ahead.")] = 91,
+    target: Annotated[str, typer.Option(help="census or admissions.")] = "census",
+    folds: Annotated[int, typer.Option(min=1, max=52, help="Backtest windows for choice and calibration.")] = 4,
+    step: Annotated[int, typer.Option(min=1, help="Days between backtest cutoffs.")] = 91,
+    country: Country = "SE",
+    column: Annotated[str | None, typer.Option(help="Daily counts: the column to forecast.")] = None,
+    guest_nights: GuestNights = None,
+    quiet: Quiet = False,
+) -> None:
+    """Forecast each unit's daily census (or admissions) with quantiles, after a backtest picks the model."""
+    from forecast import engine
+
+    config = engine.EngineConfig(
+        target=target,  # type: ignore[arg-type]
+        horizon=horizon,
+        folds=folds,
+        step=step,
+        country=country,
+        column=column,
+    )
+    prepared, result, _ = run_engine(file, config, guest_nights, quiet)
+    table = engine.forecast_units(prepared, result, config)
+    write_table(table, output)
+    typer.echo(f"wrote {len(table)} unit-days of forecasts to {output}")
+
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -1,0 +1,70 @@
+"""The `bedcast` command as a user runs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from forecast.cli import app
+
+runner = CliRunner()
+HDHI = Path(__file__).resolve().parents[2] / "shared" / "data" / "hdhi" / "episodes.csv"
+
+GOOD = """episode_id,unit,admitted_at,discharged_at,admission_type
+E1,ward_a,2024-01-01,2024-01-03,acute
+E2,ward_a,2024-01-02,,elective
+"""
+BAD = GOOD + "E3,ward_a,2024-01-05,2024-01-02,acute\n"
+
+
+def test_ingest_writes_the_daily_frame(tmp_path):
+    source = tmp_path / "episodes.csv"
+    source.write_text(GOOD)
+    out = tmp_path / "daily.csv"
+    result = runner.invoke(app, ["ingest", str(source), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    daily = pd.read_csv(out)
+    assert daily["census"].tolist() == [1, 2]
+    assert "wrote 2 unit-days" in result.output
+
+
+def test_ingest_discharge_before_admission_fails_naming_the_row(tmp_path):
+    source = tmp_path / "episodes.csv"
+    source.write_text(BAD)
+    out = tmp_path / "daily.csv"
+    out.write_text("an earlier good result\n")
+    result = runner.invoke(app, ["ingest", str(source), "--out", str(out)])
+    assert result.exit_code == 1
+    assert "row 3, field discharged_at (episode_id E3): discharge is before admission" in result.output
+    # Nothing already stored is lost or half-written.
+    assert out.read_text() == "an earlier good result\n"
+
+
+def test_ingest_lenient_writes_rejects(tmp_path):
+    source = tmp_path / "episodes.csv"
+    source.write_text(BAD)
+    out = tmp_path / "daily.csv"
+    result = runner.invoke(app, ["ingest", str(source), "--out", str(out), "--lenient"])
+    assert result.exit_code == 0, result.output
+    rejects = pd.read_csv(tmp_path / "daily.rejects.csv")
+    assert rejects["row"].tolist() == [3]
+    assert "wrote 1 rejected row(s)" in result.output
+
+
+def test_ingest_missing_file_is_a_clear_error(tmp_path):
+    result = runner.invoke(app, ["ingest", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "d.csv")])
+    assert result.exit_code == 1
+    assert "no such file" in result.output
+
+
+@pytest.mark.slow
+def test_ingest_real_hdhi_episodes(tmp_path):
+    out = tmp_path / "daily.parquet"
+    result = runner.invoke(app, ["ingest", str(HDHI), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    daily = pd.read_parquet(out)
+    assert len(daily) == 730
+    assert "cardiology: census incomplete for the first 33 day(s)" in result.output
