@@ -1,0 +1,75 @@
+"""Rolling-origin backtest: cutoffs, honest choice, calibrated quantiles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast import backtest
+from forecast.calibration import apply_error_quantiles, error_quantiles
+from forecast.quantiles import LEVELS, column
+
+
+def weekly_series(days: int = 600, units: int = 2, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frames = []
+    for u in range(units):
+        ds = pd.date_range("2022-01-01", periods=days, freq="D")
+        weekly = np.array([30, 32, 31, 30, 28, 20, 18], dtype=float)[ds.dayofweek] * (1 + u)
+        frames.append(pd.DataFrame({"unique_id": f"u{u}", "ds": ds, "y": rng.poisson(weekly).astype(float)}))
+    frame = pd.concat(frames, ignore_index=True)
+    frame["weekend"] = (frame["ds"].dt.dayofweek >= 5).astype(float)
+    return frame
+
+
+def test_cutoffs_last_at_end_minus_horizon_each_earlier_one_step_before():
+    end = pd.Timestamp("2025-12-31")
+    got = backtest.cutoffs(end, horizon=28, folds=3, step=91)
+    assert got == [
+        pd.Timestamp("2025-12-03") - pd.Timedelta(days=182),
+        pd.Timestamp("2025-09-03"),
+        pd.Timestamp("2025-12-03"),
+    ]
+
+
+def test_error_quantiles_widen_with_horizon_and_never_go_negative():
+    rng = np.random.default_rng(1)
+    steps = np.repeat(np.arange(1, 29), 50)
+    errors = pd.DataFrame({"step": steps, "error": rng.normal(0, steps, steps.size)})
+    q = error_quantiles(errors, 28)
+    assert q.shape == (28, len(LEVELS))
+    spread = q[:, LEVELS.index(0.9)] - q[:, LEVELS.index(0.1)]
+    assert spread[-1] > 5 * spread[0]
+    table = apply_error_quantiles(np.full(28, 2.0), q)
+    assert (table.to_numpy() >= 0).all()
+    assert (np.diff(table.to_numpy(), axis=1) >= 0).all()
+
+
+def test_backtest_choice_per_fold_uses_only_earlier_windows():
+    series = weekly_series()
+    result = backtest.run_backtest(series, horizon=14, folds=3, step=28, candidates=["seasonal_naive", "ets"])
+    assert sorted(result.forecasts["fold"].unique()) == [0, 1, 2, 3]
+    assert sorted(result.selected["fold"].unique()) == [1, 2, 3]
+    for (unit, fold), rows in result.selected.groupby(["unique_id", "fold"]):
+        earlier = result.scores[(result.scores["unique_id"] == unit) & (result.scores["fold"] < fold)]
+        assert rows["model"].iloc[0] == backtest._choose(earlier, result.models)
+    # Every scored window has h rows per unit; quantiles bracket the mean.
+    assert (result.selected.groupby(["unique_id", "fold"]).size() == 14).all()
+    assert (result.selected[column(0.1)] <= result.selected["mean"] + 1e-9).all()
+    cov = backtest.coverage(result.selected, 80)
+    assert ((cov > 0.4) & (cov <= 1.0)).all()
+
+
+def test_mase_is_scaled_by_the_seasonal_naive_in_sample_error():
+    series = weekly_series(units=1)
+    result = backtest.run_backtest(series, horizon=7, folds=1, step=7, candidates=["seasonal_naive"])
+    row = result.scores[result.scores["fold"] == 1].iloc[0]
+    history = series[series["ds"] <= result.forecasts.loc[result.forecasts["fold"] == 1, "cutoff"].iloc[0]]
+    scale = history["y"].diff(7).abs().mean()
+    assert row["mase"] == pytest.approx(row["mae"] / scale)
+
+
+def test_too_little_history_is_a_clear_error():
+    with pytest.raises(ValueError, match="too little history"):
+        backtest.run_backtest(weekly_series(days=100), horizon=28, folds=4, step=28)
