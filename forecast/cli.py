@@ -256,7 +256,6 @@ def forecast_command(
     typer.echo(f"wrote {len(table)} unit-days of forecasts to {output}")
 
 
-
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

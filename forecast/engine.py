@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from forecast import features, models
-from forecast.backtest import FlowInputs, coverage, forecast_origin, run_backtest, width
 from forecast.backtest import Backtest as BacktestResult
+from forecast.backtest import FlowInputs, coverage, forecast_origin, run_backtest, width
 from forecast.calibration import apply_error_quantiles
 
 __all__ = ["Target", "EngineConfig", "Prepared", "prepare", "backtest_metrics", "forecast_units"]
@@ -155,7 +155,7 @@ def backtest_metrics(result: BacktestResult, config: EngineConfig) -> dict[str, 
             "models": {m: float(v) for m, v in per_model.loc[unit].dropna().items()},
             "chosen_per_fold": rows.groupby("fold")["model"].first().tolist(),
         }
-    summary = {
+    summary: dict[str, Any] = {
         key: float(np.mean([u[key] for u in units.values()]))
         for key in ("mase", "baseline_mase", "coverage_80", "coverage_95", "mae")
     }
