@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from forecast.cli import app
+from tests.conftest import SHARED_DATA
 
 runner = CliRunner()
-HDHI = Path(__file__).resolve().parents[2] / "shared" / "data" / "hdhi" / "episodes.csv"
+HDHI = SHARED_DATA / "hdhi" / "episodes.csv"
 
 GOOD = """episode_id,unit,admitted_at,discharged_at,admission_type
 E1,ward_a,2024-01-01,2024-01-03,acute

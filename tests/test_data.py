@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from forecast.data import InputError, ingest, ingest_file, read_table, unit_summary
+from tests.conftest import SHARED_DATA as SHARED
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 HDHI = SHARED / "hdhi" / "episodes.csv"
 UIHC = SHARED / "uihc_ed" / "daily.csv"
 
