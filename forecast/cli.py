@@ -143,26 +143,24 @@ def write_text(text: str, path: Path) -> None:
     os.replace(partial, path)
 
 
-def run_engine(
-    file: Path,
-    config: Any,
-    guest_nights: Path | None,
-    quiet: bool,
-) -> tuple[Any, Any, data.Ingested]:
-    """Ingest a data file, prepare its series and run the backtest; CLI errors for bad input."""
+def load(file: Path) -> data.Ingested:
+    """Ingest a data file strictly; bad input ends the command with the problems listed."""
+    try:
+        return data.ingest_file(file)
+    except (data.InputError, FileNotFoundError) as error:
+        raise fail(f"{file}: {error}") from None
+
+
+def run_engine(ingested: data.Ingested, config: Any, guest_nights: Path | None, quiet: bool) -> tuple[Any, Any]:
+    """Prepare the series of ingested data and run the backtest; CLI errors for bad settings."""
     from forecast import engine
 
     try:
-        ingested = data.ingest_file(file)
         prepared = engine.prepare(ingested.daily, config, ingested.episodes, read_guest_nights(guest_nights))
-    except (data.InputError, FileNotFoundError, ValueError) as error:
-        raise fail(f"{file}: {error}") from None
-    progress = None if quiet else (lambda line: typer.echo(line, err=True))
-    try:
-        result = engine.run(prepared, config, progress)
+        progress = None if quiet else (lambda line: typer.echo(line, err=True))
+        return prepared, engine.run(prepared, config, progress)
     except ValueError as error:
         raise fail(str(error)) from None
-    return prepared, result, ingested
 
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")]
@@ -209,7 +207,7 @@ def backtest(
         candidates=candidates,
     )
     started = time.perf_counter()
-    _, result, _ = run_engine(file, config, guest_nights, quiet)
+    _, result = run_engine(load(file), config, guest_nights, quiet)
     metrics = engine.backtest_metrics(result, config)
     metrics["seconds"] = round(time.perf_counter() - started, 1)
     write_text(json.dumps(metrics, indent=2), output)
@@ -250,10 +248,50 @@ def forecast_command(
         country=country,
         column=column,
     )
-    prepared, result, _ = run_engine(file, config, guest_nights, quiet)
+    prepared, result = run_engine(load(file), config, guest_nights, quiet)
     table = engine.forecast_units(prepared, result, config)
     write_table(table, output)
     typer.echo(f"wrote {len(table)} unit-days of forecasts to {output}")
+
+
+@app.command("beds")
+def beds_command(
+    file: Annotated[Path, typer.Argument(help="Episodes or daily counts, CSV or Parquet.")],
+    quarter: Annotated[str, typer.Option(help="next, or a quarter like 2026Q1.")] = "next",
+    units: Annotated[Path | None, typer.Option(help="Current beds per unit (unit, beds).")] = None,
+    overflow_risk: Annotated[float, typer.Option(min=0.001, max=0.5, help="Accepted P(census > beds).")] = 0.05,
+    folds: Annotated[int, typer.Option(min=1, max=52, help="Backtest windows for choice and calibration.")] = 4,
+    country: Country = "SE",
+    guest_nights: GuestNights = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the table (.csv).")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """The planner's table: per unit and week of the quarter, census, beds needed, today's beds and the gap."""
+    from forecast import beds, engine
+
+    ingested = load(file)
+    last_day = ingested.daily["date"].max()
+    try:
+        start, end = beds.quarter_bounds(quarter, last_day)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    if start <= last_day:
+        raise fail(f"{quarter} starts before the data ends ({last_day:%Y-%m-%d}); plan a later quarter")
+    horizon = (end - last_day).days
+    config = engine.EngineConfig(target="census", horizon=horizon, folds=folds, step=91, country=country)
+    prepared, result = run_engine(ingested, config, guest_nights, quiet)
+    forecast = engine.forecast_units(prepared, result, config)
+    forecast = forecast[(forecast["ds"] >= start) & (forecast["ds"] <= end)]
+    policy = beds.BedPolicy(overflow_risk=overflow_risk)
+    daily = beds.daily_bed_plan(forecast, read_beds(units), policy)
+    table = beds.period_plan(daily, "week").drop(columns="period_start")
+    print_table(table.round(1))
+    for warning in beds.small_unit_warnings(daily):
+        typer.echo(f"warning: {warning}")
+    if units is None:
+        typer.echo("current beds unknown (give --units FILE with unit, beds): no gap or days over capacity shown")
+    if output:
+        write_table(table, output)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from forecast import features, models
+from forecast import beds, features, models
 from forecast.backtest import Backtest as BacktestResult
 from forecast.backtest import FlowInputs, coverage, forecast_origin, run_backtest, width
 from forecast.calibration import apply_error_quantiles
@@ -139,9 +139,15 @@ def backtest_metrics(result: BacktestResult, config: EngineConfig) -> dict[str, 
     per_model = scored.groupby(["unique_id", "model"])["mase"].mean().unstack()
     cov80, cov95 = coverage(selected, 80), coverage(selected, 95)
     wid80, wid95 = width(selected, 80), width(selected, 95)
+    policy = beds.BedPolicy()
+    planned = {
+        "beds_target": beds.beds_at_target_occupancy(selected, policy),
+        "beds_risk": beds.beds_at_overflow_risk(selected, policy.overflow_risk),
+    }
     units: dict[str, Any] = {}
     for unit in sorted(selected["unique_id"].unique()):
-        rows = selected[selected["unique_id"] == unit]
+        mask = (selected["unique_id"] == unit).to_numpy()
+        rows = selected[mask]
         units[str(unit)] = {
             "model": str(result.choice[unit]),
             "mase": float(fold_mase[unit].mean()),
@@ -154,6 +160,10 @@ def backtest_metrics(result: BacktestResult, config: EngineConfig) -> dict[str, 
             "baseline_mase": float(per_model.loc[unit, models.BASELINE]),
             "models": {m: float(v) for m, v in per_model.loc[unit].dropna().items()},
             "chosen_per_fold": rows.groupby("fold")["model"].first().tolist(),
+            # How each bed policy would have fared over the scored windows (census targets).
+            "decisions": {
+                name: beds.decision_scores(rows["y"].to_numpy(), plan[mask]) for name, plan in planned.items()
+            },
         }
     summary: dict[str, Any] = {
         key: float(np.mean([u[key] for u in units.values()]))

@@ -1,0 +1,202 @@
+"""Beds from a census forecast: at target occupancy, at an overflow risk, and the planner's period table.
+
+Two answers to "how many beds": the occupancy rule of thumb (expected census / 0.85 for acute care, / 0.95
+for planned care) and the distribution answer (the fewest beds B with P(census > B) ≤ risk). They agree for
+large units and part for small ones, where random peaks are large relative to the mean (de Bruin et al. 2010):
+there the plan should follow the distribution, and we say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from forecast.quantiles import LEVELS, column
+
+__all__ = [
+    "BedPolicy",
+    "beds_at_overflow_risk",
+    "beds_at_target_occupancy",
+    "daily_bed_plan",
+    "decision_scores",
+    "exceedance",
+    "period_plan",
+    "quarter_bounds",
+    "quantile_at",
+    "small_unit_warnings",
+]
+
+Period = Literal["week", "month", "quarter"]
+
+
+@dataclass(frozen=True)
+class BedPolicy:
+    """Occupancy targets and the accepted overflow risk of a unit (DESIGN.md defaults)."""
+
+    target_acute: float = 0.85
+    target_elective: float = 0.95
+    overflow_risk: float = 0.05
+
+
+def _grid(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    levels = np.array([q for q in LEVELS if column(q) in frame.columns])
+    values = frame[[column(q) for q in levels]].to_numpy(float)
+    return levels, np.maximum.accumulate(np.clip(values, 0, None), axis=1)
+
+
+def quantile_at(frame: pd.DataFrame, level: float) -> np.ndarray:
+    """The census quantile at `level` per row, interpolated linearly between the grid's levels."""
+    levels, values = _grid(frame)
+    return np.array([np.interp(level, levels, row) for row in values])
+
+
+def exceedance(frame: pd.DataFrame, threshold: np.ndarray | float) -> np.ndarray:
+    """P(census > threshold) per row, by inverting the quantile grid.
+
+    Beyond the grid the tail is not known; we take the outermost level (e.g. 0.5 % above the top quantile),
+    which errs on the side of warning.
+    """
+    levels, values = _grid(frame)
+    threshold = np.broadcast_to(np.asarray(threshold, dtype=float), (len(frame),))
+    out = np.empty(len(frame))
+    for i, (row, b) in enumerate(zip(values, threshold, strict=True)):
+        # Counts make flat stretches (the same quantile at several levels): P(census ≤ x) is the highest.
+        x, from_end = np.unique(row[::-1], return_index=True)
+        out[i] = 1.0 - np.interp(b, x, levels[len(row) - 1 - from_end])
+    return np.clip(out, 0.0, 1.0)
+
+
+def beds_at_target_occupancy(
+    forecast: pd.DataFrame, policy: BedPolicy = BedPolicy(), acute_share: pd.Series | None = None
+) -> np.ndarray:
+    """ceil(acute census / acute target + elective census / elective target) per row.
+
+    When the forecast has only the total, a blended target from the unit's acute share of census
+    (`acute_share`, by unit); with no share known, the acute target (the cautious one).
+    """
+    if {"mean_acute", "mean_elective"} <= set(forecast.columns) and forecast["mean_acute"].notna().all():
+        beds = forecast["mean_acute"] / policy.target_acute + forecast["mean_elective"] / policy.target_elective
+    else:
+        share = (
+            forecast["unique_id"].map(acute_share).fillna(1.0).to_numpy(float)
+            if acute_share is not None
+            else np.ones(len(forecast))
+        )
+        target = 1 / (share / policy.target_acute + (1 - share) / policy.target_elective)
+        beds = forecast["mean"] / target
+    return np.ceil(np.asarray(beds, dtype=float) - 1e-9).astype(int)
+
+
+def beds_at_overflow_risk(forecast: pd.DataFrame, risk: float = 0.05) -> np.ndarray:
+    """The fewest beds B with P(census > B) ≤ risk on each day: the (1 − risk) quantile, rounded up."""
+    if not 0 < risk < 1:
+        raise ValueError(f"overflow risk must be between 0 and 1, got {risk}")
+    return np.ceil(quantile_at(forecast, 1 - risk) - 1e-9).astype(int)
+
+
+def daily_bed_plan(
+    forecast: pd.DataFrame,
+    current_beds: pd.Series | None = None,
+    policy: BedPolicy = BedPolicy(),
+    acute_share: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Per unit and day: expected and 90th-percentile census, beds by both rules, and the risk at today's beds.
+
+    `surge_day` marks the days on which the census is likely (more than the accepted overflow risk) to exceed
+    today's beds: the days surge beds would be needed. Where a unit's beds are unknown these stay empty.
+    """
+    plan = forecast[["unique_id", "ds"]].copy()
+    plan["mean"] = forecast["mean"].to_numpy(float)
+    plan["p90"] = quantile_at(forecast, 0.9)
+    plan["beds_target"] = beds_at_target_occupancy(forecast, policy, acute_share)
+    plan["beds_risk"] = beds_at_overflow_risk(forecast, policy.overflow_risk)
+    beds = forecast["unique_id"].map(current_beds) if current_beds is not None else pd.Series(np.nan, index=plan.index)
+    plan["current_beds"] = pd.array(beds.to_numpy(), dtype="Int64")
+    known = beds.notna().to_numpy()
+    p_over = np.full(len(plan), np.nan)
+    if known.any():
+        p_over[known] = exceedance(forecast[known], beds[known].to_numpy(float))
+    plan["p_over_capacity"] = p_over
+    plan["surge_day"] = pd.array(np.where(known, p_over > policy.overflow_risk, pd.NA), dtype="boolean")
+    return plan
+
+
+def _period_start(ds: pd.Series, period: Period) -> pd.Series:
+    freq = {"week": "W-SUN", "month": "M", "quarter": "Q"}[period]
+    return ds.dt.to_period(freq).dt.start_time
+
+
+def _period_label(start: pd.Series, period: Period) -> pd.Series:
+    if period == "week":
+        iso = start.dt.isocalendar()
+        return iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
+    if period == "month":
+        return start.dt.strftime("%Y-%m")
+    return start.dt.year.astype(str) + "Q" + start.dt.quarter.astype(str)
+
+
+def period_plan(daily_plan: pd.DataFrame, period: Period = "week") -> pd.DataFrame:
+    """The planner's table: per unit and period, the beds needed on the period's busiest day.
+
+    Census columns are the mean of the daily expected census and the highest daily 90th percentile; beds are
+    the most any day of the period needs; `gap` = beds at the overflow risk − today's beds (positive: short);
+    `expected_days_over_capacity` sums the daily P(census > today's beds).
+    """
+    frame = daily_plan.assign(period_start=_period_start(daily_plan["ds"], period))
+    grouped = frame.groupby(["unique_id", "period_start"], sort=True)
+    table = grouped.agg(
+        days=("ds", "size"),
+        mean_census=("mean", "mean"),
+        p90_census=("p90", "max"),
+        beds_target=("beds_target", "max"),
+        beds_risk=("beds_risk", "max"),
+        current_beds=("current_beds", "first"),
+        expected_days_over_capacity=("p_over_capacity", lambda p: p.sum(min_count=1)),
+        surge_days=("surge_day", lambda s: s.sum() if s.notna().any() else pd.NA),
+    ).reset_index()
+    table.insert(2, "period", _period_label(table["period_start"], period))
+    table["gap"] = (table["beds_risk"] - table["current_beds"]).astype("Int64")
+    return table
+
+
+def quarter_bounds(spec: str, last_date: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last day of a quarter: `next` (the first whole quarter after `last_date`) or `YYYYQn`."""
+    text = spec.strip().upper()
+    if text == "NEXT":
+        quarter = (pd.Timestamp(last_date) + pd.Timedelta(days=1)).to_period("Q")
+        if quarter.start_time != pd.Timestamp(last_date) + pd.Timedelta(days=1):
+            quarter += 1
+    else:
+        if len(text) != 6 or text[4] != "Q" or not text[:4].isdigit() or text[5] not in "1234":
+            raise ValueError(f"quarter must be 'next' or like 2026Q1, got {spec!r}")
+        quarter = pd.Period(text, freq="Q")
+    return quarter.start_time.normalize(), quarter.end_time.normalize()
+
+
+def small_unit_warnings(daily_plan: pd.DataFrame, threshold: float = 2.0, relative: float = 0.2) -> list[str]:
+    """Units so small that the overflow-risk answer needs clearly more beds than the occupancy target.
+
+    A warning when, on average over the plan, beds at the overflow risk exceed beds at the target by more than
+    `threshold` beds and by more than `relative` of the target.
+    """
+    messages = []
+    for unit, rows in daily_plan.groupby("unique_id", sort=True):
+        target, risk = rows["beds_target"].mean(), rows["beds_risk"].mean()
+        if risk - target > threshold and risk > (1 + relative) * target:
+            messages.append(
+                f"{unit}: the occupancy target gives {target:.0f} beds but the overflow risk needs {risk:.0f}; "
+                "in a unit this small random peaks dominate (de Bruin et al. 2010): plan by the overflow risk"
+            )
+    return messages
+
+
+def decision_scores(census: np.ndarray, beds: np.ndarray) -> dict[str, float]:
+    """How a bed plan would have fared: days with census above the beds, and bed-days left idle."""
+    census, beds = np.asarray(census, float), np.asarray(beds, float)
+    return {
+        "days_over_capacity": float((census > beds).sum()),
+        "idle_bed_days": float(np.clip(beds - census, 0, None).sum()),
+    }
