@@ -67,3 +67,31 @@ def test_ingest_real_hdhi_episodes(tmp_path):
     daily = pd.read_parquet(out)
     assert len(daily) == 730
     assert "cardiology: census incomplete for the first 33 day(s)" in result.output
+
+
+@pytest.mark.slow
+def test_backtest_writes_the_metrics_contract(tmp_path):
+    import json
+
+    out = tmp_path / "metrics.json"
+    uihc = SHARED_DATA / "uihc_ed" / "daily.csv"
+    args = ["backtest", str(uihc), "--target", "admissions", "--horizon", "14", "--folds", "2", "--step", "28"]
+    args += ["--country", "US", "--column", "arrivals", "--regressors", "football_home_game"]
+    args += ["--models", "seasonal_naive,ets", "--output", str(out), "--quiet"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out.read_text())
+    assert (metrics["target"], metrics["horizon"], metrics["folds"]) == ("admissions", 14, 2)
+    unit = metrics["units"]["emergency"]
+    for key in ("model", "mase", "mae", "coverage_80", "coverage_95", "baseline_mase"):
+        assert key in unit
+    assert unit["model"] in ("seasonal_naive", "ets", "ensemble")
+    assert 0 <= unit["coverage_80"] <= unit["coverage_95"] <= 1
+    assert set(metrics["summary"]) >= {"mase", "baseline_mase", "coverage_80", "coverage_95"}
+
+
+def test_backtest_unknown_column_is_a_clear_error(tmp_path):
+    uihc = SHARED_DATA / "uihc_ed" / "daily.csv"
+    result = runner.invoke(app, ["backtest", str(uihc), "--column", "nope", "--output", str(tmp_path / "m.json")])
+    assert result.exit_code == 1
+    assert "--column 'nope' is not in the data" in result.output
