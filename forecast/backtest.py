@@ -1,9 +1,10 @@
 """Rolling-origin evaluation, scores, honest model choice and calibrated quantiles.
 
-Cutoffs: the last at the series end − h, each earlier one `step` days before it. One extra, earlier window is
-run but never scored: it gives the first scored fold something to choose a model and calibrate its intervals
-on. For every fold, the choice and the calibration use only windows that ended by that fold's cutoff, so the
-scores the product reports for itself are the scores it would have had.
+Cutoffs: the last at the series end − h, each earlier one `step` days before it. A few extra, earlier windows
+(`lead_windows`, closer together) are run but never scored: they give the first scored fold something to
+choose a model and calibrate its intervals on. For every fold, the choice and the calibration use only windows
+whose forecasts ended by that fold's cutoff, so the scores the product reports for itself are the scores it
+would have had.
 """
 
 from __future__ import annotations
@@ -37,6 +38,17 @@ def cutoffs(last_day: pd.Timestamp, horizon: int, folds: int, step: int) -> list
     """Forecast origins, oldest first: the last at `last_day − horizon`, each earlier one `step` days before."""
     last = last_day - pd.Timedelta(days=horizon)
     return [last - pd.Timedelta(days=step * k) for k in range(folds - 1, -1, -1)]
+
+
+def lead_cutoffs(first_scored: pd.Timestamp, horizon: int, windows: int) -> list[pd.Timestamp]:
+    """Unscored origins before the first scored one, oldest first, whose forecasts end by its cutoff.
+
+    They are `max(7, horizon // 2)` days apart: close enough to fit in a short history, far enough apart to
+    see different weeks.
+    """
+    spacing = max(7, horizon // 2)
+    last = first_scored - pd.Timedelta(days=horizon)
+    return [last - pd.Timedelta(days=spacing * k) for k in range(windows - 1, -1, -1)]
 
 
 def _flow_forecast(
@@ -151,6 +163,7 @@ def run_backtest(
     flow: FlowInputs | None = None,
     n_jobs: int = 1,
     progress: Progress | None = None,
+    lead_windows: int = 3,
 ) -> Backtest:
     """Rolling-origin backtest of the candidates, with honest per-unit choice and calibrated quantiles.
 
@@ -163,10 +176,12 @@ def run_backtest(
         flow: inputs of the flow model (census from episodes).
         n_jobs: processes for statsforecast.
         progress: called with a line per window.
+        lead_windows: unscored windows before the first scored one, for its choice and calibration.
     """
     candidates = [c for c in candidates if c != "flow" or flow is not None]
     last_day = series["ds"].max()
-    origins = cutoffs(last_day, horizon, folds + 1, step)
+    scored_origins = cutoffs(last_day, horizon, folds, step)
+    origins = lead_cutoffs(scored_origins[0], horizon, lead_windows) + scored_origins
     if origins[0] <= series.groupby("unique_id")["ds"].min().max() + pd.Timedelta(days=2 * 7):
         raise ValueError(
             f"too little history for {folds} folds {step} days apart with horizon {horizon}: the first cutoff "
@@ -183,11 +198,11 @@ def run_backtest(
         result = forecast_origin(history, future, horizon, candidates, flow, n_jobs)
         result = result.merge(ahead[["unique_id", "ds", "y"]], on=["unique_id", "ds"])
         result["cutoff"] = cutoff
-        result["fold"] = fold
+        result["fold"] = fold - lead_windows + 1  # 1..folds are scored; lead windows are ≤ 0
         result["step"] = (result["ds"] - cutoff).dt.days
         windows.append(result)
         scale = _seasonal_naive_scale(history).rename("scale").reset_index()
-        scale["fold"] = fold
+        scale["fold"] = fold - lead_windows + 1
         scales.append(scale)
     forecasts = pd.concat(windows, ignore_index=True)
     scored = [*candidates, ENSEMBLE] if ENSEMBLE in forecasts.columns else list(candidates)
@@ -202,6 +217,7 @@ def run_backtest(
     scores = scores.merge(pd.concat(scales), on=["unique_id", "fold"])
     scores["mase"] = scores["mae"] / scores["scale"]
     selected = _honest_selection(forecasts, scores, scored, horizon)
+    scores = scores.merge(forecasts[["fold", "cutoff"]].drop_duplicates(), on="fold")
     choice = scores.groupby("unique_id").apply(lambda s: _choose(s, scored), include_groups=False)
     return Backtest(forecasts, scores, scored, selected, choice)
 
@@ -212,10 +228,13 @@ def _honest_selection(
     """For each scored fold, the forecast of the model chosen on earlier windows, with quantiles calibrated
     on that model's errors in those windows."""
     pieces = []
-    for (unit, fold), rows in forecasts[forecasts["fold"] > 0].groupby(["unique_id", "fold"], sort=True):
-        earlier = scores[(scores["unique_id"] == unit) & (scores["fold"] < fold)]
+    ends = forecasts.groupby("fold")["ds"].max()
+    for (unit, _), rows in forecasts[forecasts["fold"] > 0].groupby(["unique_id", "fold"], sort=True):
+        # Only windows whose forecasts (and so their actuals) ended by this fold's cutoff.
+        known = ends.index[ends <= rows["cutoff"].iloc[0]]
+        earlier = scores[(scores["unique_id"] == unit) & scores["fold"].isin(known)]
         model = _choose(earlier, scored)
-        past = forecasts[(forecasts["unique_id"] == unit) & (forecasts["fold"] < fold)]
+        past = forecasts[(forecasts["unique_id"] == unit) & forecasts["fold"].isin(known)]
         errors = pd.DataFrame({"step": past["step"], "error": past["y"] - past[model]})
         rows = rows.sort_values("ds")
         quantiles = apply_error_quantiles(rows[model].to_numpy(), error_quantiles(errors, horizon))

@@ -16,6 +16,10 @@ from forecast.quantiles import LEVELS, column
 __all__ = ["error_quantiles", "apply_error_quantiles"]
 
 
+# Enough errors that the 2.5 % and 97.5 % quantiles are more than the extremes of a handful.
+MIN_ERRORS = 40
+
+
 def _neighbourhood(step: int) -> int:
     # Wider pools further out, where errors change slowly with the step and fewer windows reach.
     return max(3, step // 3)
@@ -36,13 +40,15 @@ def error_quantiles(errors: pd.DataFrame, horizon: int, levels: tuple[float, ...
     if errors.empty:
         return out
     by_step = errors.groupby("step")["error"].apply(np.asarray).to_dict()
+    seen = np.array(sorted(by_step))
     for step in range(1, horizon + 1):
-        width = _neighbourhood(step)
-        pooled = [by_step[s] for s in range(step - width, step + width + 1) if s in by_step]
-        if not pooled:
-            # Beyond the longest backtested step: the errors of the furthest steps seen.
-            far = sorted(by_step)[-width:]
-            pooled = [by_step[s] for s in far]
+        # The nearest backtested steps, at least a neighbourhood's worth and enough errors for the tails.
+        order = seen[np.argsort(np.abs(seen - step), kind="stable")]
+        pooled: list[np.ndarray] = []
+        for count, s in enumerate(order, start=1):
+            pooled.append(by_step[s])
+            if count >= 2 * _neighbourhood(step) + 1 and sum(map(len, pooled)) >= MIN_ERRORS:
+                break
         out[step - 1] = np.quantile(np.concatenate(pooled), levels)
     return out
 

@@ -49,7 +49,7 @@ def test_error_quantiles_widen_with_horizon_and_never_go_negative():
 def test_backtest_choice_per_fold_uses_only_earlier_windows():
     series = weekly_series()
     result = backtest.run_backtest(series, horizon=14, folds=3, step=28, candidates=["seasonal_naive", "ets"])
-    assert sorted(result.forecasts["fold"].unique()) == [0, 1, 2, 3]
+    assert sorted(result.forecasts["fold"].unique()) == [-2, -1, 0, 1, 2, 3]  # three unscored lead windows
     assert sorted(result.selected["fold"].unique()) == [1, 2, 3]
     for (unit, fold), rows in result.selected.groupby(["unique_id", "fold"]):
         earlier = result.scores[(result.scores["unique_id"] == unit) & (result.scores["fold"] < fold)]
@@ -60,6 +60,20 @@ def test_backtest_choice_per_fold_uses_only_earlier_windows():
     assert (result.selected[column(0.5)] <= result.selected[column(0.9)]).all()
     cov = backtest.coverage(result.selected, 80)
     assert ((cov > 0.4) & (cov <= 1.0)).all()
+
+
+def test_windows_still_open_at_a_cutoff_are_not_used_for_its_choice():
+    # With h = 28 and cutoffs 14 days apart, the previous window's actuals run past this fold's cutoff.
+    series = weekly_series(units=1)
+    result = backtest.run_backtest(series, horizon=28, folds=3, step=14, candidates=["seasonal_naive", "ets"])
+    ends = result.forecasts.groupby("fold")["ds"].max()
+    for fold, rows in result.selected.groupby("fold"):
+        cutoff = rows["cutoff"].iloc[0]
+        usable = ends.index[ends <= cutoff]
+        if fold >= 2:  # the previous scored window is still open at this cutoff; lead windows never are
+            assert fold - 1 not in usable
+        earlier = result.scores[result.scores["fold"].isin(usable)]
+        assert rows["model"].iloc[0] == backtest._choose(earlier, result.models)
 
 
 def test_mase_is_scaled_by_the_seasonal_naive_in_sample_error():
