@@ -20,9 +20,9 @@ from forecast.calibration import apply_error_quantiles, error_quantiles
 from forecast.census import ADMISSION_TYPES, flow_census, in_bed_at, survival_at
 from forecast.quantiles import column
 
-__all__ = ["FlowInputs", "Backtest", "cutoffs", "forecast_origin", "run_backtest", "ENSEMBLE"]
+__all__ = ["Backtest", "FlowInputs", "choice_point", "cutoffs", "forecast_origin", "members", "run_backtest"]
 
-ENSEMBLE = "ensemble"
+COMBINED = 3  # a combination averages the best this many candidates
 Progress = Callable[[str], None]
 
 
@@ -89,8 +89,7 @@ def forecast_origin(
         n_jobs: processes for statsforecast.
 
     Returns:
-        `unique_id, ds`, a column per candidate, the `ensemble` (mean of all but the baseline), and for the
-        flow model its split `flow_acute`, `flow_elective`.
+        `unique_id, ds`, a column per candidate and, for the flow model, its split `flow_acute`, `flow_elective`.
     """
     stat = [c for c in candidates if c in models.STATSFORECAST_MODELS]
     out = models.forecast_statsforecast(history, future, horizon, stat, n_jobs=n_jobs)
@@ -112,9 +111,6 @@ def forecast_origin(
             out.loc[rows, "flow"] = total
             out.loc[rows, "flow_acute"] = acute
             out.loc[rows, "flow_elective"] = elective
-    members = [c for c in candidates if c != models.BASELINE and c in out.columns]
-    if len(members) >= 2:
-        out[ENSEMBLE] = out[members].mean(axis=1)
     for name in [c for c in out.columns if c not in ("unique_id", "ds")]:
         out[name] = out[name].clip(lower=0)
     return out
@@ -132,26 +128,54 @@ class Backtest:
 
     forecasts: pd.DataFrame  # unique_id, ds, cutoff, fold, step, y, one column per model
     scores: pd.DataFrame  # unique_id, fold, model, mae, mase, bias
-    models: list[str]  # the scored models (candidates and ensemble)
+    models: list[str]  # the candidates
     selected: pd.DataFrame  # unique_id, ds, cutoff, fold, step, y, model, mean, quantile columns
-    choice: pd.Series  # per unit: the model chosen on all folds (for the production forecast)
+    choice: pd.Series  # per unit: the choice on all windows (for the production forecast), see `members`
 
-    def error_quantiles(self, unit: str, model: str, horizon: int) -> np.ndarray:
-        """Quantiles of a model's errors by horizon step, from every window of the backtest."""
+    def error_quantiles(self, unit: str, choice: str, horizon: int) -> np.ndarray:
+        """Quantiles of a choice's errors by horizon step, from every window of the backtest."""
         rows = self.forecasts[self.forecasts["unique_id"] == unit]
-        errors = pd.DataFrame({"step": rows["step"], "error": rows["y"] - rows[model]})
+        errors = pd.DataFrame({"step": rows["step"], "error": rows["y"] - choice_point(rows, choice)})
         return error_quantiles(errors, horizon)
 
 
-def _choose(scores: pd.DataFrame, candidates: Sequence[str]) -> str:
-    """The model with the lowest mean MASE; ties to the simpler; never worse than the baseline."""
-    mean = scores.groupby("model")["mase"].mean().reindex(candidates).dropna()
-    if mean.empty:
+def members(choice: str) -> list[str]:
+    """The models a choice averages: `ets` is one model, `ets+gbm+flow` the mean of three."""
+    return choice.split("+")
+
+
+def choice_point(rows: pd.DataFrame, choice: str) -> np.ndarray:
+    """The point forecast of a choice: its model's column, or the mean of its members' columns."""
+    return rows[members(choice)].mean(axis=1).to_numpy()
+
+
+def _mean_mase(rows: pd.DataFrame, point: np.ndarray, scale: pd.Series) -> float:
+    """Mean over windows of MAE / the window's seasonal-naive scale."""
+    mae = pd.Series(np.abs(point - rows["y"].to_numpy())).groupby(rows["fold"].to_numpy()).mean()
+    return float((mae / scale.reindex(mae.index).to_numpy()).mean())
+
+
+def _choose(rows: pd.DataFrame, scale: pd.Series, candidates: Sequence[str]) -> str:
+    """The best of the candidates and of the mean of the best three, by mean MASE on the given windows.
+
+    Ties go to the simpler; the choice is never worse than the seasonal-naive baseline on those windows.
+
+    Args:
+        rows: one unit's backtest forecasts in the windows the choice may learn from.
+        scale: that unit's MASE denominator by window (`fold`).
+        candidates: the candidate models.
+    """
+    if rows.empty:
         return models.BASELINE
-    rank = {m: (round(float(v), 4), models.SIMPLICITY.get(m, 9)) for m, v in mean.items()}
-    best = min(rank, key=lambda m: rank[m])
-    baseline = mean.get(models.BASELINE)
-    return best if baseline is None or mean[best] <= baseline else models.BASELINE
+    mase = {m: _mean_mase(rows, rows[m].to_numpy(), scale) for m in candidates if m in rows.columns}
+    ranked = sorted((m for m in mase if m != models.BASELINE and np.isfinite(mase[m])), key=mase.__getitem__)
+    if len(ranked) >= COMBINED:
+        combo = "+".join(ranked[:COMBINED])
+        mase[combo] = _mean_mase(rows, choice_point(rows, combo), scale)
+    rank = {m: (round(v, 4), models.SIMPLICITY.get(m, 9)) for m, v in mase.items() if np.isfinite(v)}
+    best = min(rank, key=rank.__getitem__)
+    baseline = mase.get(models.BASELINE, np.inf)
+    return best if mase[best] <= baseline else models.BASELINE
 
 
 def run_backtest(
@@ -205,42 +229,43 @@ def run_backtest(
         scale["fold"] = fold - lead_windows + 1
         scales.append(scale)
     forecasts = pd.concat(windows, ignore_index=True)
-    scored = [*candidates, ENSEMBLE] if ENSEMBLE in forecasts.columns else list(candidates)
+    scale = pd.concat(scales).set_index(["unique_id", "fold"])["scale"]
     long = forecasts.melt(
-        id_vars=["unique_id", "ds", "fold", "y"], value_vars=scored, var_name="model", value_name="forecast"
+        id_vars=["unique_id", "ds", "fold", "y"], value_vars=list(candidates), var_name="model", value_name="forecast"
     )
     long["error"] = long["forecast"] - long["y"]
     long["abs_error"] = long["error"].abs()
     scores = long.groupby(["unique_id", "fold", "model"], as_index=False).agg(
         mae=("abs_error", "mean"), bias=("error", "mean")
     )
-    scores = scores.merge(pd.concat(scales), on=["unique_id", "fold"])
+    scores = scores.merge(scale.reset_index(), on=["unique_id", "fold"])
     scores["mase"] = scores["mae"] / scores["scale"]
-    selected = _honest_selection(forecasts, scores, scored, horizon)
-    scores = scores.merge(forecasts[["fold", "cutoff"]].drop_duplicates(), on="fold")
-    choice = scores.groupby("unique_id").apply(lambda s: _choose(s, scored), include_groups=False)
-    return Backtest(forecasts, scores, scored, selected, choice)
+    selected = _honest_selection(forecasts, scale, candidates, horizon)
+    choice = pd.Series(
+        {unit: _choose(rows, scale.loc[unit], candidates) for unit, rows in forecasts.groupby("unique_id", sort=True)}
+    )
+    return Backtest(forecasts, scores, list(candidates), selected, choice)
 
 
 def _honest_selection(
-    forecasts: pd.DataFrame, scores: pd.DataFrame, scored: Sequence[str], horizon: int
+    forecasts: pd.DataFrame, scale: pd.Series, candidates: Sequence[str], horizon: int
 ) -> pd.DataFrame:
-    """For each scored fold, the forecast of the model chosen on earlier windows, with quantiles calibrated
-    on that model's errors in those windows."""
+    """For each scored fold, the forecast of the choice made on earlier windows, with quantiles calibrated
+    on that choice's errors in those windows."""
     pieces = []
     ends = forecasts.groupby("fold")["ds"].max()
     for (unit, _), rows in forecasts[forecasts["fold"] > 0].groupby(["unique_id", "fold"], sort=True):
         # Only windows whose forecasts (and so their actuals) ended by this fold's cutoff.
         known = ends.index[ends <= rows["cutoff"].iloc[0]]
-        earlier = scores[(scores["unique_id"] == unit) & scores["fold"].isin(known)]
-        model = _choose(earlier, scored)
         past = forecasts[(forecasts["unique_id"] == unit) & forecasts["fold"].isin(known)]
-        errors = pd.DataFrame({"step": past["step"], "error": past["y"] - past[model]})
+        choice = _choose(past, scale.loc[unit], candidates)
+        errors = pd.DataFrame({"step": past["step"], "error": past["y"] - choice_point(past, choice)})
         rows = rows.sort_values("ds")
-        quantiles = apply_error_quantiles(rows[model].to_numpy(), error_quantiles(errors, horizon))
+        point = choice_point(rows, choice)
+        quantiles = apply_error_quantiles(point, error_quantiles(errors, horizon))
         piece = rows[["unique_id", "ds", "cutoff", "fold", "step", "y"]].reset_index(drop=True)
-        piece["model"] = model
-        piece["mean"] = rows[model].to_numpy()
+        piece["model"] = choice
+        piece["mean"] = point
         pieces.append(pd.concat([piece, quantiles], axis=1))
     return pd.concat(pieces, ignore_index=True)
 

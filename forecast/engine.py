@@ -15,7 +15,7 @@ import pandas as pd
 
 from forecast import beds, features, models
 from forecast.backtest import Backtest as BacktestResult
-from forecast.backtest import FlowInputs, coverage, forecast_origin, run_backtest, width
+from forecast.backtest import FlowInputs, choice_point, coverage, forecast_origin, members, run_backtest, width
 from forecast.calibration import apply_error_quantiles
 
 __all__ = ["Target", "EngineConfig", "Prepared", "prepare", "backtest_metrics", "forecast_units"]
@@ -185,12 +185,10 @@ def forecast_units(prepared: Prepared, result: BacktestResult, config: EngineCon
 
     Returns:
         `unique_id, ds, model, mean`, the quantile columns, and `mean_acute`, `mean_elective` where the flow
-        model was chosen (it knows the split by admission type).
+        model was chosen (it knows the split by admission type). `model` names the choice: one candidate, or
+        `a+b+c` for the mean of three.
     """
-    chosen = sorted(set(result.choice))
-    needed = set(chosen)
-    if "ensemble" in needed:
-        needed |= {m for m in result.models if m not in (models.BASELINE, "ensemble")}
+    needed = {m for choice in result.choice for m in members(choice)}
     point = forecast_origin(
         prepared.series,
         prepared.future,
@@ -201,15 +199,14 @@ def forecast_units(prepared: Prepared, result: BacktestResult, config: EngineCon
     )
     pieces = []
     for unit, rows in point.groupby("unique_id", sort=True):
-        model = str(result.choice[unit])
+        choice = str(result.choice[unit])
         rows = rows.sort_values("ds")
-        quantiles = apply_error_quantiles(
-            rows[model].to_numpy(), result.error_quantiles(str(unit), model, config.horizon)
-        )
+        mean = choice_point(rows, choice)
+        quantiles = apply_error_quantiles(mean, result.error_quantiles(str(unit), choice, config.horizon))
         piece = rows[["unique_id", "ds"]].reset_index(drop=True)
-        piece["model"] = model
-        piece["mean"] = rows[model].to_numpy()
-        if model == "flow":
+        piece["model"] = choice
+        piece["mean"] = mean
+        if choice == "flow":
             piece["mean_acute"] = rows["flow_acute"].to_numpy()
             piece["mean_elective"] = rows["flow_elective"].to_numpy()
         pieces.append(pd.concat([piece, quantiles], axis=1))

@@ -51,9 +51,11 @@ def test_backtest_choice_per_fold_uses_only_earlier_windows():
     result = backtest.run_backtest(series, horizon=14, folds=3, step=28, candidates=["seasonal_naive", "ets"])
     assert sorted(result.forecasts["fold"].unique()) == [-2, -1, 0, 1, 2, 3]  # three unscored lead windows
     assert sorted(result.selected["fold"].unique()) == [1, 2, 3]
+    scale = result.scores.set_index(["unique_id", "fold"])["scale"].groupby(level=[0, 1]).first()
     for (unit, fold), rows in result.selected.groupby(["unique_id", "fold"]):
-        earlier = result.scores[(result.scores["unique_id"] == unit) & (result.scores["fold"] < fold)]
-        assert rows["model"].iloc[0] == backtest._choose(earlier, result.models)
+        f = result.forecasts
+        earlier = f[(f["unique_id"] == unit) & (f["fold"] < fold)]
+        assert rows["model"].iloc[0] == backtest._choose(earlier, scale.loc[unit], result.models)
     # Every scored window has h rows per unit; quantiles do not cross.
     assert (result.selected.groupby(["unique_id", "fold"]).size() == 14).all()
     assert (result.selected[column(0.1)] <= result.selected[column(0.5)]).all()
@@ -66,14 +68,35 @@ def test_windows_still_open_at_a_cutoff_are_not_used_for_its_choice():
     # With h = 28 and cutoffs 14 days apart, the previous window's actuals run past this fold's cutoff.
     series = weekly_series(units=1)
     result = backtest.run_backtest(series, horizon=28, folds=3, step=14, candidates=["seasonal_naive", "ets"])
+    scale = result.scores.set_index(["unique_id", "fold"])["scale"].groupby(level=[0, 1]).first()
     ends = result.forecasts.groupby("fold")["ds"].max()
     for fold, rows in result.selected.groupby("fold"):
         cutoff = rows["cutoff"].iloc[0]
         usable = ends.index[ends <= cutoff]
         if fold >= 2:  # the previous scored window is still open at this cutoff; lead windows never are
             assert fold - 1 not in usable
-        earlier = result.scores[result.scores["fold"].isin(usable)]
-        assert rows["model"].iloc[0] == backtest._choose(earlier, result.models)
+        earlier = result.forecasts[result.forecasts["fold"].isin(usable)]
+        assert rows["model"].iloc[0] == backtest._choose(earlier, scale.loc["u0"], result.models)
+
+
+def test_the_best_three_are_combined_when_their_mean_is_better():
+    rows = pd.DataFrame(
+        {
+            "fold": [1, 1, 2, 2],
+            "y": [10.0, 10.0, 10.0, 10.0],
+            "seasonal_naive": [14.0, 6.0, 14.0, 6.0],
+            "a": [12.0, 12.0, 12.0, 12.0],
+            "b": [8.0, 8.0, 8.0, 8.0],
+            "c": [10.5, 9.0, 10.5, 9.0],
+        }
+    )
+    scale = pd.Series({1: 1.0, 2: 1.0})
+    # a and b are 2 off either way; their mean with c is 0.17 off: the combination wins.
+    assert backtest._choose(rows, scale, ["seasonal_naive", "a", "b", "c"]) == "c+a+b"
+    assert backtest.choice_point(rows, "c+a+b").tolist() == pytest.approx([10.1667, 9.6667] * 2, abs=1e-3)
+    # Never worse than the baseline.
+    worse = rows.assign(a=20.0, b=0.0, c=30.0)
+    assert backtest._choose(worse, scale, ["seasonal_naive", "a", "b", "c"]) == "seasonal_naive"
 
 
 def test_mase_is_scaled_by_the_seasonal_naive_in_sample_error():
