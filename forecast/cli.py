@@ -120,6 +120,10 @@ def demo(
     typer.echo("Per unit (census after warm-up):")
     print_table(data.unit_summary(result.daily, read_beds(out / "units.csv")))
     typer.echo(f"\ndaily frame: {out / 'daily.csv'}  ({time.perf_counter() - started:.1f} s)")
+    typer.echo(
+        f"next quarter's bed plan: .venv/bin/bedcast beds {episodes} --units {out / 'units.csv'} "
+        f"--guest-nights {out / 'guest_nights.csv'}"
+    )
 
 
 def read_guest_nights(path: Path | None) -> pd.DataFrame | None:

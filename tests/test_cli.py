@@ -95,3 +95,29 @@ def test_backtest_unknown_column_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["backtest", str(uihc), "--column", "nope", "--output", str(tmp_path / "m.json")])
     assert result.exit_code == 1
     assert "--column 'nope' is not in the data" in result.output
+
+
+@pytest.mark.slow
+def test_beds_prints_the_quarter_plan_per_unit_and_week(tmp_path):
+    from forecast.cli import write_demo
+
+    episodes = write_demo(tmp_path, seed=1, start="2023-01-01", end="2024-12-31")
+    out = tmp_path / "plan.csv"
+    args = ["beds", str(episodes), "--quarter", "2025Q1", "--units", str(tmp_path / "units.csv")]
+    args += ["--guest-nights", str(tmp_path / "guest_nights.csv"), "--folds", "1", "--output", str(out), "-q"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    plan = pd.read_csv(out)
+    assert plan["unique_id"].nunique() == 6
+    assert plan["period"].iloc[0] == "2025-W01" and plan["period"].iloc[-1] == "2025-W14"
+    assert (plan["beds_risk"] >= plan["mean_census"]).all()
+    assert (plan["gap"] == plan["beds_risk"] - plan["current_beds"]).all()
+    assert "intensive_care" in result.output
+
+
+def test_beds_rejects_a_quarter_already_in_the_data(tmp_path):
+    source = tmp_path / "episodes.csv"
+    source.write_text(GOOD)
+    result = runner.invoke(app, ["beds", str(source), "--quarter", "2024Q1"])
+    assert result.exit_code == 1
+    assert "starts before the data ends" in result.output
