@@ -216,7 +216,7 @@ def backtest(
     metrics["seconds"] = round(time.perf_counter() - started, 1)
     write_text(json.dumps(metrics, indent=2), output)
     rows = [
-        {"unit": unit, **{k: v for k, v in m.items() if k not in ("models", "chosen_per_fold")}}
+        {"unit": unit, **{k: v for k, v in m.items() if k not in ("models", "chosen_per_fold", "decisions")}}
         for unit, m in metrics["units"].items()
     ]
     print_table(pd.DataFrame(rows).round(3))
