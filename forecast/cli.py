@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -167,6 +168,12 @@ def run_engine(ingested: data.Ingested, config: Any, guest_nights: Path | None, 
         raise fail(str(error)) from None
 
 
+class TargetName(StrEnum):
+    census = "census"
+    admissions = "admissions"
+
+
+TargetOption = Annotated[TargetName, typer.Option(help="What to forecast: the midnight census or admissions.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")]
 GuestNights = Annotated[
     Path | None, typer.Option("--guest-nights", help="Daily or monthly tourist guest nights (date, guest_nights).")
@@ -178,7 +185,7 @@ Country = Annotated[str, typer.Option(help="Country code for public holidays (SE
 def backtest(
     file: Annotated[Path, typer.Argument(help="Episodes or daily counts, CSV or Parquet.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write metrics.json.")],
-    target: Annotated[str, typer.Option(help="census or admissions.")] = "census",
+    target: TargetOption = TargetName.census,
     horizon: Annotated[int, typer.Option(min=1, max=730, help="Days ahead.")] = 91,
     folds: Annotated[int, typer.Option(min=1, max=52, help="Scored windows.")] = 4,
     step: Annotated[int, typer.Option(min=1, help="Days between cutoffs.")] = 91,
@@ -194,14 +201,12 @@ def backtest(
     """Rolling-origin backtest of every candidate; per unit the chosen model and its honest scores."""
     from forecast import engine
 
-    if target not in ("census", "admissions"):
-        raise fail("--target must be census or admissions")
     try:
         candidates = engine.candidates_for(models.split(",")) if models else engine.models.CANDIDATES
     except ValueError as error:
         raise fail(str(error)) from None
     config = engine.EngineConfig(
-        target=target,  # type: ignore[arg-type]
+        target=target.value,
         horizon=horizon,
         folds=folds,
         step=step,
@@ -233,7 +238,7 @@ def forecast_command(
     file: Annotated[Path, typer.Argument(help="Episodes or daily counts, CSV or Parquet.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the forecast (.csv/.parquet).")],
     horizon: Annotated[int, typer.Option(min=1, max=730, help="Days ahead.")] = 91,
-    target: Annotated[str, typer.Option(help="census or admissions.")] = "census",
+    target: TargetOption = TargetName.census,
     folds: Annotated[int, typer.Option(min=1, max=52, help="Backtest windows for choice and calibration.")] = 4,
     step: Annotated[int, typer.Option(min=1, help="Days between backtest cutoffs.")] = 91,
     country: Country = "SE",
@@ -245,7 +250,7 @@ def forecast_command(
     from forecast import engine
 
     config = engine.EngineConfig(
-        target=target,  # type: ignore[arg-type]
+        target=target.value,
         horizon=horizon,
         folds=folds,
         step=step,
