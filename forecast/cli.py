@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -303,9 +302,5 @@ def beds_command(
         write_table(table, output)
 
 
-def main() -> None:  # pragma: no cover - console entry point
+if __name__ == "__main__":  # pragma: no cover - `python -m forecast.cli`
     app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())

@@ -7,7 +7,7 @@ files and logs nowhere, so the CLI, the training pipeline and the tests all call
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -46,7 +46,6 @@ class Prepared:
     future: pd.DataFrame  # unique_id, ds, regressors for the horizon after the data
     flow: FlowInputs | None
     column: str
-    regressors: list[str] = field(default_factory=list)
 
 
 def _target_column(daily: pd.DataFrame, config: EngineConfig) -> str:
@@ -105,8 +104,7 @@ def prepare(
             }
         )
         flow = FlowInputs(admissions, episodes)
-    regressors = [c for c in history.columns if c not in ("unique_id", "ds", "y")]
-    return Prepared(history, future, flow, column, regressors)
+    return Prepared(history, future, flow, column)
 
 
 def run(prepared: Prepared, config: EngineConfig, progress: Any = None) -> BacktestResult:
