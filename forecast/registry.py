@@ -1,0 +1,272 @@
+"""The MLflow edge: the tracking store, the pyfunc model of a trained bundle, the registry and its aliases.
+
+Embedded default: tracking in `sqlite:///mlflow.db`, artifacts under `mlruns/`, both in the working folder;
+`MLFLOW_TRACKING_URI` points at a server instead. Requests to a server are retried a bounded number of times
+with short timeouts, so an unreachable server is an error within seconds, not a hang of minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import PythonModel
+from mlflow.tracking import MlflowClient
+
+from forecast.bundle import REQUEST_COLUMNS, ForecastBundle, answer_requests
+
+__all__ = [
+    "DEFAULT_MODEL_NAME",
+    "CHAMPION",
+    "CHALLENGER",
+    "TrackingUnavailable",
+    "ModelNotFound",
+    "BedDemandModel",
+    "ServedModel",
+    "Promotion",
+    "configure_tracking",
+    "decide_promotion",
+    "save_bundle",
+    "load_bundle",
+    "log_bundle",
+    "champion_tags",
+    "set_alias",
+    "load_model",
+]
+
+DEFAULT_MODEL_NAME = "bed-demand"
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+DEFAULT_EXPERIMENT = "bed-demand"
+# Bounded retries against a tracking server (MLflow's own defaults retry for minutes).
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+
+
+class TrackingUnavailable(RuntimeError):
+    """The tracking store cannot be reached or used."""
+
+
+class ModelNotFound(LookupError):
+    """No registered model version under the name and alias asked for."""
+
+
+def configure_tracking(root: Path | None = None, experiment: str = DEFAULT_EXPERIMENT) -> str:
+    """Point MLflow at the tracking store, check it answers, and select the experiment.
+
+    Args:
+        root: folder of the embedded store (`mlflow.db`, `mlruns/`); default the working folder. Ignored when
+            `MLFLOW_TRACKING_URI` names a store.
+        experiment: experiment name; created with its artifacts under `root/mlruns` on the embedded store.
+
+    Returns:
+        The tracking URI in use.
+
+    Raises:
+        TrackingUnavailable: the store did not answer (after bounded retries).
+    """
+    for key, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    root = (root or Path.cwd()).resolve()
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        client = MlflowClient(uri)
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            location = (root / "mlruns" / experiment).as_uri() if uri.startswith("sqlite:") else None
+            client.create_experiment(experiment, artifact_location=location)
+        mlflow.set_experiment(experiment)
+    except MlflowException as error:
+        raise TrackingUnavailable(f"the MLflow tracking store at {uri} did not answer: {_first_line(error)}") from None
+    except Exception as error:  # connection errors surface as requests/urllib3 exceptions
+        raise TrackingUnavailable(
+            f"the MLflow tracking store at {uri} cannot be reached ({type(error).__name__}: {_first_line(error)}); "
+            "check MLFLOW_TRACKING_URI, or unset it to use the embedded store"
+        ) from None
+    return uri
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+
+
+# --- the bundle on disk --------------------------------------------------------------------------------------
+
+
+def save_bundle(bundle: ForecastBundle, folder: Path) -> Path:
+    """Write a bundle as Parquet tables and a JSON file of metadata."""
+    folder.mkdir(parents=True, exist_ok=True)
+    bundle.forecasts.to_parquet(folder / "forecasts.parquet", index=False)
+    bundle.units.to_parquet(folder / "units.parquet", index=False)
+    bundle.history.to_parquet(folder / "history.parquet", index=False)
+    (folder / "meta.json").write_text(json.dumps(bundle.meta, indent=2, default=str))
+    return folder
+
+
+def load_bundle(folder: Path) -> ForecastBundle:
+    return ForecastBundle(
+        forecasts=pd.read_parquet(folder / "forecasts.parquet"),
+        units=pd.read_parquet(folder / "units.parquet"),
+        history=pd.read_parquet(folder / "history.parquet"),
+        meta=json.loads((folder / "meta.json").read_text()),
+    )
+
+
+class BedDemandModel(PythonModel):
+    """The pyfunc model: per-unit forecast distributions made at training, answered per request row.
+
+    Input: a frame with `unit, target, start, days` (see `forecast.bundle.answer_requests`); output: the
+    forecast rows with their quantile grid.
+    """
+
+    def __init__(self) -> None:
+        self.bundle: ForecastBundle | None = None
+
+    def load_context(self, context: Any) -> None:
+        self.bundle = load_bundle(Path(context.artifacts["bundle"]))
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        if self.bundle is None:
+            raise RuntimeError("the model has no bundle loaded")
+        return answer_requests(self.bundle, model_input)
+
+
+def input_example(bundle: ForecastBundle) -> pd.DataFrame:
+    """Every unit's census and admissions over the whole forecast: the request that reproduces the table."""
+    rows = [
+        {"unit": unit, "target": target, "start": "", "days": 0}
+        for target in bundle.forecasts["target"].unique()
+        for unit in bundle.unit_names
+    ]
+    return pd.DataFrame(rows, columns=REQUEST_COLUMNS)
+
+
+def log_bundle(bundle: ForecastBundle, model_name: str) -> Any:
+    """Log the bundle as a pyfunc model in the active run and register a new version of `model_name`.
+
+    Returns:
+        MLflow's `ModelInfo` (with `registered_model_version`).
+    """
+    example = input_example(bundle)
+    signature = mlflow.models.infer_signature(example, answer_requests(bundle, example.head(1)))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = save_bundle(bundle, Path(tmp) / "bundle")
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=BedDemandModel(),
+            artifacts={"bundle": str(folder)},
+            signature=signature,
+            input_example=example.head(2),
+            registered_model_name=model_name,
+            # Our own package is the model's code: record its requirements, not a pinned environment guess.
+            pip_requirements=["bedcast", f"mlflow=={mlflow.__version__}", f"pandas=={pd.__version__}"],
+        )
+
+
+# --- the registry: who is champion ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """Which alias a new version gets, and why (recorded in the run)."""
+
+    alias: str
+    reason: str
+
+
+def decide_promotion(
+    score: float,
+    window: str,
+    champion: dict[str, str] | None,
+    force: bool = False,
+) -> Promotion:
+    """Champion when forced, when there is none, or when the score beats the champion's on the same window.
+
+    Args:
+        score: the new version's backtest score (mean MASE; lower is better).
+        window: the data window it was scored on (data fingerprint and backtest settings).
+        champion: the current champion's tags (`score`, `window`), or None.
+        force: `--promote`.
+    """
+    if force:
+        return Promotion(CHAMPION, "promoted by --promote")
+    if champion is None:
+        return Promotion(CHAMPION, "no champion yet")
+    if champion.get("window") != window:
+        return Promotion(
+            CHALLENGER,
+            f"champion (version {champion.get('version', '?')}) was scored on another data window; "
+            "scores are not comparable — review and use --promote to replace it",
+        )
+    old = float(champion.get("score", "inf"))
+    if score < old:
+        return Promotion(CHAMPION, f"score {score:.4f} beats the champion's {old:.4f} on the same data window")
+    return Promotion(CHALLENGER, f"score {score:.4f} does not beat the champion's {old:.4f} on the same data window")
+
+
+def champion_tags(client: MlflowClient, model_name: str) -> dict[str, str] | None:
+    """The current champion version's tags and version number, or None when there is no champion."""
+    try:
+        version = client.get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:
+        return None
+    return {**version.tags, "version": str(version.version), "run_id": str(version.run_id)}
+
+
+def set_alias(client: MlflowClient, model_name: str, version: str | int, promotion: Promotion) -> None:
+    client.set_registered_model_alias(model_name, promotion.alias, str(version))
+
+
+# --- serving: load by alias ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded model version and where it came from."""
+
+    bundle: ForecastBundle
+    name: str
+    version: str
+    alias: str
+    run_id: str
+    tags: dict[str, str]
+
+
+def load_model(model_name: str = DEFAULT_MODEL_NAME, alias: str = CHAMPION) -> ServedModel:
+    """Load `models:/<name>@<alias>` from the configured registry.
+
+    Raises:
+        ModelNotFound: no such model or alias (the message says how to train one).
+    """
+    client = MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        raise ModelNotFound(
+            f"no model version {model_name}@{alias} in the registry at {mlflow.get_tracking_uri()}; "
+            "train one with `bedcast train` (or `make demo`)"
+        ) from None
+    model = mlflow.pyfunc.load_model(f"models:/{model_name}@{alias}")
+    python_model = model.unwrap_python_model()
+    if not isinstance(python_model, BedDemandModel) or python_model.bundle is None:
+        raise ModelNotFound(f"{model_name}@{alias} is not a bed-demand model")
+    return ServedModel(
+        bundle=python_model.bundle,
+        name=model_name,
+        version=str(version.version),
+        alias=alias,
+        run_id=str(version.run_id),
+        tags=dict(version.tags),
+    )

@@ -1,0 +1,107 @@
+"""Nurses per shift from a census forecast, and the full-time posts a roster needs.
+
+Averaged over 24 hours Swedish wards run 6–8 beds per registered nurse (RN) and 4–7 per assistant nurse (AN),
+with nights at more than twice the day's patients per nurse (DESIGN.md). The defaults below match those averages;
+every ratio is configurable per unit. A full-time post is 34 hours a week on rosters that include nights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecast.beds import quantile_at
+
+__all__ = ["SHIFTS", "StaffingRatios", "shift_staffing", "weekly_fte"]
+
+SHIFTS = ("day", "evening", "night")
+
+
+@dataclass(frozen=True)
+class StaffingRatios:
+    """Patients per nurse on each shift, shift lengths, and the hours of a full-time post."""
+
+    rn_day: float = 5
+    rn_evening: float = 7
+    rn_night: float = 11
+    an_day: float = 4
+    an_evening: float = 5
+    an_night: float = 8
+    hours_day: float = 8
+    hours_evening: float = 8
+    hours_night: float = 8
+    fte_hours_per_week: float = 34
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not value > 0:
+                raise ValueError(f"staffing ratio {name} must be positive, got {value}")
+
+    def patients_per_nurse(self, role: str, shift: str) -> float:
+        return float(getattr(self, f"{role}_{shift}"))
+
+    def hours(self, shift: str) -> float:
+        return float(getattr(self, f"hours_{shift}"))
+
+
+def shift_staffing(
+    forecast: pd.DataFrame,
+    ratios: StaffingRatios | Mapping[str, StaffingRatios] = StaffingRatios(),
+    level: float | None = None,
+) -> pd.DataFrame:
+    """Per unit, day and shift: the census to staff for and the RN and AN it needs.
+
+    Args:
+        forecast: `unique_id, ds, mean` and the quantile grid of the census.
+        ratios: one set for all units, or a set per unit (units not in the mapping get the defaults).
+        level: staff for this quantile of the census (e.g. 0.8) instead of the expected census.
+
+    Returns:
+        `unique_id, ds, shift, census, registered_nurses, assistant_nurses`, nurses rounded up.
+    """
+    census = forecast["mean"].to_numpy(float) if level is None else quantile_at(forecast, level)
+    pieces = []
+    for shift in SHIFTS:
+        per_unit = [_ratios_for(ratios, str(u)) for u in forecast["unique_id"]]
+        rn = np.array([r.patients_per_nurse("rn", shift) for r in per_unit])
+        an = np.array([r.patients_per_nurse("an", shift) for r in per_unit])
+        piece = forecast[["unique_id", "ds"]].copy()
+        piece["shift"] = shift
+        piece["census"] = census
+        # A unit with any patient needs a nurse; 1e-9 keeps exact multiples from rounding up a whole nurse.
+        piece["registered_nurses"] = np.ceil(census / rn - 1e-9).astype(int)
+        piece["assistant_nurses"] = np.ceil(census / an - 1e-9).astype(int)
+        pieces.append(piece)
+    order = {s: k for k, s in enumerate(SHIFTS)}
+    table = pd.concat(pieces, ignore_index=True)
+    return table.sort_values(["unique_id", "ds", "shift"], key=lambda c: c.map(order) if c.name == "shift" else c)
+
+
+def weekly_fte(
+    staffing: pd.DataFrame, ratios: StaffingRatios | Mapping[str, StaffingRatios] = StaffingRatios()
+) -> pd.DataFrame:
+    """Full-time equivalents per unit and ISO week: nurse-hours of the week's shifts / hours of a post.
+
+    A week only partly inside the forecast counts the days it has (`days` says how many).
+    """
+    frame = staffing.copy()
+    per_row = [_ratios_for(ratios, str(u)) for u in frame["unique_id"]]
+    hours = np.array([r.hours(s) for r, s in zip(per_row, frame["shift"], strict=True)])
+    post = np.array([r.fte_hours_per_week for r in per_row])
+    frame["rn_fte"] = frame["registered_nurses"] * hours / post
+    frame["an_fte"] = frame["assistant_nurses"] * hours / post
+    iso = frame["ds"].dt.isocalendar()
+    frame["week"] = iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
+    table = frame.groupby(["unique_id", "week"], as_index=False, sort=True).agg(
+        days=("ds", "nunique"), rn_fte=("rn_fte", "sum"), an_fte=("an_fte", "sum")
+    )
+    return table
+
+
+def _ratios_for(ratios: StaffingRatios | Mapping[str, StaffingRatios], unit: str) -> StaffingRatios:
+    if isinstance(ratios, StaffingRatios):
+        return ratios
+    return ratios.get(unit, StaffingRatios())
