@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -103,12 +105,26 @@ def read_beds(units_file: Path | None) -> pd.Series | None:
     return units.set_index("unit")["beds"]
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def train(ctx: typer.Context) -> None:
+    """Train on a data source (the demo hospital by default), log to MLflow, register the model.
+
+    The same code as `python -m training.train`; `bedcast train --help` lists its options.
+    """
+    # The training pipeline lives outside the package (the core never imports it): run it as its own module.
+    done = subprocess.run([sys.executable, "-m", "training.train", *ctx.args], check=False)
+    raise typer.Exit(done.returncode)
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo files.")] = DEFAULT_DEMO_DIR,
     seed: Annotated[int, typer.Option(help="Random seed of the demo hospital.")] = 7,
 ) -> None:
-    """The main job on the built-in demo hospital: generate it, ingest it, summarise each unit."""
+    """The main job on the built-in demo hospital: generate it, train and register the model, serve it."""
     started = time.perf_counter()
     episodes = write_demo(out, seed, "2021-01-01", "2025-12-31")
     typer.echo(f"demo hospital written to {out}/")
@@ -120,8 +136,20 @@ def demo(
     typer.echo("Per unit (census after warm-up):")
     print_table(data.unit_summary(result.daily, read_beds(out / "units.csv")))
     typer.echo(f"\ndaily frame: {out / 'daily.csv'}  ({time.perf_counter() - started:.1f} s)")
+    typer.echo("\nTraining: backtest of every candidate per unit, the chosen models fitted, the run logged to MLflow")
+    sources = ["--data", str(episodes), "--units", str(out / "units.csv")]
+    trained = subprocess.run(
+        [sys.executable, "-m", "training.train", *sources, "--guest-nights", str(out / "guest_nights.csv")],
+        check=False,
+    )
+    if trained.returncode:
+        raise typer.Exit(trained.returncode)
     typer.echo(
-        f"next quarter's bed plan: .venv/bin/bedcast beds {episodes} --units {out / 'units.csv'} "
+        "\nCompare runs in the MLflow UI: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db "
+        "(then open http://127.0.0.1:5000)"
+    )
+    typer.echo(
+        f"next quarter's bed plan in the terminal: .venv/bin/bedcast beds {episodes} --units {out / 'units.csv'} "
         f"--guest-nights {out / 'guest_nights.csv'}"
     )
 

@@ -8,8 +8,10 @@ with short timeouts, so an unreachable server is an error within seconds, not a 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,8 @@ HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    # A progress bar per artifact download clutters the terminal of a service.
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 
 
@@ -160,7 +164,12 @@ def log_bundle(bundle: ForecastBundle, model_name: str) -> Any:
         MLflow's `ModelInfo` (with `registered_model_version`).
     """
     example = input_example(bundle)
-    signature = mlflow.models.infer_signature(example, answer_requests(bundle, example.head(1)))
+    with warnings.catch_warnings():
+        # MLflow hints that integer columns cannot hold missing values; `days` never is missing.
+        warnings.simplefilter("ignore", UserWarning)
+        signature = mlflow.models.infer_signature(example, answer_requests(bundle, example.head(1)))
+    # MLflow warns that a Python object is pickled: it is our own class, from our own installed package.
+    logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
         folder = save_bundle(bundle, Path(tmp) / "bundle")
         return mlflow.pyfunc.log_model(
@@ -188,32 +197,41 @@ class Promotion:
 
 def decide_promotion(
     score: float,
-    window: str,
-    champion: dict[str, str] | None,
+    champion_version: str | None,
+    champion_score: float | None,
+    refit: bool = False,
     force: bool = False,
 ) -> Promotion:
     """Champion when forced, when there is none, or when the score beats the champion's on the same window.
 
     Args:
         score: the new version's backtest score (mean MASE; lower is better).
-        window: the data window it was scored on (data fingerprint and backtest settings).
-        champion: the current champion's tags (`score`, `window`), or None.
+        champion_version: the current champion's version, or None when there is none.
+        champion_score: the champion's score on the new version's data window (its own when the window is the
+            same, else its settings re-scored on this window).
+        refit: the champion's settings, re-scored on a newer window, are the new version's own: the new version
+            is the same method fitted on more data, and takes over.
         force: `--promote`.
     """
     if force:
         return Promotion(CHAMPION, "promoted by --promote")
-    if champion is None:
+    if champion_version is None or champion_score is None:
         return Promotion(CHAMPION, "no champion yet")
-    if champion.get("window") != window:
+    if refit:
         return Promotion(
-            CHALLENGER,
-            f"champion (version {champion.get('version', '?')}) was scored on another data window; "
-            "scores are not comparable — review and use --promote to replace it",
+            CHAMPION, f"the champion's settings (version {champion_version}) refitted on newer data; score {score:.4f}"
         )
-    old = float(champion.get("score", "inf"))
-    if score < old:
-        return Promotion(CHAMPION, f"score {score:.4f} beats the champion's {old:.4f} on the same data window")
-    return Promotion(CHALLENGER, f"score {score:.4f} does not beat the champion's {old:.4f} on the same data window")
+    if score < champion_score:
+        return Promotion(
+            CHAMPION,
+            f"score {score:.4f} beats the champion's (version {champion_version}) {champion_score:.4f} "
+            "on the same data window",
+        )
+    return Promotion(
+        CHALLENGER,
+        f"score {score:.4f} does not beat the champion's (version {champion_version}) {champion_score:.4f} "
+        "on the same data window",
+    )
 
 
 def champion_tags(client: MlflowClient, model_name: str) -> dict[str, str] | None:

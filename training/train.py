@@ -133,8 +133,11 @@ class TargetRun:
     regressors: list[str]
 
 
-def run_target(source: Source, settings: TrainSettings, target: str, say: Say) -> TargetRun | None:
-    """Backtest the candidates for one target and forecast it beyond the data; None if the data lacks it."""
+def run_target(source: Source, settings: TrainSettings, target: str, say: Say, ahead: bool = True) -> TargetRun | None:
+    """Backtest the candidates for one target and (with `ahead`) forecast it beyond the data.
+
+    Returns None when the data lacks the target.
+    """
     daily = source.ingested.daily
     wanted = {"census": ("census",), "admissions": ("admissions", "arrivals")}[target]
     if not any(c in daily.columns for c in wanted):
@@ -157,12 +160,70 @@ def run_target(source: Source, settings: TrainSettings, target: str, say: Say) -
     for unit, scores in metrics["units"].items():
         mase, naive = scores["mase"], scores["baseline_mase"]
         say(f"{target}: {unit}: chose {scores['model']} (MASE {mase:.3f}, seasonal naive {naive:.3f})")
-    ahead = replace(config, horizon=forecast_days(daily["date"].max(), config.horizon))
-    say(f"{target}: fitting the chosen models on all history, forecasting {ahead.horizon} days")
-    forecast = engine.forecast_units(engine.prepare(daily, ahead, episodes, source.guest_nights), result, ahead)
-    forecast.insert(1, "target", target)
     regressors = [c for c in prepared.series.columns if c not in ("unique_id", "ds", "y")]
+    forecast = pd.DataFrame(columns=FORECAST_COLUMNS)
+    if ahead:
+        further = replace(config, horizon=forecast_days(daily["date"].max(), config.horizon))
+        say(f"{target}: fitting the chosen models on all history, forecasting {further.horizon} days")
+        forecast = engine.forecast_units(engine.prepare(daily, further, episodes, source.guest_nights), result, further)
+        forecast.insert(1, "target", target)
     return TargetRun(config, metrics, result.scores, forecast.reindex(columns=FORECAST_COLUMNS), regressors)
+
+
+def run_targets(source: Source, settings: TrainSettings, say: Say, ahead: bool = True) -> dict[str, TargetRun]:
+    runs = {}
+    for target in settings.targets:
+        run = run_target(source, settings, target, say, ahead)
+        if run is not None:
+            runs[target] = run
+    if "census" not in runs:
+        raise ValueError("the data has no census (neither episodes nor a census column): nothing to plan beds from")
+    return runs
+
+
+def window_of(source: Source, settings: TrainSettings) -> str:
+    """What a score was measured on: the data and the backtest protocol. Scores compare only within one."""
+    protocol = f"h{settings.horizon}|k{settings.folds}|s{settings.step}|{'+'.join(settings.targets)}"
+    return f"{fingerprint(source)}|{protocol}"
+
+
+def method_of(settings: TrainSettings) -> str:
+    """What makes the forecasts, apart from the data: candidates, holidays, regressors (JSON)."""
+    method = {
+        "candidates": list(settings.candidates),
+        "country": settings.country,
+        "regressors": list(settings.regressors),
+    }
+    return json.dumps(method, sort_keys=True)
+
+
+def champion_score_on(
+    champion: dict[str, str] | None, source: Source, settings: TrainSettings, say: Say
+) -> tuple[float | None, bool]:
+    """The champion's score on this run's data window, and whether this run is a refit of its method.
+
+    Same window: the champion's own score. Another window (newer data or another protocol): the champion's
+    method is backtested here on this window — unless it is this run's method, which is then a refit.
+    """
+    if champion is None:
+        return None, False
+    if champion.get("window") == window_of(source, settings):
+        return float(champion.get("score", "inf")), False
+    if champion.get("method") == method_of(settings):
+        return None if "score" not in champion else float(champion["score"]), True
+    try:
+        method = json.loads(champion.get("method", ""))
+        theirs = replace(
+            settings,
+            candidates=tuple(method["candidates"]),
+            country=str(method["country"]),
+            regressors=tuple(method["regressors"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        say("the champion records no method to re-score; comparing with its own score")
+        return float(champion.get("score", "inf")), False
+    say(f"re-scoring the champion (version {champion.get('version')}) on this data window")
+    return score_of(run_targets(source, theirs, say, ahead=False)), False
 
 
 def build_bundle(source: Source, runs: dict[str, TargetRun], settings: TrainSettings, meta: dict) -> ForecastBundle:
@@ -295,20 +356,15 @@ def train(settings: TrainSettings = TrainSettings(), say: Say = print) -> TrainR
     say(f"tracking: {uri}")
     source = load_source(settings)
     say(f"data: {source.name}: {source.ingested.daily['unit'].nunique()} unit(s)")
-    runs = {}
-    for target in settings.targets:
-        run = run_target(source, settings, target, say)
-        if run is not None:
-            runs[target] = run
-    if "census" not in runs:
-        raise ValueError("the data has no census (neither episodes nor a census column): nothing to plan beds from")
-    window = f"{fingerprint(source)}|h{settings.horizon}|k{settings.folds}|s{settings.step}"
+    runs = run_targets(source, settings, say)
+    window = window_of(source, settings)
     score = score_of(runs)
     meta = {
         "trained_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
         "data": source.name,
         "data_fingerprint": window.split("|")[0],
         "window": window,
+        "method": method_of(settings),
         "data_first_date": f"{source.ingested.daily['date'].min():%Y-%m-%d}",
         "data_last_date": f"{source.ingested.daily['date'].max():%Y-%m-%d}",
         "score": score,
@@ -326,20 +382,24 @@ def train(settings: TrainSettings = TrainSettings(), say: Say = print) -> TrainR
         "chosen": {t: {u: s["model"] for u, s in r.metrics["units"].items()} for t, r in runs.items()},
     }
     bundle = build_bundle(source, runs, settings, meta)
+    client = MlflowClient()
+    champion = registry.champion_tags(client, settings.model_name)
+    champion_score, refit = (None, False) if settings.promote else champion_score_on(champion, source, settings, say)
+    promotion = registry.decide_promotion(
+        score, champion["version"] if champion else None, champion_score, refit, force=settings.promote
+    )
     say("logging the run to MLflow")
     logging_started = time.perf_counter()
-    client = MlflowClient()
     with mlflow.start_run(run_name=f"{settings.model_name} {meta['data_last_date']}") as active:
         mlflow.log_params(run_params(settings, source, window, runs["census"].regressors))
         mlflow.log_metrics({"score": score, **run_metrics(runs)})
         log_artifacts(runs, bundle, settings, say)
         info = registry.log_bundle(bundle, settings.model_name)
         version = str(info.registered_model_version)
-        champion = registry.champion_tags(client, settings.model_name)
-        promotion = registry.decide_promotion(score, window, champion, force=settings.promote)
         for key, value in {
             "score": f"{score:.6f}",
             "window": window,
+            "method": meta["method"],
             "data_fingerprint": meta["data_fingerprint"],
         }.items():
             client.set_model_version_tag(settings.model_name, version, key, value)
@@ -405,4 +465,4 @@ def main(
 
 
 if __name__ == "__main__":
-    cli()
+    cli(prog_name="bedcast train")

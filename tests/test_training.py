@@ -1,0 +1,104 @@
+"""The training pipeline: MLflow runs, the registry's champion alias, and loading what was registered."""
+
+from __future__ import annotations
+
+import time
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from forecast import registry
+from forecast.demo import DEFAULT_UNITS, generate_demo_hospital
+from training.train import TrainSettings, champion_score_on, load_source, method_of, train, window_of
+
+
+@pytest.fixture(scope="module")
+def small_hospital(tmp_path_factory):
+    """Two units, two years: enough for a short backtest in seconds."""
+    folder = tmp_path_factory.mktemp("hospital")
+    hospital = generate_demo_hospital(start="2023-01-01", end="2024-12-31", units=DEFAULT_UNITS[:2])
+    hospital.episodes.to_csv(folder / "episodes.csv", index=False, date_format="%Y-%m-%d")
+    hospital.units.to_csv(folder / "units.csv", index=False)
+    return folder
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+def settings_for(folder, store, **changes) -> TrainSettings:
+    base = TrainSettings(
+        data=folder / "episodes.csv",
+        units=folder / "units.csv",
+        candidates=("seasonal_naive", "ets"),
+        horizon=28,
+        folds=2,
+        step=28,
+        root=store,
+    )
+    return TrainSettings(**{**base.__dict__, **changes})
+
+
+def test_decide_promotion_rules():
+    assert registry.decide_promotion(0.9, None, None).alias == "champion"
+    assert registry.decide_promotion(0.8, "1", 0.9).alias == "champion"
+    worse = registry.decide_promotion(0.9, "1", 0.9)
+    assert worse.alias == "challenger" and "does not beat" in worse.reason
+    assert registry.decide_promotion(0.95, "1", 0.9, refit=True).alias == "champion"
+    forced = registry.decide_promotion(2.0, "1", 0.9, force=True)
+    assert forced.alias == "champion" and "--promote" in forced.reason
+
+
+def test_champion_score_on_the_same_window_or_a_refit(small_hospital, store):
+    settings = settings_for(small_hospital, store)
+    source = load_source(settings)
+    window, method = window_of(source, settings), method_of(settings)
+    same = {"version": "3", "score": "0.7", "window": window, "method": method}
+    assert champion_score_on(same, source, settings, print) == (0.7, False)
+    newer = {**same, "window": "another-data|h28"}
+    assert champion_score_on(newer, source, settings, print) == (0.7, True)
+    assert champion_score_on(None, source, settings, print) == (None, False)
+
+
+@pytest.mark.slow
+def test_training_registers_a_champion_a_worse_run_does_not_take_it(small_hospital, store):
+    first = train(settings_for(small_hospital, store), say=lambda line: None)
+    assert first.promotion.alias == "champion"
+    assert (store / "mlflow.db").exists() and (store / "mlruns").is_dir()
+    client = MlflowClient()
+    run = client.get_run(first.run_id)
+    assert run.data.params["horizon"] == "28" and len(run.data.params["data_fingerprint"]) == 16
+    assert "census.mase" in run.data.metrics and "census.unit.surgery.model.ets.mase" in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(first.run_id, "plots")}
+    assert {"plots/beds.png", "plots/fan_surgery.png"} <= artifacts
+
+    # Loading the champion by alias answers exactly the forecast the run logged.
+    served = registry.load_model("bed-demand", "champion")
+    assert served.version == first.version
+    model = mlflow.pyfunc.load_model("models:/bed-demand@champion")
+    answered = model.predict(registry.input_example(served.bundle))
+    logged = pd.read_parquet(
+        mlflow.artifacts.download_artifacts(run_id=first.run_id, artifact_path="tables/forecast.parquet")
+    )
+    pd.testing.assert_frame_equal(answered, logged, check_exact=True)
+
+    # Seasonal naive alone is never better than the choice that may pick it: it becomes challenger.
+    second = train(settings_for(small_hospital, store, candidates=("seasonal_naive",)), say=lambda line: None)
+    assert second.promotion.alias == "challenger"
+    assert str(client.get_model_version_by_alias("bed-demand", "champion").version) == first.version
+    assert client.get_run(second.run_id).data.tags["promotion_reason"] == second.promotion.reason
+
+    forced = train(settings_for(small_hospital, store, candidates=("seasonal_naive",), promote=True), say=print)
+    assert str(client.get_model_version_by_alias("bed-demand", "champion").version) == forced.version
+
+
+def test_an_unreachable_tracking_server_fails_quickly_and_clearly(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    started = time.perf_counter()
+    with pytest.raises(registry.TrackingUnavailable, match=r"127\.0\.0\.1:9"):
+        registry.configure_tracking(tmp_path)
+    assert time.perf_counter() - started < 60
