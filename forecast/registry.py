@@ -92,18 +92,21 @@ def configure_tracking(root: Path | None = None, experiment: str = DEFAULT_EXPER
             location = (root / "mlruns" / experiment).as_uri() if uri.startswith("sqlite:") else None
             client.create_experiment(experiment, artifact_location=location)
         mlflow.set_experiment(experiment)
-    except MlflowException as error:
-        raise TrackingUnavailable(f"the MLflow tracking store at {uri} did not answer: {_first_line(error)}") from None
-    except Exception as error:  # connection errors surface as requests/urllib3 exceptions
+    except Exception as error:  # MlflowException, or requests/urllib3 errors from a server
         raise TrackingUnavailable(
-            f"the MLflow tracking store at {uri} cannot be reached ({type(error).__name__}: {_first_line(error)}); "
-            "check MLFLOW_TRACKING_URI, or unset it to use the embedded store"
+            f"the MLflow tracking store at {uri} cannot be used: {_reason(error)}; "
+            "check MLFLOW_TRACKING_URI, or unset it to use the embedded store (mlflow.db)"
         ) from None
     return uri
 
 
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+def _reason(error: BaseException) -> str:
+    text = str(error)
+    if "Max retries exceeded" in text or "NewConnectionError" in text or "ConnectionError" in text:
+        tries = int(os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]) + 1
+        return f"no connection after {tries} tries"
+    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return first[:300]
 
 
 # --- the bundle on disk --------------------------------------------------------------------------------------
