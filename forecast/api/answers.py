@@ -126,7 +126,7 @@ def units_body(state: ServingState, fmt: Format = "json") -> Body:
 def parse_quantiles(text: str) -> tuple[float, ...]:
     """Levels from `0.05,0.5,0.95`: each strictly between 0 and 1, at most 15, sorted and unique."""
     try:
-        levels = tuple(sorted({round(float(part), 6) for part in text.split(",") if part.strip()}))
+        levels = tuple(sorted({float(f"{float(part):g}") for part in text.split(",") if part.strip()}))
     except ValueError:
         raise OutOfRange(
             "quantiles", f"quantiles must be numbers separated by commas, e.g. {DEFAULT_QUANTILES}"

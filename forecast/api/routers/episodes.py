@@ -25,6 +25,7 @@ Episodes = Annotated[list[EpisodeIn], Body(max_length=MAX_BATCH, description=f"U
     dependencies=[ApiKey],
     responses={
         **NEEDS_KEY,
+        400: {"model": ErrorMessage, "description": "The body is not JSON."},
         409: {"model": ErrorMessage, "description": "An episode_id is stored with different content."},
     },
     summary="Add episodes",

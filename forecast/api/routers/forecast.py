@@ -16,8 +16,9 @@ router = APIRouter(prefix="/v1/forecast", tags=["forecast"])
 QuantilesQuery = Annotated[
     str,
     Query(
-        max_length=200,
-        description="Comma-separated levels strictly between 0 and 1; levels off the grid are interpolated.",
+        pattern=r"^\s*0?\.\d{0,3}[1-9]0*\s*(,\s*0?\.\d{0,3}[1-9]0*\s*){0,14}$",
+        description="Up to 15 comma-separated levels strictly between 0 and 1 (up to 4 decimals); levels off the "
+        "grid are interpolated.",
     ),
 ]
 
