@@ -184,7 +184,9 @@ def report(name: str, run: Run, elapsed: float, rss: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", type=Path, help="folder with mlflow.db and mlruns/ (default: train the demo)")
+    parser.add_argument(
+        "--store", type=Path, help="folder with mlflow.db and mlruns/; trained on the demo when it has none"
+    )
     parser.add_argument("--rate", type=float, default=200, help="requests a second")
     parser.add_argument("--seconds", type=float, default=20, help="seconds per endpoint")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
@@ -194,7 +196,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bedcast-load-") as tmp:
         store = args.store.resolve() if args.store else Path(tmp)
-        if args.store is None:
+        if not (store / "mlflow.db").exists() and "MLFLOW_TRACKING_URI" not in os.environ:
+            store.mkdir(parents=True, exist_ok=True)
             train_demo(store)
         port = args.port or free_port()
         server = start_server(store, port)

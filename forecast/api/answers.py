@@ -33,7 +33,7 @@ from forecast.api.schemas import (
 )
 from forecast.api.state import Body, ServingState
 from forecast.quantiles import LEVELS, column
-from forecast.staffing import shift_staffing, weekly_fte
+from forecast.staffing import weekly_fte
 
 __all__ = [
     "DEFAULT_DAYS",
@@ -91,12 +91,17 @@ def _slice(rows: pd.DataFrame, begin: pd.Timestamp, days: int) -> pd.DataFrame:
     return rows[(rows["ds"] >= begin) & (rows["ds"] <= end)].reset_index(drop=True)
 
 
+def _missing(value: object) -> bool:
+    # Cheaper than pd.isna on one value, which dominated the cost of a table's rows.
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
 def _none_if_nan(value: float) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)
+    return None if _missing(value) else float(value)
 
 
 def _int_or_none(value: object) -> int | None:
-    return None if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
+    return None if _missing(value) else int(value)  # type: ignore[call-overload]
 
 
 # --- units ---------------------------------------------------------------------------------------------------
@@ -204,7 +209,10 @@ def beds_body(
         policy = beds.BedPolicy(policy.target_acute, policy.target_elective, overflow_risk)
 
     def build() -> BedsAnswer:
-        plan = beds.daily_bed_plan(_slice(census, begin, days), state.bundle.current_beds(), policy)
+        if policy == state.policy:
+            plan = _slice(state.bed_plans[unit], begin, days)
+        else:
+            plan = beds.daily_bed_plan(_slice(census, begin, days), state.current_beds, policy)
         known = plan["current_beds"].notna().any()
         return BedsAnswer(
             unit=unit,
@@ -263,7 +271,7 @@ def plan_body(
 
     def build() -> PlanAnswer:
         rows = pd.concat([_slice(frame, start, (end - start).days + 1) for frame in state.census.values()])
-        daily = beds.daily_bed_plan(rows.reset_index(drop=True), state.bundle.current_beds(), policy)
+        daily = beds.daily_bed_plan(rows.reset_index(drop=True), state.current_beds, policy)
         table = beds.period_plan(daily, "week")
         unknown = sorted(set(table.loc[table["current_beds"].isna(), "unique_id"].astype(str)))
         notes = [f"{unit}: {UNKNOWN_BEDS}" for unit in unknown] + beds.small_unit_warnings(daily)
@@ -310,11 +318,11 @@ def staffing_body(
     table: Literal["shifts", "fte"] = "shifts",
     fmt: Format = "json",
 ) -> Body:
-    census = _unit(state, unit)
+    _unit(state, unit)  # 404 for a unit the model does not know
     begin, days = _window(state, start, days)
 
     def build() -> StaffingAnswer:
-        staffing = shift_staffing(_slice(census, begin, days), state.ratios)
+        staffing = _slice(state.staffing[unit], begin, days)
         fte = weekly_fte(staffing, state.ratios)
         answer = StaffingAnswer(
             unit=unit,

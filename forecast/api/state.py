@@ -15,10 +15,10 @@ from typing import Any
 
 import pandas as pd
 
-from forecast.beds import BedPolicy
+from forecast.beds import BedPolicy, daily_bed_plan
 from forecast.bundle import ForecastBundle
 from forecast.registry import ServedModel
-from forecast.staffing import StaffingRatios
+from forecast.staffing import StaffingRatios, shift_staffing
 
 __all__ = ["Body", "BodyCache", "ServingState", "build_state"]
 
@@ -75,6 +75,10 @@ class ServingState:
         ratios: the staffing ratios it was trained with (defaults where the bundle does not say).
         census: per unit, its census forecast rows by day.
         admissions: per unit, its admissions forecast rows by day (units without one are missing).
+        current_beds: beds per unit where known.
+        bed_plans: per unit, the daily bed plan of the whole forecast under the model's policy (rows are
+            independent days, so a request for some days is a slice).
+        staffing: per unit, nurses per day and shift over the whole forecast (a request is a slice).
         loaded_at: when this state was built.
         cache: rendered answers.
     """
@@ -84,6 +88,9 @@ class ServingState:
     ratios: StaffingRatios
     census: dict[str, pd.DataFrame]
     admissions: dict[str, pd.DataFrame]
+    current_beds: pd.Series
+    bed_plans: dict[str, pd.DataFrame]
+    staffing: dict[str, pd.DataFrame]
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     cache: BodyCache = field(default_factory=BodyCache)
 
@@ -119,14 +126,22 @@ def _per_unit(bundle: ForecastBundle, target: str) -> dict[str, pd.DataFrame]:
 
 
 def build_state(served: ServedModel) -> ServingState:
-    """Cut a loaded model's forecasts per unit and read its policy and ratios."""
+    """Cut a loaded model's forecasts per unit, read its policy and ratios, and work out the daily bed plans
+    and staffing under them (the answers most requests slice)."""
     bundle = served.bundle
     if bundle.forecasts.empty or bundle.units.empty:
         raise ValueError(f"{served.name} version {served.version} has no forecasts or no units")
+    policy = BedPolicy(**_known_fields(BedPolicy, bundle.meta.get("policy")))
+    ratios = StaffingRatios(**_known_fields(StaffingRatios, bundle.meta.get("staffing")))
+    census = _per_unit(bundle, "census")
+    current_beds = bundle.current_beds()
     return ServingState(
         served=served,
-        policy=BedPolicy(**_known_fields(BedPolicy, bundle.meta.get("policy"))),
-        ratios=StaffingRatios(**_known_fields(StaffingRatios, bundle.meta.get("staffing"))),
-        census=_per_unit(bundle, "census"),
+        policy=policy,
+        ratios=ratios,
+        census=census,
         admissions=_per_unit(bundle, "admissions"),
+        current_beds=current_beds,
+        bed_plans={unit: daily_bed_plan(rows, current_beds, policy) for unit, rows in census.items()},
+        staffing={unit: shift_staffing(rows, ratios).reset_index(drop=True) for unit, rows in census.items()},
     )
