@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/load.py [--store DIR] [--rate 200] [--seconds 20] [--port 0]
 
 Trains a champion on the demo hospital (all units, three years, seasonal naive and ETS) into a temporary MLflow
-store, or serves the store in `--store DIR` (a folder with `mlflow.db` and `mlruns/`); starts the service as a
-subprocess on 127.0.0.1 only; then, per endpoint, sends `rate` requests a second for `seconds` seconds on a
-fixed schedule (open loop: a slow answer does not delay the next request, so queueing shows in the latency,
+store, or serves the store in `--store DIR` (`mlflow.db` and `mlruns/`; trained into when empty); starts the
+service as a subprocess on 127.0.0.1 only; then, per endpoint, sends `rate` requests a second for `seconds`
+seconds on a fixed schedule (open loop: a slow answer does not delay the next request, so queueing shows in the latency,
 which is measured from each request's scheduled time). Prints p50/p99 latency, throughput, errors and the
 server's resident memory. Figures only; nothing is asserted. Stops by itself: at most rate × seconds requests
 per endpoint and a hard time limit.
@@ -108,8 +108,8 @@ class Connections:
     def __init__(self, port: int):
         self.port, self.idle, self.opened = port, [], 0
 
-    async def get(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        if self.idle:
+    async def get(self, fresh: bool = False) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.idle and not fresh:
             return self.idle.pop()
         while self.opened >= MAX_CONNECTIONS:
             await asyncio.sleep(0.001)
@@ -126,24 +126,39 @@ class Connections:
         connection[1].close()
 
 
-async def request(connections: Connections, path: str, scheduled: float, run: Run) -> None:
-    connection = await connections.get()
+async def exchange(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter], path: str) -> tuple[int, int]:
+    """One GET on a keep-alive connection: (status, body bytes); status 0 when the server had closed it."""
     reader, writer = connection
-    try:
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
-        await writer.drain()
-        status = int((await reader.readline()).split()[1])
-        length = 0
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode().partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-        run.bytes_read += len(await reader.readexactly(length))
-    except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as error:
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+    await writer.drain()
+    status_line = await reader.readline()
+    if not status_line:
+        return 0, 0
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    return int(status_line.split()[1]), len(await reader.readexactly(length))
+
+
+async def request(connections: Connections, path: str, scheduled: float, run: Run) -> None:
+    for attempt in range(2):  # a keep-alive connection the server closed while idle: once more on a new one
+        connection = await connections.get(fresh=attempt > 0)
+        try:
+            status, size = await exchange(connection, path)
+        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as error:
+            connections.drop(connection)
+            run.error(type(error).__name__)
+            return
+        if status:
+            break
         connections.drop(connection)
-        run.error(type(error).__name__)
+    else:
+        run.error("connection closed")
         return
     connections.put(connection)
+    run.bytes_read += size
     if status != 200:
         run.error(f"HTTP {status}")
     run.latencies.append(time.perf_counter() - scheduled)
