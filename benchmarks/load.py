@@ -85,6 +85,12 @@ def wait_ready(port: int, server: subprocess.Popen, timeout: float = 180) -> dic
     raise TimeoutError(f"the server was not ready within {timeout:.0f} s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used (a figure other jobs on the machine do not distort)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -186,14 +192,15 @@ async def drive(port: int, paths: list[str], rate: float, seconds: float) -> tup
     return run, elapsed
 
 
-def report(name: str, run: Run, elapsed: float, rss: float) -> None:
+def report(name: str, run: Run, elapsed: float, rss: float, cpu: float) -> None:
     latency = np.array(run.latencies) * 1000
     errors = sum(run.errors.values())
     p50, p99 = np.percentile(latency, [50, 99]) if len(latency) else (float("nan"),) * 2
     print(
         f"{name:<28} {len(latency) + errors:>6} req  {len(latency) / elapsed:>7.1f} rps  p50 {p50:>6.2f} ms  "
         f"p99 {p99:>6.2f} ms  max {latency.max() if len(latency) else float('nan'):>7.2f} ms  "
-        f"errors {errors}{' ' + str(run.errors) if errors else ''}  server RSS {rss:.0f} MiB"
+        f"errors {errors}{' ' + str(run.errors) if errors else ''}  server CPU {cpu * 1000 / max(len(latency), 1):.2f} "
+        f"ms/req  RSS {rss:.0f} MiB"
     )
 
 
@@ -238,8 +245,9 @@ def main() -> None:
             }
             for name, paths in scenarios.items():
                 asyncio.run(drive(port, paths, min(args.rate, 50), 1))  # warm the connections
+                cpu = cpu_seconds(server.pid)
                 run, elapsed = asyncio.run(drive(port, paths, args.rate, args.seconds))
-                report(name, run, elapsed, rss_mib(server.pid))
+                report(name, run, elapsed, rss_mib(server.pid), cpu_seconds(server.pid) - cpu)
         finally:
             server.terminate()
             try:

@@ -1,7 +1,8 @@
 """The answers, computed from a serving state: forecast, beds, plan, staffing; rendered once and cached.
 
-Each `*_body` function checks its request against what the model covers, builds the answer model, renders it
-as JSON or CSV and caches the bytes in the state, so a repeated request costs a dictionary look-up.
+Each `*_answer` function checks its request against what the model covers (cheap: errors come out at once)
+and returns a `Pending` answer: its cache key, and how to build the answer model and render it as JSON or CSV.
+The bytes are cached in the state, so a repeated request costs a dictionary look-up.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import contextlib
 import datetime as dt
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import pandas as pd
@@ -38,13 +40,14 @@ from forecast.staffing import weekly_fte
 __all__ = [
     "DEFAULT_DAYS",
     "DEFAULT_QUANTILES",
-    "beds_body",
-    "forecast_body",
+    "Pending",
+    "beds_answer",
+    "forecast_answer",
     "parse_quantiles",
-    "plan_body",
+    "plan_answer",
     "render",
-    "staffing_body",
-    "units_body",
+    "staffing_answer",
+    "units_answer",
     "warm",
 ]
 
@@ -62,8 +65,20 @@ def render(answer: TableAnswer, fmt: Format) -> Body:
     return Body(answer.model_dump_json().encode(), "application/json")
 
 
-def _cached(state: ServingState, key: tuple, build: Callable[[], TableAnswer], fmt: Format) -> Body:
-    return state.cache.get((*key, fmt), lambda: render(build(), fmt))
+@dataclass(frozen=True)
+class Pending:
+    """A checked request: the key of its answer in the cache, and how to render the answer on a miss."""
+
+    key: tuple
+    render: Callable[[], Body]
+
+    def body(self, state: ServingState) -> Body:
+        """The answer from the cache, rendered here on a miss (CPU work: call it from a worker thread)."""
+        return state.cache.get(self.key, self.render)
+
+
+def _cached(state: ServingState, key: tuple, build: Callable[[], TableAnswer], fmt: Format) -> Pending:
+    return Pending((*key, fmt), lambda: render(build(), fmt))
 
 
 def _unit(state: ServingState, unit: str) -> pd.DataFrame:
@@ -107,7 +122,7 @@ def _int_or_none(value: object) -> int | None:
 # --- units ---------------------------------------------------------------------------------------------------
 
 
-def units_body(state: ServingState, fmt: Format = "json") -> Body:
+def units_answer(state: ServingState, fmt: Format = "json") -> Pending:
     def build() -> UnitsAnswer:
         units = [
             UnitInfo(
@@ -157,14 +172,14 @@ def _distributions(rows: pd.DataFrame, levels: tuple[float, ...]) -> list[Distri
     ]
 
 
-def forecast_body(
+def forecast_answer(
     state: ServingState,
     unit: str,
     start: dt.date | None = None,
     days: int | None = None,
     levels: tuple[float, ...] = (0.05, 0.5, 0.95),
     fmt: Format = "json",
-) -> Body:
+) -> Pending:
     census = _unit(state, unit)
     begin, days = _window(state, start, days)
 
@@ -191,7 +206,7 @@ def forecast_body(
 # --- beds ----------------------------------------------------------------------------------------------------
 
 
-def beds_body(
+def beds_answer(
     state: ServingState,
     unit: str,
     start: dt.date | None = None,
@@ -199,7 +214,7 @@ def beds_body(
     target_occupancy: float | None = None,
     overflow_risk: float | None = None,
     fmt: Format = "json",
-) -> Body:
+) -> Pending:
     census = _unit(state, unit)
     begin, days = _window(state, start, days)
     policy = state.policy
@@ -240,31 +255,25 @@ def beds_body(
 # --- plan ----------------------------------------------------------------------------------------------------
 
 
-def _quarters(state: ServingState) -> list[str]:
-    """The whole quarters inside the forecast (what `quarter` may ask for)."""
-    periods = pd.period_range(state.first_day, state.last_day, freq="Q")
-    inside = [p for p in periods if p.start_time >= state.first_day and p.end_time.normalize() <= state.last_day]
-    return [f"{p.year}Q{p.quarter}" for p in inside]
-
-
 def _quarter(state: ServingState, quarter: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    allowed = _quarters(state)
+    found = state.quarters.get(quarter.strip().upper())
+    if found is not None:
+        return found
+    allowed = [name for name in state.quarters if name != "NEXT"]
     hint = f"next, or one of: {', '.join(allowed)}" if allowed else "none: the forecast holds no whole quarter"
     try:
-        start, end = beds.quarter_bounds(quarter, pd.Timestamp(state.bundle.units["last_date"].max()))
+        beds.quarter_bounds(quarter, pd.Timestamp(state.bundle.units["last_date"].max()))
     except ValueError:
         raise OutOfRange("quarter", f"quarter must be next or like 2026Q1; allowed: {hint}") from None
-    if start < state.first_day or end > state.last_day:
-        raise OutOfRange(
-            "quarter",
-            f"the forecast covers {state.first_day:%Y-%m-%d} to {state.last_day:%Y-%m-%d}; allowed quarters: {hint}",
-        )
-    return start, end
+    raise OutOfRange(
+        "quarter",
+        f"the forecast covers {state.first_day:%Y-%m-%d} to {state.last_day:%Y-%m-%d}; allowed quarters: {hint}",
+    )
 
 
-def plan_body(
+def plan_answer(
     state: ServingState, quarter: str = "next", overflow_risk: float | None = None, fmt: Format = "json"
-) -> Body:
+) -> Pending:
     start, end = _quarter(state, quarter)
     risk = state.policy.overflow_risk if overflow_risk is None else overflow_risk
     policy = beds.BedPolicy(state.policy.target_acute, state.policy.target_elective, risk)
@@ -310,14 +319,14 @@ def plan_body(
 # --- staffing ------------------------------------------------------------------------------------------------
 
 
-def staffing_body(
+def staffing_answer(
     state: ServingState,
     unit: str,
     start: dt.date | None = None,
     days: int | None = None,
     table: Literal["shifts", "fte"] = "shifts",
     fmt: Format = "json",
-) -> Body:
+) -> Pending:
     _unit(state, unit)  # 404 for a unit the model does not know
     begin, days = _window(state, start, days)
 
@@ -355,13 +364,13 @@ def warm(state: ServingState) -> None:
     each unit's default forecast, beds and staffing."""
     formats: tuple[Format, ...] = ("json", "csv")
     for fmt in formats:
-        units_body(state, fmt)
+        units_answer(state, fmt).body(state)
         # A forecast without the next whole quarter: the plan answers 422 on request.
         with contextlib.suppress(OutOfRange):
-            plan_body(state, "next", None, fmt)
+            plan_answer(state, "next", None, fmt).body(state)
     levels = parse_quantiles(DEFAULT_QUANTILES)
     for unit in state.units:
         if unit in state.census:
-            forecast_body(state, unit, levels=levels)
-            beds_body(state, unit)
-            staffing_body(state, unit)
+            forecast_answer(state, unit, levels=levels).body(state)
+            beds_answer(state, unit).body(state)
+            staffing_answer(state, unit).body(state)

@@ -1,4 +1,8 @@
-"""The dependencies routes declare, as `Annotated` aliases in one place."""
+"""The dependencies routes declare, as `Annotated` aliases in one place.
+
+They only read the app's state and headers, so they are `async def`: a plain `def` would cost each request a
+hand-off to a worker thread for no work.
+"""
 
 from __future__ import annotations
 
@@ -31,11 +35,11 @@ NO_MODEL = (
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The key set in BEDCAST_API_KEY.")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_state(request: Request) -> ServingState:
+async def get_state(request: Request) -> ServingState:
     """The model serving now; taken once per request, so a reload never changes it mid-request."""
     state: ServingState | None = request.app.state.serving
     if state is None:
@@ -43,11 +47,11 @@ def get_state(request: Request) -> ServingState:
     return state
 
 
-def get_store(request: Request) -> EpisodeStore:
+async def get_store(request: Request) -> EpisodeStore:
     return request.app.state.store
 
 
-def check_api_key(
+async def check_api_key(
     settings: Annotated[Settings, Depends(get_settings)],
     key: Annotated[str | None, Depends(_api_key_header)],
 ) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from forecast.beds import BedPolicy, daily_bed_plan
+from forecast.beds import BedPolicy, daily_bed_plan, quarter_bounds
 from forecast.bundle import ForecastBundle
 from forecast.registry import ServedModel
 from forecast.staffing import StaffingRatios, shift_staffing
@@ -43,6 +43,14 @@ class BodyCache:
         self._bodies: OrderedDict[Hashable, Body] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+
+    def peek(self, key: Hashable) -> Body | None:
+        """The cached answer, or None (no rendering: safe on the event loop)."""
+        with self._lock:
+            body = self._bodies.get(key)
+            if body is not None:
+                self._bodies.move_to_end(key)
+            return body
 
     def get(self, key: Hashable, render: Callable[[], Body]) -> Body:
         with self._lock:
@@ -79,6 +87,8 @@ class ServingState:
         bed_plans: per unit, the daily bed plan of the whole forecast under the model's policy (rows are
             independent days, so a request for some days is a slice).
         staffing: per unit, nurses per day and shift over the whole forecast (a request is a slice).
+        quarters: the whole quarters inside the forecast by name (`2026Q1`, and `NEXT` for the first after the
+            data), first and last day.
         loaded_at: when this state was built.
         cache: rendered answers.
     """
@@ -91,6 +101,7 @@ class ServingState:
     current_beds: pd.Series
     bed_plans: dict[str, pd.DataFrame]
     staffing: dict[str, pd.DataFrame]
+    quarters: dict[str, tuple[pd.Timestamp, pd.Timestamp]]
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     cache: BodyCache = field(default_factory=BodyCache)
 
@@ -144,4 +155,18 @@ def build_state(served: ServedModel) -> ServingState:
         current_beds=current_beds,
         bed_plans={unit: daily_bed_plan(rows, current_beds, policy) for unit, rows in census.items()},
         staffing={unit: shift_staffing(rows, ratios).reset_index(drop=True) for unit, rows in census.items()},
+        quarters=_quarters(bundle),
     )
+
+
+def _quarters(bundle: ForecastBundle) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
+    first, last = bundle.first_forecast_day, bundle.last_forecast_day
+    inside = {}
+    for period in pd.period_range(first, last, freq="Q"):
+        start, end = period.start_time.normalize(), period.end_time.normalize()
+        if first <= start and end <= last:
+            inside[f"{period.year}Q{period.quarter}"] = (start, end)
+    start, end = quarter_bounds("next", pd.Timestamp(bundle.units["last_date"].max()))
+    if first <= start and end <= last:
+        inside["NEXT"] = (start, end)
+    return inside

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from forecast.api import answers
 from forecast.api.deps import DaysQuery, FormatQuery, StartQuery, StateDep
-from forecast.api.responses import CSV, NEEDS_MODEL, UNKNOWN_UNIT, send
+from forecast.api.responses import CSV, NEEDS_MODEL, UNKNOWN_UNIT, respond
 from forecast.api.schemas import BedsAnswer
 
 router = APIRouter(prefix="/v1/beds", tags=["beds"])
@@ -28,7 +28,7 @@ OverflowRiskQuery = Annotated[
     responses={**CSV, **UNKNOWN_UNIT, **NEEDS_MODEL},
     summary="Beds needed per day",
 )
-def unit_beds(
+async def unit_beds(
     state: StateDep,
     unit: str,
     start: StartQuery = None,
@@ -39,4 +39,4 @@ def unit_beds(
 ) -> Response:
     """Per day: the expected census, beds at the target occupancy, beds at the overflow risk (the fewest beds
     with P(census > beds) ≤ risk), today's beds and the chance the census exceeds them."""
-    return send(answers.beds_body(state, unit, start, days, target_occupancy, overflow_risk, fmt))
+    return await respond(state, answers.beds_answer(state, unit, start, days, target_occupancy, overflow_risk, fmt))

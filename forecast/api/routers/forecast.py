@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from forecast.api import answers
 from forecast.api.deps import DaysQuery, FormatQuery, StartQuery, StateDep
-from forecast.api.responses import CSV, NEEDS_MODEL, UNKNOWN_UNIT, send
+from forecast.api.responses import CSV, NEEDS_MODEL, UNKNOWN_UNIT, respond
 from forecast.api.schemas import ForecastAnswer
 
 router = APIRouter(prefix="/v1/forecast", tags=["forecast"])
@@ -29,7 +29,7 @@ QuantilesQuery = Annotated[
     responses={**CSV, **UNKNOWN_UNIT, **NEEDS_MODEL},
     summary="Daily census and admissions forecast of a unit",
 )
-def unit_forecast(
+async def unit_forecast(
     state: StateDep,
     unit: str,
     start: StartQuery = None,
@@ -40,4 +40,4 @@ def unit_forecast(
     """Per day from `start` for `days`: the expected census (occupied beds at midnight) and admissions, and
     their quantiles."""
     levels = answers.parse_quantiles(quantiles)
-    return send(answers.forecast_body(state, unit, start, days, levels, fmt))
+    return await respond(state, answers.forecast_answer(state, unit, start, days, levels, fmt))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from forecast.api import answers
 from forecast.api.deps import FormatQuery, StateDep
-from forecast.api.responses import CSV, NEEDS_MODEL, send
+from forecast.api.responses import CSV, NEEDS_MODEL, respond
 from forecast.api.routers.beds import OverflowRiskQuery
 from forecast.api.schemas import PlanAnswer
 
@@ -20,7 +20,7 @@ QuarterQuery = Annotated[
 
 
 @router.get("", response_model=PlanAnswer, responses={**CSV, **NEEDS_MODEL}, summary="Weekly bed plan of a quarter")
-def quarter_plan(
+async def quarter_plan(
     state: StateDep,
     quarter: QuarterQuery = "next",
     overflow_risk: OverflowRiskQuery = None,
@@ -29,4 +29,4 @@ def quarter_plan(
     """Per unit and ISO week: mean and 90th-percentile census, beds at the target occupancy and at the overflow
     risk (the week's busiest day), today's beds, the gap, expected days over capacity and surge days. Where a
     unit's beds are unknown those are null and `note` says so."""
-    return send(answers.plan_body(state, quarter, overflow_risk, fmt))
+    return await respond(state, answers.plan_answer(state, quarter, overflow_risk, fmt))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from forecast.api import answers
 from forecast.api.deps import DaysQuery, FormatQuery, StartQuery, StateDep
-from forecast.api.responses import CSV, NEEDS_MODEL, UNKNOWN_UNIT, send
+from forecast.api.responses import CSV, NEEDS_MODEL, UNKNOWN_UNIT, respond
 from forecast.api.schemas import StaffingAnswer
 
 router = APIRouter(prefix="/v1/staffing", tags=["staffing"])
@@ -24,7 +24,7 @@ TableQuery = Annotated[
     responses={**CSV, **UNKNOWN_UNIT, **NEEDS_MODEL},
     summary="Nurses per day and shift",
 )
-def unit_staffing(
+async def unit_staffing(
     state: StateDep,
     unit: str,
     start: StartQuery = None,
@@ -34,4 +34,4 @@ def unit_staffing(
 ) -> Response:
     """Per day and shift (day, evening, night): the expected census and the registered and assistant nurses
     it needs (the model's ratios), plus full-time equivalents per ISO week."""
-    return send(answers.staffing_body(state, unit, start, days, table, fmt))
+    return await respond(state, answers.staffing_answer(state, unit, start, days, table, fmt))

@@ -6,13 +6,13 @@ from fastapi import APIRouter, Response
 
 from forecast.api import answers
 from forecast.api.deps import FormatQuery, StateDep
-from forecast.api.responses import CSV, NEEDS_MODEL, send
+from forecast.api.responses import CSV, NEEDS_MODEL, respond
 from forecast.api.schemas import UnitsAnswer
 
 router = APIRouter(prefix="/v1/units", tags=["units"])
 
 
 @router.get("", response_model=UnitsAnswer, responses={**CSV, **NEEDS_MODEL}, summary="Units and their beds")
-def list_units(state: StateDep, fmt: FormatQuery = "json") -> Response:
+async def list_units(state: StateDep, fmt: FormatQuery = "json") -> Response:
     """Every unit with its current beds (null where unknown) and the first and last day of its data."""
-    return send(answers.units_body(state, fmt))
+    return await respond(state, answers.units_answer(state, fmt))
