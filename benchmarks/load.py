@@ -231,7 +231,8 @@ def main() -> None:
             units = [u["unit"] for u in answer["units"]]
             first_day = pd.Timestamp(answer["forecast_first_day"])
             print(
-                f"server RSS after start: {rss_mib(server.pid):.0f} MiB; {args.rate:.0f} rps for {args.seconds:.0f} s"
+                f"server RSS after start: {rss_mib(server.pid):.0f} MiB; {args.rate:.0f} rps for {args.seconds:.0f} s "
+                f"per endpoint; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other jobs included)"
             )
             scenarios = {
                 "/v1/plan": ["/v1/plan"],

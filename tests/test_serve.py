@@ -438,3 +438,17 @@ def test_trained_champion_served_end_to_end(tmp_path, monkeypatch):
             daily = client.get(f"/v1/beds/{unit}?start=2025-01-01&days=90").json()["days"]
             assert [d["beds_at_overflow_risk"] for d in daily] == [math.ceil(q - 1e-9) for q in census["q95"]]
             assert weeks.loc[weeks["unit"] == unit, "current_beds"].notna().all()
+
+
+def test_openapi_documents_every_route(client):
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    assert set(paths) >= {"/v1/units", "/v1/forecast/{unit}", "/v1/beds/{unit}", "/v1/plan", "/v1/staffing/{unit}"}
+    for path, methods in paths.items():
+        for method, operation in methods.items():
+            ok = operation["responses"]["200"]["content"]
+            assert "application/json" in ok, (method, path)
+            if path.startswith(("/v1/units", "/v1/forecast", "/v1/beds", "/v1/plan", "/v1/staffing")):
+                assert "text/csv" in ok, path
+    assert paths["/v1/episodes"]["post"]["security"] == [{"APIKeyHeader": []}]
