@@ -452,3 +452,44 @@ def test_openapi_documents_every_route(client):
             if path.startswith(("/v1/units", "/v1/forecast", "/v1/beds", "/v1/plan", "/v1/staffing")):
                 assert "text/csv" in ok, path
     assert paths["/v1/episodes"]["post"]["security"] == [{"APIKeyHeader": []}]
+
+
+def test_default_days_stop_at_the_forecast_end(client):
+    answer = client.get("/v1/forecast/medicine?start=2026-04-20").json()
+    assert len(answer["days"]) == 11 and answer["days"][-1]["date"] == "2026-04-30"
+
+
+def test_requests_during_a_reload_are_answered_by_the_old_model(tmp_path):
+    import threading
+
+    release = threading.Event()
+
+    def slow_second_load():
+        release.wait(timeout=10)
+        return make_served("2")
+
+    calls = iter([lambda: make_served("1"), slow_second_load])
+    app = create_app(settings_for(tmp_path), loader=lambda: next(calls)())
+    with TestClient(app) as client:
+        reload = threading.Thread(target=lambda: client.post("/v1/reload", headers=AUTH))
+        reload.start()
+        try:
+            for _ in range(5):  # the new model is loading: the old one answers, no request waits or fails
+                assert client.get("/ready").json()["model_version"] == "1"
+                assert client.get("/v1/plan").status_code == 200
+            busy = client.post("/v1/reload", headers=AUTH)
+            assert busy.status_code == 409 and "already running" in busy.json()["detail"]
+        finally:
+            release.set()
+            reload.join(timeout=10)
+        assert client.get("/ready").json()["model_version"] == "2"
+
+
+def test_serve_command_is_there():
+    from typer.testing import CliRunner
+
+    from forecast.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--help"])
+    assert result.exit_code == 0
+    assert "--port" in result.output and "--host" in result.output

@@ -95,7 +95,8 @@ def _window(state: ServingState, start: dt.date | None, days: int | None) -> tup
     if not first <= begin <= last:
         raise OutOfRange("start", f"start must be between {first:%Y-%m-%d} and {last:%Y-%m-%d} (the forecast's days)")
     most = (last - begin).days + 1
-    days = DEFAULT_DAYS if days is None else days
+    # Without `days`, up to four weeks: as many as the forecast has, rather than an error near its end.
+    days = min(DEFAULT_DAYS, most) if days is None else days
     if not 1 <= days <= most:
         raise OutOfRange("days", f"days must be between 1 and {most}: the forecast ends on {last:%Y-%m-%d}")
     return begin, days

@@ -76,7 +76,9 @@ StoreDep = Annotated[EpisodeStore, Depends(get_store)]
 ApiKey = Depends(check_api_key)
 
 StartQuery = Annotated[dt.date | None, Query(description="First day (YYYY-MM-DD); default the forecast's first day.")]
-DaysQuery = Annotated[int | None, Query(ge=1, le=366, description="Days from start; default 28.")]
+DaysQuery = Annotated[
+    int | None, Query(ge=1, le=366, description="Days from start; default 28 (or to the forecast's end).")
+]
 FormatQuery = Annotated[
     Literal["json", "csv"], Query(alias="format", description="json, or csv for the table (text/csv).")
 ]
