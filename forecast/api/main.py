@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from anyio import to_thread
 from fastapi import FastAPI
 
-from forecast.api.deps import NO_MODEL
 from forecast.api.errors import install_handlers
 from forecast.api.loading import Loader, default_loader, describe, load_state
 from forecast.api.routers import beds, episodes, forecast, health, model, plan, staffing, units
@@ -48,7 +47,9 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
             served = app.state.serving.served
             log.info("serving %s version %s (%s)", served.name, served.version, served.alias)
         except Exception as error:  # the service still starts: /ready says why, POST /v1/reload retries
-            app.state.load_error = f"{NO_MODEL} ({describe(error)})"
+            app.state.load_error = (
+                f"no model loaded: {describe(error)}; once there is one, POST /v1/reload or restart the service"
+            )
             log.warning("no model loaded: %s", describe(error))
         yield
         store.dispose()
