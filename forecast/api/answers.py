@@ -77,7 +77,7 @@ class Pending:
         return state.cache.get(self.key, self.render)
 
 
-def _cached(state: ServingState, key: tuple, build: Callable[[], TableAnswer], fmt: Format) -> Pending:
+def _pending(state: ServingState, key: tuple, build: Callable[[], TableAnswer], fmt: Format) -> Pending:
     return Pending((*key, fmt), lambda: render(build(), fmt))
 
 
@@ -138,7 +138,7 @@ def units_answer(state: ServingState, fmt: Format = "json") -> Pending:
             units=units, forecast_first_day=state.first_day.date(), forecast_last_day=state.last_day.date()
         )
 
-    return _cached(state, ("units",), build, fmt)
+    return _pending(state, ("units",), build, fmt)
 
 
 # --- forecast ------------------------------------------------------------------------------------------------
@@ -201,7 +201,7 @@ def forecast_answer(
             ],
         )
 
-    return _cached(state, ("forecast", unit, begin, days, levels), build, fmt)
+    return _pending(state, ("forecast", unit, begin, days, levels), build, fmt)
 
 
 # --- beds ----------------------------------------------------------------------------------------------------
@@ -250,7 +250,7 @@ def beds_answer(
             note=None if known else UNKNOWN_BEDS,
         )
 
-    return _cached(state, ("beds", unit, begin, days, policy), build, fmt)
+    return _pending(state, ("beds", unit, begin, days, policy), build, fmt)
 
 
 # --- plan ----------------------------------------------------------------------------------------------------
@@ -314,7 +314,7 @@ def plan_answer(
             notes=notes,
         )
 
-    return _cached(state, ("plan", start, risk), build, fmt)
+    return _pending(state, ("plan", start, risk), build, fmt)
 
 
 # --- staffing ------------------------------------------------------------------------------------------------
@@ -354,7 +354,7 @@ def staffing_answer(
         )
         return answer.with_csv_table(table)
 
-    return _cached(state, ("staffing", unit, begin, days, table), build, fmt)
+    return _pending(state, ("staffing", unit, begin, days, table), build, fmt)
 
 
 # --- ahead of time -------------------------------------------------------------------------------------------
