@@ -330,5 +330,22 @@ def beds_command(
         write_table(table, output)
 
 
+# --- serve: the HTTP API (issue 5) ---------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
+) -> None:
+    """Serve forecasts, bed plans and staffing over HTTP from the champion model (settings: BEDCAST_* variables)."""
+    import uvicorn
+
+    from forecast.serve import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, access_log=access_log)
+
+
 if __name__ == "__main__":  # pragma: no cover - `python -m forecast.cli`
     app()

@@ -1,0 +1,377 @@
+"""The answers, computed from a serving state: forecast, beds, plan, staffing; rendered once and cached.
+
+Each `*_answer` function checks its request against what the model covers (cheap: errors come out at once)
+and returns a `Pending` answer: its cache key, and how to build the answer model and render it as JSON or CSV.
+The bytes are cached in the state, so a repeated request costs a dictionary look-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+
+from forecast import beds
+from forecast.api.errors import OutOfRange, UnknownUnit
+from forecast.api.schemas import (
+    BedsAnswer,
+    BedsDay,
+    Distribution,
+    ForecastAnswer,
+    ForecastDay,
+    PlanAnswer,
+    PlanWeek,
+    ShiftNeed,
+    StaffingAnswer,
+    TableAnswer,
+    UnitInfo,
+    UnitsAnswer,
+    WeeklyFte,
+)
+from forecast.api.state import Body, ServingState
+from forecast.quantiles import LEVELS, column
+from forecast.staffing import weekly_fte
+
+__all__ = [
+    "DEFAULT_DAYS",
+    "DEFAULT_QUANTILES",
+    "Pending",
+    "beds_answer",
+    "forecast_answer",
+    "parse_quantiles",
+    "plan_answer",
+    "render",
+    "staffing_answer",
+    "units_answer",
+    "warm",
+]
+
+Format = Literal["json", "csv"]
+DEFAULT_DAYS = 28
+DEFAULT_QUANTILES = "0.05,0.5,0.95"
+UNKNOWN_BEDS = "current beds unknown: give them at training (a units file with unit, beds)"
+
+
+def render(answer: TableAnswer, fmt: Format) -> Body:
+    """JSON as the answer model says, or CSV of its table (dates as YYYY-MM-DD, empty where unknown)."""
+    if fmt == "csv":
+        text = answer.table().to_csv(index=False, date_format="%Y-%m-%d", lineterminator="\n")
+        return Body(text.encode(), "text/csv; charset=utf-8")
+    return Body(answer.model_dump_json().encode(), "application/json")
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A checked request: the key of its answer in the cache, and how to render the answer on a miss."""
+
+    key: tuple
+    render: Callable[[], Body]
+
+    def body(self, state: ServingState) -> Body:
+        """The answer from the cache, rendered here on a miss (CPU work: call it from a worker thread)."""
+        return state.cache.get(self.key, self.render)
+
+
+def _pending(state: ServingState, key: tuple, build: Callable[[], TableAnswer], fmt: Format) -> Pending:
+    return Pending((*key, fmt), lambda: render(build(), fmt))
+
+
+def _unit(state: ServingState, unit: str) -> pd.DataFrame:
+    rows = state.census.get(unit)
+    if rows is None:
+        raise UnknownUnit(unit, state.units)
+    return rows
+
+
+def _window(state: ServingState, start: dt.date | None, days: int | None) -> tuple[pd.Timestamp, int]:
+    """The asked window, checked against the forecast's days (the errors name the parameter and its range)."""
+    first, last = state.first_day, state.last_day
+    begin = pd.Timestamp(start) if start is not None else first
+    if not first <= begin <= last:
+        raise OutOfRange("start", f"start must be between {first:%Y-%m-%d} and {last:%Y-%m-%d} (the forecast's days)")
+    most = (last - begin).days + 1
+    # Without `days`, up to four weeks: as many as the forecast has, rather than an error near its end.
+    days = min(DEFAULT_DAYS, most) if days is None else days
+    if not 1 <= days <= most:
+        raise OutOfRange("days", f"days must be between 1 and {most}: the forecast ends on {last:%Y-%m-%d}")
+    return begin, days
+
+
+def _slice(rows: pd.DataFrame, begin: pd.Timestamp, days: int) -> pd.DataFrame:
+    end = begin + pd.Timedelta(days=days - 1)
+    return rows[(rows["ds"] >= begin) & (rows["ds"] <= end)].reset_index(drop=True)
+
+
+def _missing(value: object) -> bool:
+    # Cheaper than pd.isna on one value, which dominated the cost of a table's rows.
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _none_if_nan(value: float) -> float | None:
+    return None if _missing(value) else float(value)
+
+
+def _int_or_none(value: object) -> int | None:
+    return None if _missing(value) else int(value)  # type: ignore[call-overload]
+
+
+# --- units ---------------------------------------------------------------------------------------------------
+
+
+def units_answer(state: ServingState, fmt: Format = "json") -> Pending:
+    def build() -> UnitsAnswer:
+        units = [
+            UnitInfo(
+                unit=str(row.unit),
+                current_beds=_int_or_none(row.beds),
+                first_date=pd.Timestamp(row.first_date).date(),
+                last_date=pd.Timestamp(row.last_date).date(),
+            )
+            for row in state.bundle.units.sort_values("unit").itertuples(index=False)
+        ]
+        return UnitsAnswer(
+            units=units, forecast_first_day=state.first_day.date(), forecast_last_day=state.last_day.date()
+        )
+
+    return _pending(state, ("units",), build, fmt)
+
+
+# --- forecast ------------------------------------------------------------------------------------------------
+
+
+def parse_quantiles(text: str) -> tuple[float, ...]:
+    """Levels from `0.05,0.5,0.95`: each strictly between 0 and 1, at most 15, sorted and unique."""
+    try:
+        levels = tuple(sorted({float(f"{float(part):g}") for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise OutOfRange(
+            "quantiles", f"quantiles must be numbers separated by commas, e.g. {DEFAULT_QUANTILES}"
+        ) from None
+    if not levels or len(levels) > len(LEVELS) or not all(0 < q < 1 and math.isfinite(q) for q in levels):
+        raise OutOfRange(
+            "quantiles",
+            f"quantiles must be 1 to {len(LEVELS)} levels strictly between 0 and 1 (grid: "
+            f"{', '.join(f'{q:g}' for q in LEVELS)}; others are interpolated)",
+        )
+    return levels
+
+
+def _distributions(rows: pd.DataFrame, levels: tuple[float, ...]) -> list[Distribution]:
+    # Levels on the grid are read; others interpolated between the grid's neighbours (forecast.beds).
+    values = {
+        q: rows[column(q)].to_numpy(float) if column(q) in rows.columns else beds.quantile_at(rows, q) for q in levels
+    }
+    means = rows["mean"].to_numpy(float)
+    return [
+        Distribution(mean=float(means[i]), quantiles={f"{q:g}": float(values[q][i]) for q in levels})
+        for i in range(len(rows))
+    ]
+
+
+def forecast_answer(
+    state: ServingState,
+    unit: str,
+    start: dt.date | None = None,
+    days: int | None = None,
+    levels: tuple[float, ...] = (0.05, 0.5, 0.95),
+    fmt: Format = "json",
+) -> Pending:
+    census = _unit(state, unit)
+    begin, days = _window(state, start, days)
+
+    def build() -> ForecastAnswer:
+        rows = _slice(census, begin, days)
+        admissions = state.admissions.get(unit)
+        admitted = _slice(admissions, begin, days) if admissions is not None else None
+        by_day = (
+            dict(zip(admitted["ds"], _distributions(admitted, levels), strict=True)) if admitted is not None else {}
+        )
+        return ForecastAnswer(
+            unit=unit,
+            model=str(rows["model"].iloc[0]) if len(rows) else "",
+            quantiles=list(levels),
+            days=[
+                ForecastDay(date=ds.date(), census=dist, admissions=by_day.get(ds))
+                for ds, dist in zip(rows["ds"], _distributions(rows, levels), strict=True)
+            ],
+        )
+
+    return _pending(state, ("forecast", unit, begin, days, levels), build, fmt)
+
+
+# --- beds ----------------------------------------------------------------------------------------------------
+
+
+def beds_answer(
+    state: ServingState,
+    unit: str,
+    start: dt.date | None = None,
+    days: int | None = None,
+    target_occupancy: float | None = None,
+    overflow_risk: float | None = None,
+    fmt: Format = "json",
+) -> Pending:
+    census = _unit(state, unit)
+    begin, days = _window(state, start, days)
+    policy = state.policy
+    if target_occupancy is not None:
+        policy = beds.BedPolicy(target_occupancy, target_occupancy, policy.overflow_risk)
+    if overflow_risk is not None:
+        policy = beds.BedPolicy(policy.target_acute, policy.target_elective, overflow_risk)
+
+    def build() -> BedsAnswer:
+        if policy == state.policy:
+            plan = _slice(state.bed_plans[unit], begin, days)
+        else:
+            plan = beds.daily_bed_plan(_slice(census, begin, days), state.current_beds, policy)
+        known = plan["current_beds"].notna().any()
+        return BedsAnswer(
+            unit=unit,
+            target_occupancy=target_occupancy,
+            target_acute=policy.target_acute,
+            target_elective=policy.target_elective,
+            overflow_risk=policy.overflow_risk,
+            days=[
+                BedsDay(
+                    date=row.ds.date(),
+                    mean_census=float(row.mean),
+                    beds_at_target_occupancy=int(row.beds_target),
+                    beds_at_overflow_risk=int(row.beds_risk),
+                    current_beds=_int_or_none(row.current_beds),
+                    p_over_capacity=_none_if_nan(row.p_over_capacity),
+                )
+                for row in plan.itertuples(index=False)
+            ],
+            note=None if known else UNKNOWN_BEDS,
+        )
+
+    return _pending(state, ("beds", unit, begin, days, policy), build, fmt)
+
+
+# --- plan ----------------------------------------------------------------------------------------------------
+
+
+def _quarter(state: ServingState, quarter: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    found = state.quarters.get(quarter.strip().upper())
+    if found is not None:
+        return found
+    allowed = [name for name in state.quarters if name != "NEXT"]
+    hint = f"next, or one of: {', '.join(allowed)}" if allowed else "none: the forecast holds no whole quarter"
+    try:
+        beds.quarter_bounds(quarter, pd.Timestamp(state.bundle.units["last_date"].max()))
+    except ValueError:
+        raise OutOfRange("quarter", f"quarter must be next or like 2026Q1; allowed: {hint}") from None
+    raise OutOfRange(
+        "quarter",
+        f"the forecast covers {state.first_day:%Y-%m-%d} to {state.last_day:%Y-%m-%d}; allowed quarters: {hint}",
+    )
+
+
+def plan_answer(
+    state: ServingState, quarter: str = "next", overflow_risk: float | None = None, fmt: Format = "json"
+) -> Pending:
+    start, end = _quarter(state, quarter)
+    risk = state.policy.overflow_risk if overflow_risk is None else overflow_risk
+    policy = beds.BedPolicy(state.policy.target_acute, state.policy.target_elective, risk)
+
+    def build() -> PlanAnswer:
+        rows = pd.concat([_slice(frame, start, (end - start).days + 1) for frame in state.census.values()])
+        daily = beds.daily_bed_plan(rows.reset_index(drop=True), state.current_beds, policy)
+        table = beds.period_plan(daily, "week")
+        unknown = sorted(set(table.loc[table["current_beds"].isna(), "unique_id"].astype(str)))
+        notes = [f"{unit}: {UNKNOWN_BEDS}" for unit in unknown] + beds.small_unit_warnings(daily)
+        weeks = [
+            PlanWeek(
+                unit=str(row.unique_id),
+                week=str(row.period),
+                week_start=row.period_start.date(),
+                days=int(row.days),
+                mean_census=float(row.mean_census),
+                p90_census=float(row.p90_census),
+                beds_at_target_occupancy=int(row.beds_target),
+                beds_at_overflow_risk=int(row.beds_risk),
+                current_beds=_int_or_none(row.current_beds),
+                gap=_int_or_none(row.gap),
+                expected_days_over_capacity=_none_if_nan(row.expected_days_over_capacity),
+                surge_days=_int_or_none(row.surge_days),
+                note=UNKNOWN_BEDS if pd.isna(row.current_beds) else None,
+            )
+            for row in table.itertuples(index=False)
+        ]
+        return PlanAnswer(
+            quarter=f"{start.year}Q{start.quarter}",
+            start=start.date(),
+            end=end.date(),
+            overflow_risk=risk,
+            target_acute=policy.target_acute,
+            target_elective=policy.target_elective,
+            weeks=weeks,
+            notes=notes,
+        )
+
+    return _pending(state, ("plan", start, risk), build, fmt)
+
+
+# --- staffing ------------------------------------------------------------------------------------------------
+
+
+def staffing_answer(
+    state: ServingState,
+    unit: str,
+    start: dt.date | None = None,
+    days: int | None = None,
+    table: Literal["shifts", "fte"] = "shifts",
+    fmt: Format = "json",
+) -> Pending:
+    _unit(state, unit)  # 404 for a unit the model does not know
+    begin, days = _window(state, start, days)
+
+    def build() -> StaffingAnswer:
+        staffing = _slice(state.staffing[unit], begin, days)
+        fte = weekly_fte(staffing, state.ratios)
+        answer = StaffingAnswer(
+            unit=unit,
+            ratios={k: float(v) for k, v in vars(state.ratios).items()},
+            shifts=[
+                ShiftNeed(
+                    date=row.ds.date(),
+                    shift=str(row.shift),
+                    census=float(row.census),
+                    registered_nurses=int(row.registered_nurses),
+                    assistant_nurses=int(row.assistant_nurses),
+                )
+                for row in staffing.itertuples(index=False)
+            ],
+            weekly_fte=[
+                WeeklyFte(week=str(row.week), days=int(row.days), rn_fte=float(row.rn_fte), an_fte=float(row.an_fte))
+                for row in fte.itertuples(index=False)
+            ],
+        )
+        return answer.with_csv_table(table)
+
+    return _pending(state, ("staffing", unit, begin, days, table), build, fmt)
+
+
+# --- ahead of time -------------------------------------------------------------------------------------------
+
+
+def warm(state: ServingState) -> None:
+    """Render the answers most asked for, before the state serves: the units, the next quarter's plan, and
+    each unit's default forecast, beds and staffing."""
+    formats: tuple[Format, ...] = ("json", "csv")
+    for fmt in formats:
+        units_answer(state, fmt).body(state)
+        # A forecast without the next whole quarter: the plan answers 422 on request.
+        with contextlib.suppress(OutOfRange):
+            plan_answer(state, "next", None, fmt).body(state)
+    levels = parse_quantiles(DEFAULT_QUANTILES)
+    for unit in state.units:
+        if unit in state.census:
+            forecast_answer(state, unit, levels=levels).body(state)
+            beds_answer(state, unit).body(state)
+            staffing_answer(state, unit).body(state)

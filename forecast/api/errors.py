@@ -1,0 +1,64 @@
+"""Errors the answers raise, and how they become HTTP answers a person can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+__all__ = ["OutOfRange", "UnknownUnit", "install_handlers", "RANGES"]
+
+# Allowed ranges of the query parameters, added to FastAPI's own messages so a 422 says what would be accepted.
+RANGES = {
+    "days": "1 ≤ days ≤ 366 (and within the forecast)",
+    "overflow_risk": "0 < overflow_risk ≤ 0.5",
+    "target_occupancy": "0 < target_occupancy ≤ 1",
+    "format": "json or csv",
+    "table": "shifts or fte",
+}
+
+
+class UnknownUnit(LookupError):
+    """A unit the model does not know."""
+
+    def __init__(self, unit: str, known: list[str]):
+        super().__init__(f"unknown unit {unit!r}; known units: {', '.join(known)}")
+
+
+class OutOfRange(ValueError):
+    """A query parameter outside what the model can answer; names the parameter and the allowed range."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
+
+
+def _detail(loc: list[Any], message: str, kind: str) -> list[dict[str, Any]]:
+    # FastAPI's own shape of a validation error, so clients parse every 422 the same way.
+    return [{"loc": loc, "msg": message, "type": kind}]
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Map the answers' errors to 404 and 422, and keep request bodies out of validation errors."""
+
+    @app.exception_handler(UnknownUnit)
+    async def unknown_unit(request: Request, error: UnknownUnit) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=404)
+
+    @app.exception_handler(OutOfRange)
+    async def out_of_range(request: Request, error: OutOfRange) -> JSONResponse:
+        return JSONResponse({"detail": _detail(["query", error.field], str(error), "out_of_range")}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        details = []
+        for item in error.errors():
+            loc = list(item.get("loc", ()))
+            message = str(item.get("msg", "invalid"))
+            if loc[:1] == ["query"] and len(loc) > 1 and loc[1] in RANGES:
+                message = f"{message}; allowed: {RANGES[loc[1]]}"
+            # Never echo the input: a request body holds episodes, which are patient data.
+            details.append({"loc": loc, "msg": message, "type": str(item.get("type", "value_error"))})
+        return JSONResponse({"detail": details}, status_code=422)

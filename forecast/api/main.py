@@ -1,0 +1,66 @@
+"""Builds the app: settings, the model loaded in `lifespan`, the episodes store, and one router per resource."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from anyio import to_thread
+from fastapi import FastAPI
+
+from forecast.api.errors import install_handlers
+from forecast.api.loading import Loader, default_loader, describe, load_state
+from forecast.api.routers import beds, episodes, forecast, health, model, plan, staffing, units
+from forecast.api.settings import Settings
+from forecast.store import EpisodeStore
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("bedcast.api")
+
+DESCRIPTION = """
+Bed demand per hospital unit: daily forecasts of census and admissions with their uncertainty, the beds to open
+(at a target occupancy and at an accepted overflow risk), the weekly plan of a quarter, and nurses per shift.
+Every table answers CSV with `?format=csv`. Write endpoints need the `X-API-Key` header (`BEDCAST_API_KEY`).
+"""
+
+
+def create_app(settings: Settings | None = None, loader: Loader | None = None) -> FastAPI:
+    """The service.
+
+    Args:
+        settings: default: read from `BEDCAST_*` environment variables.
+        loader: returns the model to serve; default: the registry's `<model_name>@<model_alias>`.
+    """
+    settings = settings or Settings()
+    loader = loader or default_loader(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = EpisodeStore(settings.episodes_url)
+        await to_thread.run_sync(store.create)
+        app.state.store = store
+        try:
+            app.state.serving = await to_thread.run_sync(load_state, loader)
+            served = app.state.serving.served
+            log.info("serving %s version %s (%s)", served.name, served.version, served.alias)
+        except Exception as error:  # the service still starts: /ready says why, POST /v1/reload retries
+            app.state.load_error = (
+                f"no model loaded: {describe(error)}; once there is one, POST /v1/reload or restart the service"
+            )
+            log.warning("no model loaded: %s", describe(error))
+        yield
+        store.dispose()
+
+    app = FastAPI(title="bedcast", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.loader = loader
+    app.state.serving = None
+    app.state.load_error = None
+    app.state.reload_lock = threading.Lock()
+    install_handlers(app)
+    for router in (health, units, forecast, beds, plan, staffing, model, episodes):
+        app.include_router(router.router)
+    return app

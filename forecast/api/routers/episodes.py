@@ -1,0 +1,63 @@
+"""New episodes from an admission/discharge system: validated, idempotent, stored all-or-nothing."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pandas as pd
+from fastapi import APIRouter, Body, HTTPException, status
+
+from forecast.api.deps import ApiKey, SettingsDep, StoreDep
+from forecast.api.responses import NEEDS_KEY
+from forecast.api.schemas import EpisodeIn, EpisodesAdded, ErrorMessage
+from forecast.data import validate_episodes
+from forecast.store import EpisodeConflict
+
+router = APIRouter(prefix="/v1/episodes", tags=["episodes"])
+
+MAX_BATCH = 10_000
+Episodes = Annotated[list[EpisodeIn], Body(max_length=MAX_BATCH, description=f"Up to {MAX_BATCH} episodes.")]
+
+
+@router.post(
+    "",
+    response_model=EpisodesAdded,
+    dependencies=[ApiKey],
+    responses={
+        **NEEDS_KEY,
+        400: {"model": ErrorMessage, "description": "The body is not JSON."},
+        409: {"model": ErrorMessage, "description": "An episode_id is stored with different content."},
+    },
+    summary="Add episodes",
+)
+def add_episodes(episodes: Episodes, store: StoreDep, settings: SettingsDep) -> EpisodesAdded:
+    """Validate and store a batch of episodes in one transaction: all or nothing.
+
+    Sending an episode again with the same content changes nothing; sending an open stay again with its
+    discharge completes it; any other change to a stored episode_id is refused (409). Errors name the row
+    (1 = the first episode of the batch), the field and the episode_id, never the rest of the row.
+    """
+    frame = pd.DataFrame([e.model_dump() for e in episodes], columns=list(EpisodeIn.model_fields))
+    if frame.empty:
+        return EpisodesAdded(added=0, unchanged=0, discharged=0, stored=store.count())
+    valid, problems, repeats = validate_episodes(frame, settings.timezone)
+    if problems:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[
+                {
+                    "loc": ["body", (p.row or 1) - 1, p.field],
+                    "msg": f"row {p.row}: {p.message}",
+                    "type": "invalid_episode",
+                    "episode_id": p.episode_id,
+                }
+                for p in problems
+            ],
+        )
+    try:
+        result = store.add(valid)
+    except EpisodeConflict as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from None
+    return EpisodesAdded(
+        added=result.added, unchanged=result.unchanged + repeats, discharged=result.discharged, stored=store.count()
+    )

@@ -1,0 +1,26 @@
+"""Liveness and readiness, for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from forecast.api.deps import NO_MODEL
+from forecast.api.responses import NEEDS_MODEL
+from forecast.api.schemas import Health, Ready
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=Health, summary="The process lives")
+async def health() -> Health:
+    return Health()
+
+
+@router.get("/ready", response_model=Ready, responses=NEEDS_MODEL, summary="A model is loaded and serving")
+async def ready(request: Request) -> Ready | JSONResponse:
+    state = request.app.state.serving
+    if state is None:
+        return JSONResponse({"detail": request.app.state.load_error or NO_MODEL}, status_code=503)
+    served = state.served
+    return Ready(model_name=served.name, model_version=served.version, alias=served.alias)

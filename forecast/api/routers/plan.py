@@ -1,0 +1,32 @@
+"""The capacity planner's table: per unit and week of a quarter, beds needed against today's."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from forecast.api import answers
+from forecast.api.deps import FormatQuery, StateDep
+from forecast.api.responses import CSV, NEEDS_MODEL, respond
+from forecast.api.routers.beds import OverflowRiskQuery
+from forecast.api.schemas import PlanAnswer
+
+router = APIRouter(prefix="/v1/plan", tags=["plan"])
+
+QuarterQuery = Annotated[
+    str, Query(max_length=10, description="next (the first whole quarter after the data), or like 2026Q1.")
+]
+
+
+@router.get("", response_model=PlanAnswer, responses={**CSV, **NEEDS_MODEL}, summary="Weekly bed plan of a quarter")
+async def quarter_plan(
+    state: StateDep,
+    quarter: QuarterQuery = "next",
+    overflow_risk: OverflowRiskQuery = None,
+    fmt: FormatQuery = "json",
+) -> Response:
+    """Per unit and ISO week: mean and 90th-percentile census, beds at the target occupancy and at the overflow
+    risk (the week's busiest day), today's beds, the gap, expected days over capacity and surge days. Where a
+    unit's beds are unknown those are null and `note` says so."""
+    return await respond(state, answers.plan_answer(state, quarter, overflow_risk, fmt))

@@ -1,0 +1,245 @@
+"""What the API answers: one pydantic model per answer; table answers also say how they flatten to CSV."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+__all__ = [
+    "BedsAnswer",
+    "BedsDay",
+    "Distribution",
+    "EpisodeIn",
+    "EpisodesAdded",
+    "ErrorMessage",
+    "ForecastAnswer",
+    "ForecastDay",
+    "Health",
+    "ModelAnswer",
+    "PlanAnswer",
+    "PlanWeek",
+    "Ready",
+    "ReloadAnswer",
+    "ShiftNeed",
+    "StaffingAnswer",
+    "TableAnswer",
+    "UnitInfo",
+    "UnitsAnswer",
+    "WeeklyFte",
+]
+
+
+class ErrorMessage(BaseModel):
+    """An error a person can act on."""
+
+    detail: str
+
+
+class TableAnswer(BaseModel):
+    """An answer that is also a table (`?format=csv`)."""
+
+    def table(self) -> pd.DataFrame:
+        raise NotImplementedError
+
+
+def frame_of(rows: Sequence[BaseModel], model: type[BaseModel]) -> pd.DataFrame:
+    """Rows of one model as a frame; whole numbers that may be missing stay whole (20, not 20.0, in CSV)."""
+    frame = pd.DataFrame([r.model_dump() for r in rows], columns=list(model.model_fields))
+    for name, info in model.model_fields.items():
+        if info.annotation == int | None:
+            frame[name] = pd.array(frame[name], dtype="Int64")
+    return frame
+
+
+class Health(BaseModel):
+    status: str = "ok"
+
+
+class Ready(BaseModel):
+    status: str = "ready"
+    model_name: str
+    model_version: str
+    alias: str
+
+
+class UnitInfo(BaseModel):
+    unit: str
+    current_beds: int | None = Field(description="Staffed beds today; null where the training data did not say.")
+    first_date: dt.date = Field(description="First day of the unit's data.")
+    last_date: dt.date = Field(description="Last day of the unit's data.")
+
+
+class UnitsAnswer(TableAnswer):
+    units: list[UnitInfo]
+    forecast_first_day: dt.date
+    forecast_last_day: dt.date
+
+    def table(self) -> pd.DataFrame:
+        return frame_of(self.units, UnitInfo)
+
+
+class Distribution(BaseModel):
+    mean: float
+    quantiles: dict[str, float] = Field(description="Quantile level (e.g. '0.95') → value.")
+
+
+class ForecastDay(BaseModel):
+    date: dt.date
+    census: Distribution = Field(description="Occupied beds at midnight.")
+    admissions: Distribution | None = Field(description="Admissions that day; null when the model has none.")
+
+
+class ForecastAnswer(TableAnswer):
+    unit: str
+    model: str = Field(description="The model chosen for the unit's census in the backtest.")
+    quantiles: list[float]
+    days: list[ForecastDay]
+
+    def table(self) -> pd.DataFrame:
+        rows = []
+        for day in self.days:
+            row: dict[str, Any] = {"date": day.date}
+            for target in ("census", "admissions"):
+                dist: Distribution | None = getattr(day, target)
+                row[f"{target}_mean"] = dist.mean if dist else None
+                for level in self.quantiles:
+                    row[f"{target}_q{level:g}"] = dist.quantiles[f"{level:g}"] if dist else None
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+class BedsDay(BaseModel):
+    date: dt.date
+    mean_census: float
+    beds_at_target_occupancy: int
+    beds_at_overflow_risk: int
+    current_beds: int | None
+    p_over_capacity: float | None = Field(description="P(census > today's beds); null where beds are unknown.")
+
+
+class BedsAnswer(TableAnswer):
+    unit: str
+    target_occupancy: float | None = Field(
+        description="The one occupancy target asked for; null: the model's policy (acute and elective targets)."
+    )
+    target_acute: float
+    target_elective: float
+    overflow_risk: float
+    days: list[BedsDay]
+    note: str | None = None
+
+    def table(self) -> pd.DataFrame:
+        return frame_of(self.days, BedsDay)
+
+
+class PlanWeek(BaseModel):
+    unit: str
+    week: str = Field(description="ISO week, e.g. 2026-W14.")
+    week_start: dt.date
+    days: int = Field(description="Days of the week inside the quarter.")
+    mean_census: float
+    p90_census: float = Field(description="The highest daily 90th percentile of the census in the week.")
+    beds_at_target_occupancy: int
+    beds_at_overflow_risk: int
+    current_beds: int | None
+    gap: int | None = Field(description="Beds at the overflow risk − today's beds (positive: short).")
+    expected_days_over_capacity: float | None
+    surge_days: int | None = Field(description="Days likely (above the overflow risk) to need surge beds.")
+    note: str | None = None
+
+
+class PlanAnswer(TableAnswer):
+    quarter: str
+    start: dt.date
+    end: dt.date
+    overflow_risk: float
+    target_acute: float
+    target_elective: float
+    weeks: list[PlanWeek]
+    notes: list[str]
+
+    def table(self) -> pd.DataFrame:
+        return frame_of(self.weeks, PlanWeek)
+
+
+class ShiftNeed(BaseModel):
+    date: dt.date
+    shift: str = Field(description="day, evening or night.")
+    census: float = Field(description="Expected census to staff for.")
+    registered_nurses: int
+    assistant_nurses: int
+
+
+class WeeklyFte(BaseModel):
+    week: str
+    days: int
+    rn_fte: float = Field(description="Registered-nurse full-time equivalents.")
+    an_fte: float = Field(description="Assistant-nurse full-time equivalents.")
+
+
+class StaffingAnswer(TableAnswer):
+    unit: str
+    ratios: dict[str, float] = Field(description="Patients per nurse per shift, shift hours, hours of a post.")
+    shifts: list[ShiftNeed]
+    weekly_fte: list[WeeklyFte]
+    # Which table `?format=csv` gives: the shifts (default) or the weekly full-time equivalents.
+    _csv_table: str = PrivateAttr(default="shifts")
+
+    def with_csv_table(self, which: Literal["shifts", "fte"]) -> StaffingAnswer:
+        self._csv_table = which
+        return self
+
+    def table(self) -> pd.DataFrame:
+        if self._csv_table == "fte":
+            return frame_of(self.weekly_fte, WeeklyFte)
+        return frame_of(self.shifts, ShiftNeed)
+
+
+class ModelAnswer(BaseModel):
+    name: str
+    version: str
+    alias: str
+    run_id: str
+    trained_at: str | None
+    loaded_at: dt.datetime
+    data_first_date: dt.date | None
+    data_last_date: dt.date | None
+    forecast_first_day: dt.date
+    forecast_last_day: dt.date
+    score: float | None = Field(description="Mean honest MASE over the targets (lower is better).")
+    backtest: dict[str, dict[str, Any]] = Field(description="Backtest summary per target.")
+    chosen: dict[str, dict[str, str]] = Field(description="Chosen model per target and unit.")
+    policy: dict[str, float]
+    staffing: dict[str, float]
+
+
+class ReloadAnswer(BaseModel):
+    model_name: str
+    model_version: str
+    previous_version: str | None
+    loaded_at: dt.datetime
+
+
+class EpisodeIn(BaseModel):
+    """One stay, as an admission/discharge system exports it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    episode_id: str = Field(min_length=1, max_length=200)
+    unit: str = Field(min_length=1, max_length=200)
+    admitted_at: str = Field(max_length=40, description="ISO date or timestamp (an offset is converted to local).")
+    discharged_at: str | None = Field(default=None, max_length=40, description="Empty or null while in bed.")
+    admission_type: str = Field(max_length=20, description="acute or elective.")
+    hospital: str | None = Field(default=None, max_length=200)
+    region: str | None = Field(default=None, max_length=200)
+
+
+class EpisodesAdded(BaseModel):
+    added: int = Field(description="New episodes stored.")
+    unchanged: int = Field(description="Episodes already stored with the same content (and repeats in the batch).")
+    discharged: int = Field(description="Open stays stored before that now have their discharge.")
+    stored: int = Field(description="Episodes in the store after this batch.")

@@ -1,0 +1,31 @@
+"""The service's settings, read from `BEDCAST_*` environment variables (or a `.env` file)."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from forecast.registry import CHAMPION, DEFAULT_MODEL_NAME
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Where the model and the episodes live, and the key that guards the write endpoints.
+
+    Attributes:
+        model_name: registered model to serve (`BEDCAST_MODEL_NAME`).
+        model_alias: its alias (`BEDCAST_MODEL_ALIAS`); serving follows `champion`.
+        api_key: the key write endpoints expect in the `X-API-Key` header (`BEDCAST_API_KEY`); without one
+            they are refused.
+        episodes_url: SQLAlchemy URL of the episodes database (`BEDCAST_EPISODES_URL`).
+        timezone: where timestamps with an offset are converted to local calendar dates.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BEDCAST_", env_file=".env", extra="ignore")
+
+    model_name: str = DEFAULT_MODEL_NAME
+    model_alias: str = CHAMPION
+    api_key: SecretStr | None = None
+    episodes_url: str = "sqlite:///episodes.db"
+    timezone: str = "Europe/Stockholm"

@@ -1,0 +1,76 @@
+"""The episodes store: idempotent on episode_id, all-or-nothing, durable across engines."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from forecast.data import validate_episodes
+from forecast.store import EpisodeConflict, EpisodeStore
+
+
+def episodes(*rows: dict) -> pd.DataFrame:
+    raw = pd.DataFrame(
+        [
+            {"episode_id": "", "unit": "medicine", "admitted_at": "2026-01-01", "discharged_at": "", **row}
+            | {"admission_type": row.get("admission_type", "acute")}
+            for row in rows
+        ]
+    )
+    valid, problems, _ = validate_episodes(raw)
+    assert not problems
+    return valid
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = EpisodeStore(f"sqlite:///{tmp_path / 'episodes.db'}")
+    store.create()
+    yield store
+    store.dispose()
+
+
+def test_add_counts_new_and_unchanged(store):
+    batch = episodes({"episode_id": "a"}, {"episode_id": "b", "discharged_at": "2026-01-03"})
+    assert store.add(batch).added == 2
+    again = store.add(batch)
+    assert (again.added, again.unchanged, again.discharged) == (0, 2, 0)
+    assert store.count() == 2
+
+
+def test_open_stay_gets_its_discharge(store):
+    store.add(episodes({"episode_id": "a"}))
+    result = store.add(episodes({"episode_id": "a", "discharged_at": "2026-01-05"}))
+    assert result.discharged == 1
+    assert store.read().loc[0, "discharged_at"] == pd.Timestamp("2026-01-05")
+
+
+def test_conflict_writes_nothing(store):
+    store.add(episodes({"episode_id": "a", "discharged_at": "2026-01-03"}))
+    batch = episodes({"episode_id": "new"}, {"episode_id": "a", "discharged_at": "2026-01-09"})
+    with pytest.raises(EpisodeConflict, match="a") as caught:
+        store.add(batch)
+    assert caught.value.episode_ids == ["a"]
+    assert store.count() == 1  # `new` was not kept: the batch is all or nothing
+
+
+def test_durable_across_engines(tmp_path):
+    url = f"sqlite:///{tmp_path / 'episodes.db'}"
+    first = EpisodeStore(url)
+    first.create()
+    first.add(episodes({"episode_id": "a", "hospital": "visby"}))
+    first.dispose()
+    second = EpisodeStore(url)
+    second.create()  # safe on an existing table
+    stored = second.read()
+    assert stored[["episode_id", "unit", "admission_type", "hospital"]].values.tolist() == [
+        ["a", "medicine", "acute", "visby"]
+    ]
+    assert pd.isna(stored.loc[0, "discharged_at"])
+    second.dispose()
+
+
+def test_many_ids_in_chunks(store):
+    batch = episodes(*({"episode_id": f"e{k}"} for k in range(1200)))
+    assert store.add(batch).added == 1200
+    assert store.add(batch).unchanged == 1200
