@@ -123,6 +123,8 @@ def train(ctx: typer.Context) -> None:
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo files.")] = DEFAULT_DEMO_DIR,
     seed: Annotated[int, typer.Option(help="Random seed of the demo hospital.")] = 7,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="End by serving the API.")] = True,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the API.")] = 8000,
 ) -> None:
     """The main job on the built-in demo hospital: generate it, train and register the model, serve it."""
     started = time.perf_counter()
@@ -152,6 +154,13 @@ def demo(
         f"next quarter's bed plan in the terminal: .venv/bin/bedcast beds {episodes} --units {out / 'units.csv'} "
         f"--guest-nights {out / 'guest_nights.csv'}"
     )
+    if serve_api:
+        base = f"http://127.0.0.1:{port}"
+        typer.echo(f"\nServing the champion: API docs at {base}/docs")
+        typer.echo(f"next quarter's plan: curl '{base}/v1/plan?quarter=next&overflow_risk=0.05'")
+        typer.echo(f"as a spreadsheet:    curl '{base}/v1/plan?quarter=next&format=csv' > plan.csv")
+        typer.echo("(Ctrl-C stops the server)\n")
+        serve(host="127.0.0.1", port=port, access_log=False)
 
 
 def read_guest_nights(path: Path | None) -> pd.DataFrame | None:
