@@ -102,3 +102,31 @@ def test_an_unreachable_tracking_server_fails_quickly_and_clearly(monkeypatch, t
     with pytest.raises(registry.TrackingUnavailable, match=r"127\.0\.0\.1:9"):
         registry.configure_tracking(tmp_path)
     assert time.perf_counter() - started < 20
+
+
+def test_episodes_posted_to_the_api_join_the_training_data(small_hospital, tmp_path):
+    from forecast.data import validate_episodes
+    from forecast.store import EpisodeStore
+
+    url = f"sqlite:///{tmp_path / 'episodes.db'}"
+    store = EpisodeStore(url)
+    store.create()
+    raw = pd.DataFrame(
+        {
+            "episode_id": ["new-1", "new-2"],
+            "unit": ["surgery", "surgery"],
+            "admitted_at": ["2024-12-30", "2024-12-31"],
+            "discharged_at": ["", ""],
+            "admission_type": ["acute", "acute"],
+        }
+    )
+    episodes, problems, _ = validate_episodes(raw)
+    assert not problems
+    store.add(episodes.drop(columns="row"))
+    store.dispose()
+    file_only = load_source(TrainSettings(data=small_hospital / "episodes.csv"))
+    both = load_source(TrainSettings(data=small_hospital / "episodes.csv", episodes_db=url))
+    last = {s: src.ingested.daily.set_index(["unit", "date"]) for s, src in (("file", file_only), ("both", both))}
+    key = ("surgery", pd.Timestamp("2024-12-31"))
+    assert last["both"].loc[key, "census"] == last["file"].loc[key, "census"] + 2
+    assert "episodes.db" in both.name

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import typer
 from mlflow.tracking import MlflowClient
+from sqlalchemy.engine import make_url
 
 from forecast import beds, data, engine, models, plots, registry
 from forecast.bundle import FORECAST_COLUMNS, TARGETS, ForecastBundle
@@ -42,6 +43,7 @@ class TrainSettings:
     """What a training run does; every field has a default a user can override."""
 
     data: Path | None = None  # episodes or daily counts; None: the demo hospital
+    episodes_db: str | None = None  # SQLAlchemy URL of episodes posted to the API, added to `data`
     units: Path | None = None  # current beds per unit (unit, beds)
     guest_nights: Path | None = None
     country: str = "SE"
@@ -80,9 +82,35 @@ class TrainResult:
     tracking_uri: str
 
 
+def stored_episodes(url: str) -> pd.DataFrame:
+    """Episodes from the API's store, as text like a file read by `data.read_table`."""
+    from forecast.store import EpisodeStore
+
+    store = EpisodeStore(url)
+    try:
+        frame = store.read()
+    finally:
+        store.dispose()
+    for column in ("admitted_at", "discharged_at"):
+        frame[column] = frame[column].dt.strftime("%Y-%m-%d").fillna("")
+    return frame.fillna("").astype(str)
+
+
+def read_episodes(settings: TrainSettings) -> data.Ingested:
+    """The data file, with the stored episodes added (a stored version of a stay replaces the file's)."""
+    if settings.episodes_db is None:
+        assert settings.data is not None
+        return data.ingest_file(settings.data)
+    stored = stored_episodes(settings.episodes_db)
+    raw = stored if settings.data is None else pd.concat([data.read_table(settings.data), stored], ignore_index=True)
+    if raw.empty:
+        raise ValueError(f"no episodes in {settings.episodes_db} and no --data file")
+    return data.ingest(raw.drop_duplicates("episode_id", keep="last").reset_index(drop=True))
+
+
 def load_source(settings: TrainSettings) -> Source:
-    """The demo hospital, or a file with its optional units and guest-nights files."""
-    if settings.data is None:
+    """The demo hospital, or a file (and/or the episodes store) with its optional units and guest-nights files."""
+    if settings.data is None and settings.episodes_db is None:
         from forecast.demo import generate_demo_hospital
 
         hospital = generate_demo_hospital()
@@ -105,7 +133,10 @@ def load_source(settings: TrainSettings) -> Source:
             raise ValueError(f"{settings.guest_nights}: a guest-nights file needs the columns date, guest_nights")
         guests["date"] = pd.to_datetime(guests["date"])
         guests["guest_nights"] = pd.to_numeric(guests["guest_nights"], errors="coerce")
-    return Source(str(settings.data), data.ingest_file(settings.data), current, guests)
+    # A database URL may carry a password: the run's parameters must not.
+    stored = settings.episodes_db and make_url(settings.episodes_db).render_as_string(hide_password=True)
+    name = " + ".join(str(x) for x in (settings.data, stored) if x)
+    return Source(name, read_episodes(settings), current, guests)
 
 
 def fingerprint(source: Source) -> str:
@@ -419,6 +450,9 @@ def main(
     data_file: Annotated[
         Path | None, typer.Option("--data", help="Episodes or daily counts (default: the demo hospital).")
     ] = None,
+    episodes_db: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL of the episodes posted to the API (e.g. sqlite:///episodes.db).")
+    ] = None,
     units: Annotated[Path | None, typer.Option(help="Current beds per unit (unit, beds).")] = None,
     guest_nights: Annotated[Path | None, typer.Option(help="Tourist guest nights (date, guest_nights).")] = None,
     country: Annotated[str, typer.Option(help="Country code for public holidays.")] = "SE",
@@ -435,6 +469,7 @@ def main(
     try:
         settings = TrainSettings(
             data=data_file,
+            episodes_db=episodes_db,
             units=units,
             guest_nights=guest_nights,
             country=country,
