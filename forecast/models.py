@@ -187,6 +187,9 @@ def forecast_gbm(history: pd.DataFrame, future: pd.DataFrame, horizon: int, *, r
     x_hist = np.column_stack([history[regressors].to_numpy(float), level[: len(y)].to_numpy()])
     x_future = np.column_stack([future[regressors].to_numpy(float), level[len(y) :].to_numpy()])
     usable = ~np.isnan(x_hist[:, -1])
+    if not usable.any():
+        # History shorter than the horizon plus a week: no row knows a level; the recent mean is all there is.
+        return np.full(len(future), float(y.tail(28).mean()))
     model = HistGradientBoostingRegressor(
         loss="poisson", max_iter=200, learning_rate=0.05, max_leaf_nodes=15, random_state=random_state
     )

@@ -51,3 +51,10 @@ def test_arima_forecasts_the_regressor_effect_on_event_days():
         off_event = rows.loc[rows["event"] == 0, "arima"].mean()
         assert on_event - off_event == pytest.approx(10.0 * (u + 1), abs=1.5)
         assert off_event == pytest.approx(50.0 * (u + 1), abs=1.5)
+
+
+def test_gbm_with_history_shorter_than_the_horizon_forecasts_the_recent_mean():
+    history, future = event_series(days=60, units=1)
+    future = pd.concat([future] * 4, ignore_index=True).iloc[:91]
+    point = models.forecast_gbm(history, future, 91)
+    assert point == pytest.approx(np.full(91, history["y"].tail(28).mean()))
