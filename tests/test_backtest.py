@@ -121,3 +121,24 @@ def test_a_weighted_choice_names_its_members_and_weights_their_forecasts():
     # Unweighted choices are plain means; a member without a forecast leaves the others.
     assert backtest.choice_point(rows, "a+b+c").tolist() == pytest.approx([10.0, 30.0])
     assert backtest.choice_point(rows, "b").tolist() == pytest.approx([20.0, 40.0])
+
+
+def test_conformal_levels_move_away_from_the_median_by_n_plus_one_over_n():
+    from forecast.calibration import conformal_levels
+
+    got = conformal_levels(np.array([0.025, 0.5, 0.975]), 39)
+    assert got.tolist() == pytest.approx([0.5 - 0.475 * 40 / 39, 0.5, 0.5 + 0.475 * 40 / 39])
+    assert conformal_levels(np.array([0.001, 0.999]), 5).tolist() == [0.0, 1.0]
+
+
+def test_tail_quantiles_pool_wider_than_central_ones():
+    # Errors grow with the step; the central quantiles follow the step, the tails reach further out and so
+    # are wider than the same step's own errors would make them, never crossing the central ones.
+    steps = np.repeat(np.arange(1, 29), 5)
+    errors = pd.DataFrame({"step": steps, "error": np.tile([-2.0, -1.0, 0.0, 1.0, 2.0], 28) * steps})
+    q = error_quantiles(errors, 28)
+    lo, hi = LEVELS.index(0.1), LEVELS.index(0.9)
+    tail_lo, tail_hi = LEVELS.index(0.025), LEVELS.index(0.975)
+    assert q[0, hi] < 2.0 * 4  # step 1: the central pool stays within the first few steps
+    assert q[0, tail_hi] > q[0, hi] and q[0, tail_lo] < q[0, lo]
+    assert (np.diff(q, axis=1) >= 0).all()
