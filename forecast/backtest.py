@@ -20,7 +20,7 @@ from forecast.calibration import apply_error_quantiles, error_quantiles
 from forecast.census import ADMISSION_TYPES, flow_census, in_bed_at, survival_at
 from forecast.quantiles import column
 
-__all__ = ["Backtest", "FlowInputs", "choice_point", "cutoffs", "forecast_origin", "members", "run_backtest", "weights"]
+__all__ = ["Backtest", "FlowInputs", "choice_point", "cutoffs", "forecast_origin", "members", "run_backtest"]
 
 COMBINED = 3  # a combination averages the best this many candidates
 Progress = Callable[[str], None]
@@ -140,25 +140,13 @@ class Backtest:
 
 
 def members(choice: str) -> list[str]:
-    """The models a choice combines: `ets` is one model, `ets+gbm+flow` the mean of three, `ets*0.6+gbm*0.4`
-    a weighted mean of two."""
-    return [part.split("*")[0] for part in choice.split("+")]
-
-
-def weights(choice: str) -> np.ndarray:
-    """The weights of a choice's members, summing to one (equal where the choice names none)."""
-    given = np.array([float(part.split("*")[1]) if "*" in part else 1.0 for part in choice.split("+")])
-    return given / given.sum()
+    """The models a choice averages: `ets` is one model, `ets+gbm+flow` the mean of three."""
+    return choice.split("+")
 
 
 def choice_point(rows: pd.DataFrame, choice: str) -> np.ndarray:
-    """The point forecast of a choice: its model's column, or the (weighted) mean of its members' columns."""
-    values = rows[members(choice)].to_numpy(float)
-    known = ~np.isnan(values)
-    # A member without a forecast for a row leaves the others' weighted mean, as a plain mean would.
-    w = np.where(known, weights(choice), 0.0)
-    total = w.sum(axis=1)
-    return np.where(total > 0, (np.where(known, values, 0.0) * w).sum(axis=1) / np.where(total > 0, total, 1), np.nan)
+    """The point forecast of a choice: its model's column, or the mean of its members' columns."""
+    return rows[members(choice)].mean(axis=1).to_numpy()
 
 
 def _mean_mase(rows: pd.DataFrame, point: np.ndarray, scale: pd.Series) -> float:

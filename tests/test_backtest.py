@@ -113,16 +113,6 @@ def test_too_little_history_is_a_clear_error():
         backtest.run_backtest(weekly_series(days=100), horizon=28, folds=4, step=28)
 
 
-def test_a_weighted_choice_names_its_members_and_weights_their_forecasts():
-    rows = pd.DataFrame({"a": [10.0, 20.0], "b": [20.0, 40.0], "c": [0.0, np.nan]})
-    assert backtest.members("a*3+b*1") == ["a", "b"]
-    assert backtest.weights("a*3+b*1").tolist() == pytest.approx([0.75, 0.25])
-    assert backtest.choice_point(rows, "a*3+b*1").tolist() == pytest.approx([12.5, 25.0])
-    # Unweighted choices are plain means; a member without a forecast leaves the others.
-    assert backtest.choice_point(rows, "a+b+c").tolist() == pytest.approx([10.0, 30.0])
-    assert backtest.choice_point(rows, "b").tolist() == pytest.approx([20.0, 40.0])
-
-
 def test_conformal_levels_move_away_from_the_median_by_n_plus_one_over_n():
     from forecast.calibration import conformal_levels
 
