@@ -20,7 +20,16 @@ from forecast.calibration import apply_error_quantiles, error_quantiles
 from forecast.census import ADMISSION_TYPES, flow_census, in_bed_at, survival_at
 from forecast.quantiles import column
 
-__all__ = ["Backtest", "FlowInputs", "choice_point", "cutoffs", "forecast_origin", "members", "run_backtest"]
+__all__ = [
+    "Backtest",
+    "FlowInputs",
+    "choice_point",
+    "cutoffs",
+    "forecast_origin",
+    "lead_windows_for",
+    "members",
+    "run_backtest",
+]
 
 COMBINED = 3  # a combination averages the best this many candidates
 Progress = Callable[[str], None]
@@ -49,6 +58,18 @@ def lead_cutoffs(first_scored: pd.Timestamp, horizon: int, windows: int) -> list
     spacing = max(7, horizon // 2)
     last = first_scored - pd.Timedelta(days=horizon)
     return [last - pd.Timedelta(days=spacing * k) for k in range(windows - 1, -1, -1)]
+
+
+def lead_windows_for(horizon: int, step: int, fewest: int = 3, most: int = 6) -> int:
+    """How many lead windows reach back about one `step` before the first scored fold, at the lead spacing.
+
+    Short horizons get more of them (h=28: six, 14 days apart; h=91: three): a choice made on three windows
+    two weeks apart sees one month, and that month's best model is often not the next quarter's. Long
+    horizons keep three, since the earliest of more would forecast from a few months of history and its
+    large errors would widen every interval calibrated on it.
+    """
+    spacing = max(7, horizon // 2)
+    return int(np.clip(1 + step // spacing, fewest, most))
 
 
 def _flow_forecast(

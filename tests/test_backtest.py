@@ -132,3 +132,13 @@ def test_tail_quantiles_pool_wider_than_central_ones():
     assert q[0, hi] < 2.0 * 4  # step 1: the central pool stays within the first few steps
     assert q[0, tail_hi] > q[0, hi] and q[0, tail_lo] < q[0, lo]
     assert (np.diff(q, axis=1) >= 0).all()
+
+
+def test_lead_windows_reach_back_about_one_step_between_three_and_six():
+    assert backtest.lead_windows_for(horizon=28, step=91) == 6  # 14 days apart
+    assert backtest.lead_windows_for(horizon=91, step=91) == 3  # 45 days apart
+    assert backtest.lead_windows_for(horizon=56, step=91) == 4
+    assert backtest.lead_windows_for(horizon=14, step=14) == 3
+    series = weekly_series(units=1)
+    result = backtest.run_backtest(series, horizon=28, folds=2, step=56, candidates=["seasonal_naive"], lead_windows=5)
+    assert sorted(result.forecasts["fold"].unique()) == [-4, -3, -2, -1, 0, 1, 2]
