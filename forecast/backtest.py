@@ -20,7 +20,16 @@ from forecast.calibration import apply_error_quantiles, error_quantiles
 from forecast.census import ADMISSION_TYPES, flow_census, in_bed_at, survival_at
 from forecast.quantiles import column
 
-__all__ = ["Backtest", "FlowInputs", "choice_point", "cutoffs", "forecast_origin", "members", "run_backtest"]
+__all__ = [
+    "Backtest",
+    "FlowInputs",
+    "choice_point",
+    "cutoffs",
+    "forecast_origin",
+    "lead_windows_for",
+    "members",
+    "run_backtest",
+]
 
 COMBINED = 3  # a combination averages the best this many candidates
 Progress = Callable[[str], None]
@@ -49,6 +58,18 @@ def lead_cutoffs(first_scored: pd.Timestamp, horizon: int, windows: int) -> list
     spacing = max(7, horizon // 2)
     last = first_scored - pd.Timedelta(days=horizon)
     return [last - pd.Timedelta(days=spacing * k) for k in range(windows - 1, -1, -1)]
+
+
+def lead_windows_for(horizon: int, step: int, fewest: int = 3, most: int = 6) -> int:
+    """How many lead windows reach back about one `step` before the first scored fold, at the lead spacing.
+
+    Short horizons get more of them (h=28: six, 14 days apart; h=91: three): a choice made on three windows
+    two weeks apart sees one month, and that month's best model is often not the next quarter's. Long
+    horizons keep three, since the earliest of more would forecast from a few months of history and its
+    large errors would widen every interval calibrated on it.
+    """
+    spacing = max(7, horizon // 2)
+    return int(np.clip(1 + step // spacing, fewest, most))
 
 
 def _flow_forecast(
@@ -155,27 +176,60 @@ def _mean_mase(rows: pd.DataFrame, point: np.ndarray, scale: pd.Series) -> float
     return float((mae / scale.reindex(mae.index).to_numpy()).mean())
 
 
-def _choose(rows: pd.DataFrame, scale: pd.Series, candidates: Sequence[str]) -> str:
+Pooled = Callable[[str], float]
+
+# How much a unit's choice leans on how the choices did across all units in the same windows: a few windows
+# of one unit rank the candidates noisily, and units of one hospital mostly rank them alike.
+SHRINK = 0.5
+
+
+def _choose(rows: pd.DataFrame, scale: pd.Series, candidates: Sequence[str], pooled: Pooled | None = None) -> str:
     """The best of the candidates and of the mean of the best three, by mean MASE on the given windows.
 
-    Ties go to the simpler; the choice is never worse than the seasonal-naive baseline on those windows.
+    With `pooled`, a choice's MASE is its unit's own shrunk halfway toward its mean over all units. Ties go
+    to the simpler; the choice is never worse than the seasonal-naive baseline by the same measure.
 
     Args:
         rows: one unit's backtest forecasts in the windows the choice may learn from.
         scale: that unit's MASE denominator by window (`fold`).
         candidates: the candidate models.
+        pooled: a choice's mean MASE over all units in the same windows (see `_pooled_mase`).
     """
     if rows.empty:
         return models.BASELINE
-    mase = {m: _mean_mase(rows, rows[m].to_numpy(), scale) for m in candidates if m in rows.columns}
+
+    def score(choice: str) -> float:
+        own = _mean_mase(rows, choice_point(rows, choice), scale)
+        return own if pooled is None else (1 - SHRINK) * own + SHRINK * pooled(choice)
+
+    mase = {m: score(m) for m in candidates if m in rows.columns}
     ranked = sorted((m for m in mase if m != models.BASELINE and np.isfinite(mase[m])), key=mase.__getitem__)
     if len(ranked) >= COMBINED:
         combo = "+".join(ranked[:COMBINED])
-        mase[combo] = _mean_mase(rows, choice_point(rows, combo), scale)
+        mase[combo] = score(combo)
     rank = {m: (round(v, 4), models.SIMPLICITY.get(m, 9)) for m, v in mase.items() if np.isfinite(v)}
     best = min(rank, key=rank.__getitem__)
     baseline = mase.get(models.BASELINE, np.inf)
     return best if mase[best] <= baseline else models.BASELINE
+
+
+def _pooled_mase(rows: pd.DataFrame, scale: pd.Series) -> Pooled:
+    """A choice's mean MASE over the units of `rows` (all units, the windows a choice may learn from), cached.
+
+    Args:
+        rows: every unit's backtest forecasts in those windows.
+        scale: the MASE denominators by unit and window.
+    """
+    units = [(unit, part) for unit, part in rows.groupby("unique_id", sort=True)]
+    cache: dict[str, float] = {}
+
+    def pooled(choice: str) -> float:
+        if choice not in cache:
+            per_unit = [_mean_mase(part, choice_point(part, choice), scale.loc[unit]) for unit, part in units]
+            cache[choice] = float(np.nanmean(per_unit)) if np.isfinite(per_unit).any() else np.nan
+        return cache[choice]
+
+    return pooled
 
 
 def run_backtest(
@@ -241,8 +295,12 @@ def run_backtest(
     scores = scores.merge(scale.reset_index(), on=["unique_id", "fold"])
     scores["mase"] = scores["mae"] / scores["scale"]
     selected = _honest_selection(forecasts, scale, candidates, horizon)
+    pooled = _pooled_mase(forecasts, scale)
     choice = pd.Series(
-        {unit: _choose(rows, scale.loc[unit], candidates) for unit, rows in forecasts.groupby("unique_id", sort=True)}
+        {
+            unit: _choose(rows, scale.loc[unit], candidates, pooled)
+            for unit, rows in forecasts.groupby("unique_id", sort=True)
+        }
     )
     return Backtest(forecasts, scores, list(candidates), selected, choice)
 
@@ -254,11 +312,15 @@ def _honest_selection(
     on that choice's errors in those windows."""
     pieces = []
     ends = forecasts.groupby("fold")["ds"].max()
-    for (unit, _), rows in forecasts[forecasts["fold"] > 0].groupby(["unique_id", "fold"], sort=True):
+    pooled: dict[int, Pooled] = {}
+    for (unit, fold), rows in forecasts[forecasts["fold"] > 0].groupby(["unique_id", "fold"], sort=True):
         # Only windows whose forecasts (and so their actuals) ended by this fold's cutoff.
         known = ends.index[ends <= rows["cutoff"].iloc[0]]
-        past = forecasts[(forecasts["unique_id"] == unit) & forecasts["fold"].isin(known)]
-        choice = _choose(past, scale.loc[unit], candidates)
+        everyone = forecasts[forecasts["fold"].isin(known)]
+        if fold not in pooled:
+            pooled[fold] = _pooled_mase(everyone, scale)
+        past = everyone[everyone["unique_id"] == unit]
+        choice = _choose(past, scale.loc[unit], candidates, pooled[fold])
         errors = pd.DataFrame({"step": past["step"], "error": past["y"] - choice_point(past, choice)})
         rows = rows.sort_values("ds")
         point = choice_point(rows, choice)

@@ -15,7 +15,16 @@ import pandas as pd
 
 from forecast import beds, features, models
 from forecast.backtest import Backtest as BacktestResult
-from forecast.backtest import FlowInputs, choice_point, coverage, forecast_origin, members, run_backtest, width
+from forecast.backtest import (
+    FlowInputs,
+    choice_point,
+    coverage,
+    forecast_origin,
+    lead_windows_for,
+    members,
+    run_backtest,
+    width,
+)
 from forecast.calibration import apply_error_quantiles
 
 __all__ = ["Target", "EngineConfig", "Prepared", "prepare", "backtest_metrics", "forecast_units"]
@@ -36,6 +45,7 @@ class EngineConfig:
     regressors: tuple[str, ...] = ()  # data columns with known future values
     candidates: tuple[str, ...] = models.CANDIDATES
     n_jobs: int = 1
+    lead_windows: int | None = None  # unscored windows before the first fold; None: by horizon and step
 
 
 @dataclass
@@ -118,6 +128,9 @@ def run(prepared: Prepared, config: EngineConfig, progress: Any = None) -> Backt
         prepared.flow,
         n_jobs=config.n_jobs,
         progress=progress,
+        lead_windows=(
+            config.lead_windows if config.lead_windows is not None else lead_windows_for(config.horizon, config.step)
+        ),
     )
 
 

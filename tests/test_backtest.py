@@ -54,8 +54,10 @@ def test_backtest_choice_per_fold_uses_only_earlier_windows():
     scale = result.scores.set_index(["unique_id", "fold"])["scale"].groupby(level=[0, 1]).first()
     for (unit, fold), rows in result.selected.groupby(["unique_id", "fold"]):
         f = result.forecasts
-        earlier = f[(f["unique_id"] == unit) & (f["fold"] < fold)]
-        assert rows["model"].iloc[0] == backtest._choose(earlier, scale.loc[unit], result.models)
+        everyone = f[f["fold"] < fold]
+        earlier = everyone[everyone["unique_id"] == unit]
+        pooled = backtest._pooled_mase(everyone, scale)
+        assert rows["model"].iloc[0] == backtest._choose(earlier, scale.loc[unit], result.models, pooled)
     # Every scored window has h rows per unit; quantiles do not cross.
     assert (result.selected.groupby(["unique_id", "fold"]).size() == 14).all()
     assert (result.selected[column(0.1)] <= result.selected[column(0.5)]).all()
@@ -111,3 +113,58 @@ def test_mase_is_scaled_by_the_seasonal_naive_in_sample_error():
 def test_too_little_history_is_a_clear_error():
     with pytest.raises(ValueError, match="too little history"):
         backtest.run_backtest(weekly_series(days=100), horizon=28, folds=4, step=28)
+
+
+def test_conformal_levels_move_away_from_the_median_by_n_plus_one_over_n():
+    from forecast.calibration import conformal_levels
+
+    got = conformal_levels(np.array([0.025, 0.5, 0.975]), 39)
+    assert got.tolist() == pytest.approx([0.5 - 0.475 * 40 / 39, 0.5, 0.5 + 0.475 * 40 / 39])
+    assert conformal_levels(np.array([0.001, 0.999]), 5).tolist() == [0.0, 1.0]
+
+
+def test_tail_quantiles_pool_wider_than_central_ones():
+    # Errors grow with the step; the central quantiles follow the step, the tails reach further out and so
+    # are wider than the same step's own errors would make them, never crossing the central ones.
+    steps = np.repeat(np.arange(1, 29), 5)
+    errors = pd.DataFrame({"step": steps, "error": np.tile([-2.0, -1.0, 0.0, 1.0, 2.0], 28) * steps})
+    q = error_quantiles(errors, 28)
+    lo, hi = LEVELS.index(0.1), LEVELS.index(0.9)
+    tail_lo, tail_hi = LEVELS.index(0.025), LEVELS.index(0.975)
+    assert q[0, hi] < 2.0 * 4  # step 1: the central pool stays within the first few steps
+    assert q[0, tail_hi] > q[0, hi] and q[0, tail_lo] < q[0, lo]
+    assert (np.diff(q, axis=1) >= 0).all()
+
+
+def test_lead_windows_reach_back_about_one_step_between_three_and_six():
+    assert backtest.lead_windows_for(horizon=28, step=91) == 6  # 14 days apart
+    assert backtest.lead_windows_for(horizon=91, step=91) == 3  # 45 days apart
+    assert backtest.lead_windows_for(horizon=56, step=91) == 4
+    assert backtest.lead_windows_for(horizon=14, step=14) == 3
+    series = weekly_series(units=1)
+    result = backtest.run_backtest(series, horizon=28, folds=2, step=56, candidates=["seasonal_naive"], lead_windows=5)
+    assert sorted(result.forecasts["fold"].unique()) == [-4, -3, -2, -1, 0, 1, 2]
+
+
+def test_a_unit_leans_on_how_the_candidates_did_across_all_units():
+    def unit_rows(unit: str, a_off: float, b_off: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "unique_id": unit,
+                "fold": [1, 1, 2, 2],
+                "y": 10.0,
+                "seasonal_naive": 14.0,
+                "a": 10.0 + a_off,
+                "b": 10.0 + b_off,
+            }
+        )
+
+    rows = pd.concat([unit_rows("u0", 1.0, 1.2), unit_rows("u1", 3.0, 0.2)], ignore_index=True)
+    scale = pd.Series(1.0, index=pd.MultiIndex.from_product([["u0", "u1"], [1, 2]]))
+    candidates = ["seasonal_naive", "a", "b"]
+    own = rows[rows["unique_id"] == "u0"]
+    # Alone, u0 prefers a (1.0 off against 1.2); across both units b is far better (0.7 against 2.0).
+    assert backtest._choose(own, scale.loc["u0"], candidates) == "a"
+    assert backtest._choose(own, scale.loc["u0"], candidates, backtest._pooled_mase(rows, scale)) == "b"
+    # A single unit's pooled score is its own: pooling changes nothing.
+    assert backtest._choose(own, scale.loc["u0"], candidates, backtest._pooled_mase(own, scale)) == "a"

@@ -1,0 +1,60 @@
+"""Candidate models: the regression the ARIMA-type candidates are fitted after, and what they forecast."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast import models
+
+
+def event_series(days: int = 400, units: int = 2, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Units at levels 50, 100, … with an event that adds 10 × (unit + 1); the events of the next 28 days."""
+    rng = np.random.default_rng(seed)
+    history, future = [], []
+    for u in range(units):
+        ds = pd.date_range("2023-01-01", periods=days + 28, freq="D")
+        event = (np.arange(days + 28) % 11 == 0).astype(float)
+        y = 50.0 * (u + 1) + 10.0 * (u + 1) * event + rng.normal(0, 1, days + 28)
+        frame = pd.DataFrame({"unique_id": f"u{u}", "ds": ds, "y": y, "event": event})
+        history.append(frame.iloc[:days])
+        future.append(frame.iloc[days:].drop(columns="y"))
+    return pd.concat(history, ignore_index=True), pd.concat(future, ignore_index=True)
+
+
+def test_regression_effects_are_per_unit_and_carry_into_the_future():
+    history, future = event_series()
+    fitted, ahead = models.regression_effects(history, future, ["event"])
+    for u, effect in ((0, 10.0), (1, 20.0)):
+        past = (history["unique_id"] == f"u{u}").to_numpy()
+        later = (future["unique_id"] == f"u{u}").to_numpy()
+        # The intercept stays in the remainder: on days without the event the effect is zero.
+        assert fitted[past] == pytest.approx(effect * history.loc[past, "event"].to_numpy(), abs=0.5)
+        assert ahead[later] == pytest.approx(effect * future.loc[later, "event"].to_numpy(), abs=0.5)
+
+
+def test_regression_effects_without_regressors_are_zero():
+    history, future = event_series(units=1)
+    fitted, ahead = models.regression_effects(history, future, [])
+    assert not fitted.any() and not ahead.any()
+
+
+def test_arima_forecasts_the_regressor_effect_on_event_days():
+    history, future = event_series()
+    out = models.forecast_statsforecast(history, future, 28, ["arima", "ets"])
+    assert list(out.columns) == ["unique_id", "ds", "arima", "ets"]
+    assert len(out) == 2 * 28
+    for u in range(2):
+        rows = out[out["unique_id"] == f"u{u}"].merge(future, on=["unique_id", "ds"])
+        on_event = rows.loc[rows["event"] == 1, "arima"].mean()
+        off_event = rows.loc[rows["event"] == 0, "arima"].mean()
+        assert on_event - off_event == pytest.approx(10.0 * (u + 1), abs=1.5)
+        assert off_event == pytest.approx(50.0 * (u + 1), abs=1.5)
+
+
+def test_gbm_with_history_shorter_than_the_horizon_forecasts_the_recent_mean():
+    history, future = event_series(days=60, units=1)
+    future = pd.concat([future] * 4, ignore_index=True).iloc[:91]
+    point = models.forecast_gbm(history, future, 91)
+    assert point == pytest.approx(np.full(91, history["y"].tail(28).mean()))
