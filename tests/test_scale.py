@@ -1,0 +1,91 @@
+"""Scale-out and hierarchy: the Dask run equals the local one, the national data set, reconciliation, pooling."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast import data, distributed, engine
+from forecast.demo import DEFAULT_UNITS, generate_demo_hospital
+
+
+@pytest.fixture(scope="module")
+def demo_hospital() -> tuple[data.Ingested, pd.DataFrame]:
+    hospital = generate_demo_hospital(start="2023-01-01", end="2024-12-31", units=DEFAULT_UNITS[:3])
+    return data.ingest(hospital.episodes.astype(str).replace({"NaT": ""})), hospital.guest_nights
+
+
+@pytest.fixture(scope="module")
+def demo_prepared(demo_hospital) -> tuple[engine.Prepared, engine.EngineConfig]:
+    ingested, guest_nights = demo_hospital
+    config = engine.EngineConfig(horizon=28, folds=2, step=28, candidates=("seasonal_naive", "ets", "gbm"))
+    return engine.prepare(ingested.daily, config, ingested.episodes, guest_nights), config
+
+
+def test_split_units_makes_contiguous_sorted_chunks_of_whole_units():
+    chunks = distributed.split_units(["c", "a", "e", "b", "d", "a"], 2)
+    assert chunks == [["a", "b", "c"], ["d", "e"]]
+    assert distributed.split_units(["a", "b"], 5) == [["a"], ["b"]]
+    with pytest.raises(ValueError, match="at least 1"):
+        distributed.split_units(["a"], 0)
+
+
+def test_split_prepared_refuses_units_that_end_on_different_days(demo_prepared):
+    prepared, _ = demo_prepared
+    series = prepared.series[~((prepared.series["unique_id"] == "surgery") & (prepared.series["ds"] > "2024-12-01"))]
+    short = engine.Prepared(series, prepared.future, prepared.flow, prepared.column)
+    with pytest.raises(ValueError, match="end on the same day"):
+        distributed.split_prepared(short, 2)
+
+
+def test_unknown_or_missing_engine_fails_with_a_clear_message(demo_prepared):
+    prepared, config = demo_prepared
+    with pytest.raises(ValueError, match="unknown engine 'hadoop'"):
+        distributed.run_backtest_on(prepared, config, engine="hadoop", partitions=2)  # type: ignore[arg-type]
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        with pytest.raises(RuntimeError, match=r"pip install 'fugue\[ray\]'"):
+            distributed.run_backtest_on(prepared, config, engine="ray", partitions=2)
+
+
+@pytest.mark.slow
+def test_dask_run_equals_the_single_machine_run(demo_prepared):
+    from distributed import Client, LocalCluster
+
+    prepared, config = demo_prepared
+    local = engine.run(prepared, config)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None, silence_logs=logging.ERROR
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        spread = distributed.run_backtest_on(prepared, config, engine="dask", partitions=2, client=client)
+        for name in ("forecasts", "scores", "selected"):
+            pd.testing.assert_frame_equal(getattr(spread, name), getattr(local, name))
+        pd.testing.assert_series_equal(spread.choice, local.choice)
+        assert spread.models == local.models
+        # The production forecast too, from the same choices and errors.
+        local_forecast = engine.forecast_units(prepared, local, config)
+        spread_forecast = distributed.forecast_on(prepared, spread, config, engine="dask", partitions=2, client=client)
+    pd.testing.assert_frame_equal(spread_forecast, local_forecast)
+    assert np.isfinite(spread_forecast["mean"]).all()
+
+
+def test_each_chunk_carries_only_its_units_flow_inputs(demo_hospital):
+    ingested, guest_nights = demo_hospital
+    with_flow = engine.EngineConfig(horizon=28, candidates=("seasonal_naive", "flow"))
+    full = engine.prepare(ingested.daily, with_flow, ingested.episodes, guest_nights)
+    assert full.flow is not None
+    chunks = distributed.split_prepared(full, 2)
+    for chunk in chunks:
+        units = set(chunk.series["unique_id"])
+        assert chunk.flow is not None
+        assert set(chunk.flow.admissions["unique_id"]) == units
+        assert set(chunk.flow.episodes["unit"]) == units
+        assert set(chunk.future["unique_id"]) == units
+    assert sum(len(c.flow.episodes) for c in chunks if c.flow is not None) == len(full.flow.episodes)
