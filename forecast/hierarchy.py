@@ -23,7 +23,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from forecast.backtest import Backtest, choice_point
 from forecast.beds import beds_at_overflow_risk
+from forecast.calibration import apply_error_quantiles, error_quantiles
 from forecast.quantiles import LEVELS, column, columns
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "choose_method",
     "independent_totals",
     "pooled_plan",
+    "pooled_totals",
     "reconcile",
     "reconciliation_backtest",
     "summing_matrix",
@@ -240,16 +243,64 @@ def independent_totals(
     pieces = []
     for (group, day), rows in forecasts.groupby([owner.rename("group"), forecasts["ds"]], sort=True):
         grid = np.maximum.accumulate(np.clip(rows[[column(q) for q in levels]].to_numpy(float), 0, None), axis=1)
+        piece = {"unique_id": group, "ds": day, "mean": float(rows["mean"].sum())}
+        if len(rows) == 1:  # a pool of one unit is that unit; sampling would only add noise
+            piece.update(zip(columns(tuple(levels)), grid[0], strict=True))
+            pieces.append(piece)
+            continue
         u = np.clip(rng.random((len(rows), samples)), levels[0], levels[-1])
         upper = np.clip(np.searchsorted(levels, u), 1, len(levels) - 1)
         weight = (u - levels[upper - 1]) / (levels[upper] - levels[upper - 1])
         lower_value = np.take_along_axis(grid, upper - 1, axis=1)
         upper_value = np.take_along_axis(grid, upper, axis=1)
         total = (lower_value + weight * (upper_value - lower_value)).sum(axis=0)
-        piece = {"unique_id": group, "ds": day, "mean": float(rows["mean"].sum())}
         piece.update(zip(columns(tuple(levels)), np.quantile(total, levels), strict=True))
         pieces.append(piece)
     return pd.DataFrame(pieces)
+
+
+def pooled_totals(
+    result: Backtest, forecasts: pd.DataFrame, hierarchy: pd.DataFrame, level: str = "hospital"
+) -> pd.DataFrame:
+    """The distribution of each pool's summed census from the backtest errors of the sum of its units' forecasts.
+
+    The pool's point forecast is the sum of its units' (coherent by construction); its quantiles are that sum
+    plus the quantiles, by horizon step, of the errors the summed forecasts of the units' chosen models made in
+    every backtest window — the same windows and choices the unit quantiles come from. Errors that units share
+    (a winter peak all of them missed) stay in the sum; errors that cancel out cancel. This is what a pool's
+    beds should be sized from.
+
+    Args:
+        result: the units' backtest (`forecasts` and `choice`).
+        forecasts: the units' forecasts (`unique_id, ds, mean`), e.g. `engine.forecast_units` or reconciled ones.
+        hierarchy: `unit, hospital, region`.
+        level: `hospital` or `region`.
+
+    Returns:
+        Per pool and day: `unique_id` (the pool), `ds`, `mean` and the quantile grid.
+    """
+    if level not in ("hospital", "region"):
+        raise ValueError(f"level must be hospital or region, got {level!r}")
+    tree = validate_hierarchy(hierarchy).set_index("unit")
+    windows = []
+    for unit, rows in result.forecasts.groupby("unique_id", sort=True):
+        if str(unit) not in tree.index:
+            continue
+        point = choice_point(rows, str(result.choice[unit]))
+        windows.append(rows[["fold", "ds", "step", "y"]].assign(point=point, pool=tree.loc[str(unit), level]))
+    errors_by_window = pd.concat(windows).groupby(["pool", "fold", "ds", "step"], as_index=False)[["y", "point"]].sum()
+    errors_by_window["error"] = errors_by_window["y"] - errors_by_window["point"]
+    own = forecasts[forecasts["unique_id"].astype(str).isin(tree.index)]
+    summed = own.groupby([own["unique_id"].astype(str).map(tree[level]).rename("unique_id"), own["ds"]], sort=True)[
+        "mean"
+    ].sum()
+    pieces = []
+    for pool, rows in summed.reset_index().groupby("unique_id", sort=True):
+        point = rows["mean"].to_numpy(float)
+        errors = errors_by_window[errors_by_window["pool"] == pool][["step", "error"]]
+        grid = apply_error_quantiles(point, error_quantiles(errors, len(point)))
+        pieces.append(pd.concat([rows.reset_index(drop=True), grid], axis=1))
+    return pd.concat(pieces, ignore_index=True)
 
 
 def pooled_plan(
@@ -259,7 +310,8 @@ def pooled_plan(
 
     Args:
         units: unit forecasts (`unique_id, ds` and the quantile grid).
-        totals: the totals' forecasts at `level` (from `reconcile` or `independent_totals`).
+        totals: the pools' census distributions at `level` (`pooled_totals`, or `independent_totals`, or the
+            totals' own reconciled forecasts from `reconcile`).
         hierarchy: `unit, hospital, region`.
         level: `hospital` or `region`: which units pool their beds.
         risk: the accepted P(census > beds) on a day.

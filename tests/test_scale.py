@@ -7,9 +7,11 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import norm
 
-from forecast import data, distributed, engine, national
+from forecast import data, distributed, engine, hierarchy, models, national
 from forecast.demo import DEFAULT_UNITS, generate_demo_hospital
+from forecast.quantiles import LEVELS, columns
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +125,91 @@ def test_national_default_is_a_country_of_more_than_a_thousand_units():
     assert profiles["region"].nunique() == 21
     with pytest.raises(ValueError, match="between 1 and 21"):
         national.national_profiles(regions=22)
+
+
+TREE = pd.DataFrame(
+    {"unit": ["a1", "a2", "b1", "c1"], "hospital": ["ha", "ha", "hb", "hc"], "region": ["r1", "r1", "r1", "r2"]}
+)
+
+
+def forecast_frame(ids: list[str], means: list[float], days: int = 5, spread: float = 3.0) -> pd.DataFrame:
+    rows = []
+    z = norm.ppf(LEVELS)  # a normal census distribution around each mean
+    for unit, mean in zip(ids, means, strict=True):
+        for d in pd.date_range("2025-01-01", periods=days):
+            grid = dict(zip(columns(LEVELS), mean + spread * z, strict=True))
+            rows.append({"unique_id": unit, "ds": d, "mean": mean, **grid})
+    return pd.DataFrame(rows)
+
+
+def test_hierarchy_names_must_be_unique_across_levels_and_hospitals_in_one_region():
+    with pytest.raises(ValueError, match="names two levels"):
+        hierarchy.validate_hierarchy(TREE.assign(hospital=["a1", "a1", "hb", "hc"]))
+    with pytest.raises(ValueError, match="more than one region"):
+        hierarchy.validate_hierarchy(TREE.assign(region=["r1", "r2", "r1", "r2"]))
+    s_df, tags = hierarchy.summing_matrix(TREE)
+    assert list(s_df["unique_id"]) == ["r1", "r2", "ha", "hb", "hc", "a1", "a2", "b1", "c1"]
+    assert s_df.set_index("unique_id").loc["r1"].tolist() == [1, 1, 1, 0]
+    assert list(tags) == ["region", "region/hospital", "region/hospital/unit"]
+
+
+@pytest.mark.parametrize("method", ["bottom_up", "ols", "wls_struct"])
+def test_reconciled_forecasts_add_up_and_stay_non_negative(method):
+    # The totals' own forecasts disagree with their units' sum; a unit near zero tempts negative forecasts.
+    base = forecast_frame(["r1", "r2", "ha", "hb", "hc", "a1", "a2", "b1", "c1"], [40, 20, 30, 9, 18, 15, 0.2, 8, 17])
+    done = hierarchy.reconcile(base, TREE, method)
+    mean = done.pivot(index="ds", columns="unique_id", values="mean")
+    assert np.allclose(mean["ha"], mean["a1"] + mean["a2"])
+    assert np.allclose(mean["r1"], mean["ha"] + mean["hb"])
+    assert np.allclose(mean["r2"], mean["hc"])
+    assert (done["mean"] >= -1e-9).all()
+    assert (np.diff(done[columns(LEVELS)].to_numpy(), axis=1) >= 0).all()
+    if method == "bottom_up":
+        units = done[done["unique_id"].isin(TREE["unit"])]
+        assert np.allclose(units["mean"], units["mean_base"])
+    # Quantiles move with the mean: the spread of each series is its own.
+    width = done["q0.9"] - done["q0.1"]
+    assert np.allclose(width[done["mean"] > 10], 2 * norm.ppf(0.9) * 3.0)
+
+
+def test_pooled_beds_are_fewer_than_the_sum_of_unit_beds():
+    units = forecast_frame(["a1", "a2", "b1", "c1"], [15, 6, 8, 17])
+    totals = hierarchy.independent_totals(units, TREE, "hospital", samples=4000)
+    # Independent units: the sum's spread is about sqrt(n) times a unit's, not n times.
+    ha = totals[totals["unique_id"] == "ha"].iloc[0]
+    assert ha["mean"] == pytest.approx(21)
+    assert (ha["q0.95"] - ha["mean"]) == pytest.approx(norm.ppf(0.95) * 3.0 * np.sqrt(2), rel=0.1)
+    plan = hierarchy.pooled_plan(units, totals, TREE, "hospital", risk=0.05)
+    assert set(plan["unique_id"]) == {"ha", "hb", "hc"}
+    assert (plan["beds_pooled"] <= plan["beds_units"]).all()
+    assert (plan.loc[plan["unique_id"] == "ha", "pooling_gain"] >= 2).all()
+    assert (plan.loc[plan["unique_id"] == "hb", "pooling_gain"] == 0).all()  # one unit pools with nobody
+
+
+@pytest.mark.slow
+def test_reconciliation_of_a_small_country_keeps_unit_accuracy_and_pools_beds():
+    country = national.generate_national(1, 2, 2, start="2023-07-01", end="2024-12-31", seed=2)
+    daily = country.daily[["unit", "date", "census"]].rename(columns={"unit": "unique_id"})
+    every_level = hierarchy.aggregate(daily, country.hierarchy, values=("census",))
+    config = engine.EngineConfig(horizon=28, folds=2, step=28, candidates=("seasonal_naive", "ets"))
+    prepared = engine.prepare(every_level.rename(columns={"unique_id": "unit"}), config)
+    result = engine.run(prepared, config)
+    scale = result.scores[result.scores["model"] == models.BASELINE].set_index(["unique_id", "fold"])["scale"]
+    method, table = hierarchy.choose_method(result.selected, scale, country.hierarchy)
+    chosen = table.set_index("method").loc[method]
+    assert chosen["worst_change"] <= 0.02 and chosen["mean_change"] <= 0.02
+    assert table.set_index("method").loc["bottom_up", "worst_change"] == 0
+    mint = hierarchy.reconciliation_backtest(result.selected, scale, country.hierarchy, "mint_shrink")
+    assert mint["mase_reconciled"].mean() <= 1.02 * mint["mase_base"].mean()
+    forecast = engine.forecast_units(prepared, result, config)
+    done = hierarchy.reconcile(forecast, country.hierarchy, "mint_shrink", result.selected)
+    mean = done.pivot(index="ds", columns="unique_id", values="mean")
+    for hospital, units in country.hierarchy.groupby("hospital")["unit"]:
+        assert np.allclose(mean[hospital], mean[list(units)].sum(axis=1), rtol=1e-6)
+    units = done[done["unique_id"].isin(country.hierarchy["unit"])]
+    # The pool's census from the backtest errors of the sum of its units' forecasts: sized as one ward.
+    pools = hierarchy.pooled_totals(result, units, country.hierarchy, "hospital")
+    plan = hierarchy.pooled_plan(units, pools, country.hierarchy, "hospital")
+    assert len(plan) == 2 * 28
+    assert (plan["beds_pooled"] <= plan["beds_units"]).all()
+    assert plan["pooling_gain"].mean() > 0
