@@ -11,7 +11,8 @@ its cutoffs from the last day of the data it is given); `split_prepared` checks 
 `forecast.models`: MSTL drops its yearly season when the shortest series *in the call* has under two years, so a
 chunk can differ from the whole for MSTL when unit histories straddle two years.
 
-`local` runs in this process without fugue (the plain single-machine run); `dask` uses a
+`local` runs in this process without fugue, chunk after chunk (the engine looks a unit's rows up by scanning the
+whole frame, so thousands of units in one call cost time quadratic in the units); `dask` uses a
 `distributed.Client` at `address`, or a local cluster with one single-threaded worker process per core; `ray` and
 `spark` are handed to fugue by name and need `fugue[ray]` / `fugue[spark]` (and a cluster) installed.
 """
@@ -35,6 +36,7 @@ from forecast.backtest import Backtest, FlowInputs
 
 __all__ = [
     "ENGINES",
+    "UNITS_PER_PARTITION",
     "Engine",
     "combine_backtests",
     "combine_forecasts",
@@ -243,15 +245,21 @@ def map_partitions(
     return [_unpack(text) for text in out["result"]]
 
 
+# The engine finds a unit's rows by scanning the whole frame, so one call costs units × rows: quadratic in the
+# units. Chunks of at most this many units keep the cost linear (measured in benchmarks/scale.py).
+UNITS_PER_PARTITION = 100
+
+
 def _partitions(prepared: engine_lib.Prepared, engine: str, partitions: int | None, client: Any) -> int:
     units = prepared.series["unique_id"].nunique()
     if partitions is not None:
         return max(1, min(partitions, units))
+    by_size = -(-units // UNITS_PER_PARTITION)
     if engine == "local":
-        return 1
+        return by_size
     workers = len(client.scheduler_info()["workers"]) if client is not None else os.cpu_count() or 1
     # A few chunks per worker even out chunks of unequal cost without much per-task overhead.
-    return max(1, min(units, 4 * workers))
+    return max(1, min(units, max(4 * workers, by_size)))
 
 
 def run_backtest_on(
@@ -270,11 +278,12 @@ def run_backtest_on(
         config: the engine settings; `n_jobs` applies inside each chunk (keep 1 on a cluster).
         engine: `local`, `dask`, `ray` or `spark`.
         address: the cluster's address (see `map_partitions`).
-        partitions: chunks of units; default 1 locally, four per worker on a cluster.
+        partitions: chunks of units; default chunks of at most `UNITS_PER_PARTITION` units (one chunk, the
+            plain run, for fewer), and at least four per worker on a cluster.
         client: an open `distributed.Client` to reuse.
         progress: called with a line before the run.
     """
-    if engine == "local" and not partitions:
+    if engine == "local" and _partitions(prepared, engine, partitions, client) == 1:
         return engine_lib.run(prepared, config, progress=progress)
     chunks = split_prepared(prepared, _partitions(prepared, engine, partitions, client))
     if progress:
@@ -300,7 +309,7 @@ def forecast_on(
         config: the engine settings of the forecast.
         engine, address, partitions, client: as in `run_backtest_on`.
     """
-    if engine == "local" and not partitions:
+    if engine == "local" and _partitions(prepared, engine, partitions, client) == 1:
         return engine_lib.forecast_units(prepared, result, config)
     chunks = split_prepared(prepared, _partitions(prepared, engine, partitions, client))
     tasks = []
