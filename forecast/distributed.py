@@ -222,7 +222,7 @@ def map_partitions(
     # One chunk per fugue partition, spread evenly: hashing can put two chunks on one worker.
     spec = {"by": ["partition"], "algo": "even", "num": len(tasks)}
 
-    def run(on: Any) -> pd.DataFrame:
+    def on_dask(on: Any) -> pd.DataFrame:
         import dask.dataframe as dd
 
         # One Dask partition per chunk from the start: fugue then maps over them as they are, with no shuffle
@@ -233,17 +233,24 @@ def map_partitions(
 
     if engine == "dask":
         if client is not None:
-            out = run(client)
+            out = on_dask(client)
         else:
             with dask_client(address) as own:
-                out = run(own)
+                out = on_dask(own)
     else:
-        conf = {"spark.master": address} if engine == "spark" and address else None
-        out = fa.as_pandas(
-            fa.transform(
-                work, _transformer, schema=_SCHEMA_OUT, partition=spec, engine=engine, engine_conf=conf, as_local=True
-            )
-        )
+        # Untested here (neither is installed): fugue takes a Spark session as its engine, and Ray's address
+        # from `ray.init`.
+        on: Any = engine
+        if engine == "spark" and address:
+            from pyspark.sql import SparkSession
+
+            on = SparkSession.builder.master(address).getOrCreate()
+        if engine == "ray" and address:
+            import ray
+
+            ray.init(address=address, ignore_reinit_error=True)
+        done = fa.transform(work, _transformer, schema=_SCHEMA_OUT, partition=spec, engine=on, as_local=True)
+        out = fa.as_pandas(done)
     out = out.sort_values("partition")
     if len(out) != len(tasks):
         raise RuntimeError(f"the engine returned {len(out)} results for {len(tasks)} chunks of units")
