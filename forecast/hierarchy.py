@@ -381,12 +381,15 @@ def choose_method(
     hierarchy: pd.DataFrame,
     methods: Sequence[str] = METHODS,
     tolerance: float = 0.02,
+    every_unit: bool = True,
 ) -> tuple[str, pd.DataFrame]:
     """The reconciliation that serves the units best in the backtest, never one that costs a unit accuracy.
 
-    A method qualifies when no unit's MASE worsens by more than `tolerance` (2 %); of those, the lowest mean
-    unit MASE wins, ties to the earlier in `methods`. Bottom-up leaves the units as they are, so it always
-    qualifies.
+    A method qualifies when no unit's MASE worsens by more than `tolerance` (2 %) — or, with `every_unit` off,
+    when the mean unit MASE does not; of those, the lowest mean unit MASE wins, ties to the earlier in
+    `methods`. Bottom-up leaves the units as they are, so it always qualifies. (On synthetic countries MinTrace
+    lowers the mean unit MASE by a few per cent but moves some single units by more than 2 % either way; see
+    `benchmarks/scale.py`.)
 
     Returns:
         The method, and per method the mean and worst relative change of unit MASE (`mean_change`,
@@ -404,6 +407,7 @@ def choose_method(
             }
         )
     table = pd.DataFrame(rows)
-    table["qualifies"] = (table["worst_change"] <= tolerance) | (table["method"] == "bottom_up")
+    change = table["worst_change"] if every_unit else table["mean_change"]
+    table["qualifies"] = (change <= tolerance) | (table["method"] == "bottom_up")
     best = table[table["qualifies"]].sort_values("mase", kind="stable")
     return (str(best["method"].iloc[0]) if len(best) else "bottom_up"), table
