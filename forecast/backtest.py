@@ -23,10 +23,12 @@ from forecast.quantiles import column
 __all__ = [
     "Backtest",
     "FlowInputs",
+    "backtest_windows",
     "choice_point",
     "cutoffs",
     "forecast_origin",
     "lead_windows_for",
+    "judge",
     "members",
     "run_backtest",
 ]
@@ -257,6 +259,29 @@ def run_backtest(
         lead_windows: unscored windows before the first scored one, for its choice and calibration.
     """
     candidates = [c for c in candidates if c != "flow" or flow is not None]
+    forecasts, scale = backtest_windows(series, horizon, folds, step, candidates, flow, n_jobs, progress, lead_windows)
+    return judge(forecasts, scale, candidates, horizon)
+
+
+def backtest_windows(
+    series: pd.DataFrame,
+    horizon: int,
+    folds: int,
+    step: int,
+    candidates: Sequence[str],
+    flow: FlowInputs | None = None,
+    n_jobs: int = 1,
+    progress: Progress | None = None,
+    lead_windows: int = 3,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Every candidate's forecasts from every origin, and each window's MASE scale: the costly part.
+
+    Units are independent here, so chunks of units can run apart (`forecast.distributed`); the choice, which
+    pools over units, is made on all of them together by `judge`.
+
+    Returns:
+        `(forecasts, scale)`: the forecasts as in `Backtest.forecasts`; the scale by `unique_id, fold`.
+    """
     last_day = series["ds"].max()
     scored_origins = cutoffs(last_day, horizon, folds, step)
     origins = lead_cutoffs(scored_origins[0], horizon, lead_windows) + scored_origins
@@ -283,7 +308,11 @@ def run_backtest(
         scale["fold"] = fold - lead_windows + 1
         scales.append(scale)
     forecasts = pd.concat(windows, ignore_index=True)
-    scale = pd.concat(scales).set_index(["unique_id", "fold"])["scale"]
+    return forecasts, pd.concat(scales).set_index(["unique_id", "fold"])["scale"]
+
+
+def judge(forecasts: pd.DataFrame, scale: pd.Series, candidates: Sequence[str], horizon: int) -> Backtest:
+    """Scores per unit, fold and model; the honest per-fold selection; the choice per unit on all windows."""
     long = forecasts.melt(
         id_vars=["unique_id", "ds", "fold", "y"], value_vars=list(candidates), var_name="model", value_name="forecast"
     )

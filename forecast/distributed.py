@@ -32,13 +32,12 @@ import numpy as np
 import pandas as pd
 
 from forecast import engine as engine_lib
-from forecast.backtest import Backtest, FlowInputs
+from forecast.backtest import Backtest, FlowInputs, judge
 
 __all__ = [
     "ENGINES",
     "UNITS_PER_PARTITION",
     "Engine",
-    "combine_backtests",
     "combine_forecasts",
     "dask_client",
     "forecast_on",
@@ -105,24 +104,6 @@ def split_prepared(prepared: engine_lib.Prepared, partitions: int) -> list[engin
     return [_subset(prepared, chunk) for chunk in split_units(last.index, partitions)]
 
 
-def combine_backtests(parts: Sequence[Backtest]) -> Backtest:
-    """One backtest from the backtests of disjoint chunks of units, in the single-machine run's row order."""
-    if not parts:
-        raise ValueError("no backtests to combine")
-
-    def concat(frames: list[pd.DataFrame], order: list[str]) -> pd.DataFrame:
-        frame = pd.concat(frames, ignore_index=True)
-        return frame.sort_values(order, kind="stable").reset_index(drop=True)
-
-    return Backtest(
-        forecasts=concat([p.forecasts for p in parts], ["fold", "unique_id", "ds"]),
-        scores=concat([p.scores for p in parts], ["unique_id", "fold", "model"]),
-        models=list(parts[0].models),
-        selected=concat([p.selected for p in parts], ["unique_id", "fold", "ds"]),
-        choice=pd.concat([p.choice for p in parts]).sort_index(),
-    )
-
-
 def combine_forecasts(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """One forecast table from disjoint chunks of units, ordered by unit and day like `engine.forecast_units`."""
     frame = pd.concat(list(parts), ignore_index=True)
@@ -143,7 +124,7 @@ def _run_task(task: tuple[str, Any]) -> Any:
     kind, args = task
     if kind == "backtest":
         prepared, config = args
-        return engine_lib.run(prepared, config)
+        return engine_lib.windows(prepared, config)
     prepared, result, config = args
     return engine_lib.forecast_units(prepared, result, config)
 
@@ -301,7 +282,11 @@ def run_backtest_on(
     if progress:
         progress(f"backtest on {engine}: {prepared.series['unique_id'].nunique()} units in {len(chunks)} chunks")
     tasks = [("backtest", (chunk, config)) for chunk in chunks]
-    return combine_backtests(map_partitions(tasks, engine, address, client))
+    # The costly forecasts run chunk by chunk; the choice pools over all units, so it is made here on all.
+    parts = map_partitions(tasks, engine, address, client)
+    forecasts = pd.concat([f for f, _ in parts], ignore_index=True).sort_values(["fold", "unique_id", "ds"])
+    scale = pd.concat([s for _, s in parts]).sort_index()
+    return judge(forecasts.reset_index(drop=True), scale, engine_lib.candidates_in(prepared, config), config.horizon)
 
 
 def forecast_on(

@@ -17,17 +17,18 @@ from forecast import beds, features, models
 from forecast.backtest import Backtest as BacktestResult
 from forecast.backtest import (
     FlowInputs,
+    backtest_windows,
     choice_point,
     coverage,
     forecast_origin,
+    judge,
     lead_windows_for,
     members,
-    run_backtest,
     width,
 )
 from forecast.calibration import apply_error_quantiles
 
-__all__ = ["Target", "EngineConfig", "Prepared", "prepare", "backtest_metrics", "forecast_units"]
+__all__ = ["Target", "EngineConfig", "Prepared", "prepare", "run", "windows", "backtest_metrics", "forecast_units"]
 
 Target = Literal["census", "admissions"]
 
@@ -119,12 +120,23 @@ def prepare(
 
 def run(prepared: Prepared, config: EngineConfig, progress: Any = None) -> BacktestResult:
     """The rolling-origin backtest of all candidates on prepared series."""
-    return run_backtest(
+    forecasts, scale = windows(prepared, config, progress)
+    return judge(forecasts, scale, candidates_in(prepared, config), config.horizon)
+
+
+def candidates_in(prepared: Prepared, config: EngineConfig) -> list[str]:
+    """The candidates the data allows (the flow model needs episodes)."""
+    return [c for c in config.candidates if c != "flow" or prepared.flow is not None]
+
+
+def windows(prepared: Prepared, config: EngineConfig, progress: Any = None) -> tuple[pd.DataFrame, pd.Series]:
+    """Every candidate's backtest forecasts and the MASE scales (see `backtest.backtest_windows`)."""
+    return backtest_windows(
         prepared.series,
         config.horizon,
         config.folds,
         config.step,
-        config.candidates,
+        candidates_in(prepared, config),
         prepared.flow,
         n_jobs=config.n_jobs,
         progress=progress,

@@ -9,6 +9,7 @@ version of the model; the alias `champion` moves to it only when it wins (see `f
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import subprocess
@@ -27,7 +28,7 @@ import typer
 from mlflow.tracking import MlflowClient
 from sqlalchemy.engine import make_url
 
-from forecast import beds, data, engine, models, plots, registry
+from forecast import beds, data, distributed, engine, models, plots, registry
 from forecast.bundle import FORECAST_COLUMNS, TARGETS, ForecastBundle
 from forecast.staffing import StaffingRatios, shift_staffing, weekly_fte
 
@@ -58,6 +59,8 @@ class TrainSettings:
     policy: beds.BedPolicy = field(default_factory=beds.BedPolicy)
     staffing: StaffingRatios = field(default_factory=StaffingRatios)
     root: Path | None = None  # folder of the embedded MLflow store; default the working folder
+    engine: str = "local"  # local, dask, ray or spark (forecast.distributed)
+    address: str | None = None  # the cluster's address; Dask without one starts a local cluster
 
 
 @dataclass
@@ -164,7 +167,9 @@ class TargetRun:
     regressors: list[str]
 
 
-def run_target(source: Source, settings: TrainSettings, target: str, say: Say, ahead: bool = True) -> TargetRun | None:
+def run_target(
+    source: Source, settings: TrainSettings, target: str, say: Say, ahead: bool = True, client: Any = None
+) -> TargetRun | None:
     """Backtest the candidates for one target and (with `ahead`) forecast it beyond the data.
 
     Returns None when the data lacks the target.
@@ -186,7 +191,8 @@ def run_target(source: Source, settings: TrainSettings, target: str, say: Say, a
     episodes = source.ingested.episodes
     prepared = engine.prepare(daily, config, episodes, source.guest_nights)
     say(f"{target}: backtest of {', '.join(config.candidates)} on {prepared.series['unique_id'].nunique()} unit(s)")
-    result = engine.run(prepared, config, progress=lambda line: say(f"{target}: {line}"))
+    on = {"engine": settings.engine, "address": settings.address, "client": client}
+    result = distributed.run_backtest_on(prepared, config, **on, progress=lambda line: say(f"{target}: {line}"))
     metrics = engine.backtest_metrics(result, config)
     for unit, scores in metrics["units"].items():
         mase, naive = scores["mase"], scores["baseline_mase"]
@@ -196,17 +202,21 @@ def run_target(source: Source, settings: TrainSettings, target: str, say: Say, a
     if ahead:
         further = replace(config, horizon=forecast_days(daily["date"].max(), config.horizon))
         say(f"{target}: fitting the chosen models on all history, forecasting {further.horizon} days")
-        forecast = engine.forecast_units(engine.prepare(daily, further, episodes, source.guest_nights), result, further)
+        further_prepared = engine.prepare(daily, further, episodes, source.guest_nights)
+        forecast = distributed.forecast_on(further_prepared, result, further, **on)
         forecast.insert(1, "target", target)
     return TargetRun(config, metrics, result.scores, forecast.reindex(columns=FORECAST_COLUMNS), regressors)
 
 
 def run_targets(source: Source, settings: TrainSettings, say: Say, ahead: bool = True) -> dict[str, TargetRun]:
     runs = {}
-    for target in settings.targets:
-        run = run_target(source, settings, target, say, ahead)
-        if run is not None:
-            runs[target] = run
+    # One Dask cluster (local or at the address) for every target's backtest and forecast.
+    cluster = distributed.dask_client(settings.address) if settings.engine == "dask" else contextlib.nullcontext()
+    with cluster as client:
+        for target in settings.targets:
+            run = run_target(source, settings, target, say, ahead, client)
+            if run is not None:
+                runs[target] = run
     if "census" not in runs:
         raise ValueError("the data has no census (neither episodes nor a census column): nothing to plan beds from")
     return runs
@@ -463,6 +473,12 @@ def main(
     regressors: Annotated[str | None, typer.Option(help="Daily counts: columns with known future values.")] = None,
     model_name: Annotated[str, typer.Option(help="Registered model name.")] = registry.DEFAULT_MODEL_NAME,
     promote: Annotated[bool, typer.Option(help="Make the new version champion whatever its score.")] = False,
+    engine_name: Annotated[
+        str, typer.Option("--engine", help="Where to compute: local, dask, ray or spark (chunks of units).")
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Cluster address (e.g. tcp://host:8786); Dask without one: a local cluster.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
 ) -> None:
     """Train on a data source, log the run to MLflow and register the model."""
@@ -480,7 +496,11 @@ def main(
             regressors=tuple(r.strip() for r in regressors.split(",") if r.strip()) if regressors else (),
             model_name=model_name,
             promote=promote,
+            engine=engine_name,
+            address=address,
         )
+        if engine_name not in distributed.ENGINES:
+            raise ValueError(f"--engine must be one of {', '.join(distributed.ENGINES)}, got {engine_name!r}")
         say: Say = (lambda line: None) if quiet else (lambda line: typer.echo(line, err=True))
         result = train(settings, say)
     except registry.TrackingUnavailable as error:
