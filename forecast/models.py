@@ -198,8 +198,8 @@ def forecast_gbm(history: pd.DataFrame, future: pd.DataFrame, horizon: int, *, r
     model = HistGradientBoostingRegressor(
         loss="poisson", max_iter=200, learning_rate=0.05, max_leaf_nodes=15, random_state=random_state
     )
-    # One OpenMP thread: a unit's few thousand rows gain nothing from more, and on a busy machine idle OpenMP
-    # threads spin for the cores other work needs (a 3-unit training went from 173 s to 33 s).
+    # One thread: a fit on a thousand rows gains nothing from OpenMP, and with other processes on the cores its
+    # threads wait on each other (one fit took 116 s instead of 0.4 s on a busy two-core machine).
     with threadpool_limits(limits=1, user_api="openmp"):
         model.fit(x_hist[usable], y[usable])
         return np.clip(model.predict(x_future), 0, None)
