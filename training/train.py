@@ -438,7 +438,7 @@ def train(settings: TrainSettings = TrainSettings(), say: Say = print) -> TrainR
         info = registry.log_bundle(bundle, settings.model_name)
         version = str(info.registered_model_version)
         for key, value in {
-            "score": f"{score:.6f}",
+            "score": repr(score),  # every digit: a refit ties exactly, not by rounding
             "window": window,
             "method": meta["method"],
             "data_fingerprint": meta["data_fingerprint"],
