@@ -100,6 +100,7 @@ def forecast_origin(
     candidates: Sequence[str],
     flow: FlowInputs | None = None,
     n_jobs: int = 1,
+    progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Point forecasts of every candidate from one origin, for every unit.
 
@@ -110,11 +111,15 @@ def forecast_origin(
         candidates: model names from `models.CANDIDATES`; `flow` needs `flow` inputs (census from episodes).
         flow: admissions by type and episodes, for the flow model.
         n_jobs: processes for statsforecast.
+        progress: called with a line per model group and, for the per-unit models, per unit.
 
     Returns:
         `unique_id, ds`, a column per candidate and, for the flow model, its split `flow_acute`, `flow_elective`.
     """
     stat = [c for c in candidates if c in models.STATSFORECAST_MODELS]
+    say = progress or (lambda line: None)
+    if stat:
+        say(f"  {', '.join(stat)}: all {history['unique_id'].nunique()} units at once")
     out = models.forecast_statsforecast(history, future, horizon, stat, n_jobs=n_jobs)
     out = out.sort_values(["unique_id", "ds"]).reset_index(drop=True)
     future = future.sort_values(["unique_id", "ds"]).reset_index(drop=True)
@@ -127,6 +132,8 @@ def forecast_origin(
     for unit, past in history.groupby("unique_id", sort=False):
         rows = np.flatnonzero(out["unique_id"].to_numpy() == unit)
         ahead = future.iloc[rows]
+        if own:
+            say(f"  {', '.join(own)}: {unit}")
         if "gbm" in own:
             out.loc[rows, "gbm"] = models.forecast_gbm(past, ahead, horizon)
         if "flow" in own and flow is not None:
@@ -298,7 +305,7 @@ def backtest_windows(
         history = series[series["ds"] <= cutoff]
         ahead = series[(series["ds"] > cutoff) & (series["ds"] <= cutoff + pd.Timedelta(days=horizon))]
         future = ahead.drop(columns="y")
-        result = forecast_origin(history, future, horizon, candidates, flow, n_jobs)
+        result = forecast_origin(history, future, horizon, candidates, flow, n_jobs, progress)
         result = result.merge(ahead[["unique_id", "ds", "y"]], on=["unique_id", "ds"])
         result["cutoff"] = cutoff
         result["fold"] = fold - lead_windows + 1  # 1..folds are scored; lead windows are ≤ 0
