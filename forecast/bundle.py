@@ -33,12 +33,16 @@ class ForecastBundle:
         history: `unique_id, ds, census, admissions`: the recent daily history (for charts and context).
         meta: how the forecast was made: data fingerprint and range, engine settings, bed policy, staffing
             ratios, backtest summary, training time.
+        length_of_stay: `unit, admission_type, day, survival`: each unit's length-of-stay curve at the end of
+            the data (P(stay > day), Kaplan–Meier), the flow model's view of how long patients stay; empty when
+            trained on daily counts.
     """
 
     forecasts: pd.DataFrame
     units: pd.DataFrame
     history: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
+    length_of_stay: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def unit_names(self) -> list[str]:

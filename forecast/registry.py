@@ -118,6 +118,7 @@ def save_bundle(bundle: ForecastBundle, folder: Path) -> Path:
     bundle.forecasts.to_parquet(folder / "forecasts.parquet", index=False)
     bundle.units.to_parquet(folder / "units.parquet", index=False)
     bundle.history.to_parquet(folder / "history.parquet", index=False)
+    bundle.length_of_stay.to_parquet(folder / "length_of_stay.parquet", index=False)
     (folder / "meta.json").write_text(json.dumps(bundle.meta, indent=2, default=str))
     return folder
 
@@ -128,6 +129,7 @@ def load_bundle(folder: Path) -> ForecastBundle:
         units=pd.read_parquet(folder / "units.parquet"),
         history=pd.read_parquet(folder / "history.parquet"),
         meta=json.loads((folder / "meta.json").read_text()),
+        length_of_stay=pd.read_parquet(folder / "length_of_stay.parquet"),
     )
 
 

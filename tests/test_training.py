@@ -79,6 +79,10 @@ def test_training_registers_a_champion_a_worse_run_does_not_take_it(small_hospit
     # Loading the champion by alias answers exactly the forecast the run logged.
     served = registry.load_model("bed-demand", "champion")
     assert served.version == first.version
+    curves = served.bundle.length_of_stay
+    assert set(curves["unit"]) == {"internal_medicine", "surgery"}
+    for _, curve in curves.groupby(["unit", "admission_type"]):
+        assert curve["survival"].iloc[0] <= 1 and curve["survival"].is_monotonic_decreasing
     model = mlflow.pyfunc.load_model("models:/bed-demand@champion")
     answered = model.predict(registry.input_example(served.bundle))
     logged = pd.read_parquet(

@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from forecast import beds, data, distributed, engine, models, plots, registry
 from forecast.bundle import FORECAST_COLUMNS, TARGETS, ForecastBundle
+from forecast.census import survival_at
 from forecast.staffing import StaffingRatios, shift_staffing, weekly_fte
 
 __all__ = ["TrainSettings", "TrainResult", "Source", "load_source", "train", "main"]
@@ -277,7 +278,20 @@ def build_bundle(source: Source, runs: dict[str, TargetRun], settings: TrainSett
     history = recent[["unit", "date", *[c for c in ("census", "admissions") if c in recent.columns]]]
     history = history.rename(columns={"unit": "unique_id", "date": "ds"}).reset_index(drop=True)
     units = span[["unit", "beds", "first_date", "last_date"]]
-    return ForecastBundle(forecasts, units, history, meta)
+    return ForecastBundle(forecasts, units, history, meta, length_of_stay_curves(source))
+
+
+def length_of_stay_curves(source: Source, days: int = 60) -> pd.DataFrame:
+    """Per unit and admission type, P(stay > day) at the end of the data for the first `days` days."""
+    episodes = source.ingested.episodes
+    if episodes is None:
+        return pd.DataFrame(columns=["unit", "admission_type", "day", "survival"])
+    end = source.ingested.daily["date"].max()
+    pieces = []
+    for (unit, kind), stays in episodes.groupby(["unit", "admission_type"], sort=True):
+        curve = survival_at(stays, end)[: days + 1]
+        pieces.append(pd.DataFrame({"unit": unit, "admission_type": kind, "day": range(len(curve)), "survival": curve}))
+    return pd.concat(pieces, ignore_index=True)
 
 
 def next_quarter_plan(bundle: ForecastBundle, policy: beds.BedPolicy) -> tuple[pd.DataFrame, str]:
