@@ -33,6 +33,9 @@ class ForecastBundle:
         history: `unique_id, ds, census, admissions`: the recent daily history (for charts and context).
         meta: how the forecast was made: data fingerprint and range, engine settings, bed policy, staffing
             ratios, backtest summary, training time.
+        pools: `level, unique_id, ds, mean` and the quantile grid: the summed census of each hospital's and
+            region's units (`unique_id` is the pool), for plans of pooled beds; empty when units have no
+            hospital or region.
         length_of_stay: `unit, admission_type, day, survival`: each unit's length-of-stay curve at the end of
             the data (P(stay > day), Kaplan–Meier), the flow model's view of how long patients stay; empty when
             trained on daily counts.
@@ -43,6 +46,14 @@ class ForecastBundle:
     history: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
     length_of_stay: pd.DataFrame = field(default_factory=pd.DataFrame)
+    pools: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def hierarchy(self) -> pd.DataFrame | None:
+        """`unit, hospital, region` when every unit has both, else None."""
+        if not {"hospital", "region"} <= set(self.units.columns):
+            return None
+        tree = self.units[["unit", "hospital", "region"]]
+        return None if tree.isna().any().any() else tree.astype(str)
 
     @property
     def unit_names(self) -> list[str]:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.backtest import Backtest, choice_point
-from forecast.beds import beds_at_overflow_risk
+from forecast.beds import BedPolicy, Period, beds_at_overflow_risk, daily_bed_plan, period_plan
 from forecast.calibration import apply_error_quantiles, error_quantiles
 from forecast.quantiles import LEVELS, column, columns
 
@@ -34,6 +34,7 @@ __all__ = [
     "aggregate",
     "choose_method",
     "independent_totals",
+    "pool_period_plan",
     "pooled_plan",
     "pooled_totals",
     "reconcile",
@@ -411,3 +412,46 @@ def choose_method(
     table["qualifies"] = (change <= tolerance) | (table["method"] == "bottom_up")
     best = table[table["qualifies"]].sort_values("mase", kind="stable")
     return (str(best["method"].iloc[0]) if len(best) else "bottom_up"), table
+
+
+def pool_period_plan(
+    units: pd.DataFrame,
+    pools: pd.DataFrame,
+    hierarchy: pd.DataFrame,
+    level: str,
+    current_beds: pd.Series | None = None,
+    policy: BedPolicy | None = None,
+    period: Period = "week",
+) -> pd.DataFrame:
+    """The planner's table for pools of units (hospitals or regions) that share their beds, with the pooling gain.
+
+    Args:
+        units: unit census forecasts (`unique_id, ds, mean` and the quantile grid) over the planned days.
+        pools: the pools' summed-census distributions over the same days (`pooled_totals`).
+        hierarchy: `unit, hospital, region`.
+        level: `hospital` or `region`.
+        current_beds: today's beds per unit; a pool's are their sum when every unit's are known.
+        policy: occupancy targets and the overflow risk (default: DESIGN.md's).
+        period: week, month or quarter.
+
+    Returns:
+        `period_plan`'s columns per pool (`unique_id` is the pool) plus `beds_units_apart` (the sum of each
+        unit's beds at the overflow risk in the period) and `pooling_gain` (those minus the pool's beds).
+    """
+    if level not in ("hospital", "region"):
+        raise ValueError(f"level must be hospital or region, got {level!r}")
+    tree = validate_hierarchy(hierarchy).set_index("unit")
+    own = units[units["unique_id"].astype(str).isin(tree.index)]
+    pool_beds = None
+    if current_beds is not None:
+        beds_by_unit = pd.Series(current_beds).reindex(tree.index)
+        known = beds_by_unit.notna().groupby(tree[level]).all()
+        pool_beds = beds_by_unit.groupby(tree[level]).sum()[known]
+    policy = policy or BedPolicy()
+    table = period_plan(daily_bed_plan(pools.reset_index(drop=True), pool_beds, policy), period)
+    apart = period_plan(daily_bed_plan(own.reset_index(drop=True), None, policy), period)
+    apart["pool"] = apart["unique_id"].astype(str).map(tree[level])
+    summed = apart.groupby(["pool", "period_start"])["beds_risk"].sum().rename("beds_units_apart")
+    table = table.merge(summed, left_on=["unique_id", "period_start"], right_index=True, how="left")
+    table["pooling_gain"] = table["beds_units_apart"] - table["beds_risk"]
+    return table

@@ -119,6 +119,7 @@ def save_bundle(bundle: ForecastBundle, folder: Path) -> Path:
     bundle.units.to_parquet(folder / "units.parquet", index=False)
     bundle.history.to_parquet(folder / "history.parquet", index=False)
     bundle.length_of_stay.to_parquet(folder / "length_of_stay.parquet", index=False)
+    bundle.pools.to_parquet(folder / "pools.parquet", index=False)
     (folder / "meta.json").write_text(json.dumps(bundle.meta, indent=2, default=str))
     return folder
 
@@ -129,8 +130,14 @@ def load_bundle(folder: Path) -> ForecastBundle:
         units=pd.read_parquet(folder / "units.parquet"),
         history=pd.read_parquet(folder / "history.parquet"),
         meta=json.loads((folder / "meta.json").read_text()),
-        length_of_stay=pd.read_parquet(folder / "length_of_stay.parquet"),
+        length_of_stay=_optional_table(folder / "length_of_stay.parquet"),
+        pools=_optional_table(folder / "pools.parquet"),
     )
+
+
+def _optional_table(path: Path) -> pd.DataFrame:
+    # Versions registered before a table was added load without it.
+    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
 
 
 class BedDemandModel(PythonModel):

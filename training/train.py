@@ -28,7 +28,7 @@ import typer
 from mlflow.tracking import MlflowClient
 from sqlalchemy.engine import make_url
 
-from forecast import beds, data, distributed, engine, models, plots, registry
+from forecast import beds, data, distributed, engine, hierarchy, models, plots, registry
 from forecast.bundle import FORECAST_COLUMNS, TARGETS, ForecastBundle
 from forecast.census import survival_at
 from forecast.staffing import StaffingRatios, shift_staffing, weekly_fte
@@ -72,6 +72,7 @@ class Source:
     ingested: data.Ingested
     current_beds: pd.Series | None
     guest_nights: pd.DataFrame | None
+    units_table: pd.DataFrame | None = None  # the units file as read (beds, maybe hospital and region)
 
 
 @dataclass
@@ -123,8 +124,9 @@ def load_source(settings: TrainSettings) -> Source:
             data.ingest(hospital.episodes),
             hospital.units.set_index("unit")["beds"],
             hospital.guest_nights,
+            hospital.units,
         )
-    current = None
+    current, units = None, None
     if settings.units is not None:
         units = data.read_table(settings.units)
         if not {"unit", "beds"} <= set(units.columns):
@@ -140,7 +142,7 @@ def load_source(settings: TrainSettings) -> Source:
     # A database URL may carry a password: the run's parameters must not.
     stored = settings.episodes_db and make_url(settings.episodes_db).render_as_string(hide_password=True)
     name = " + ".join(str(x) for x in (settings.data, stored) if x)
-    return Source(name, read_episodes(settings), current, guests)
+    return Source(name, read_episodes(settings), current, guests, units)
 
 
 def fingerprint(source: Source) -> str:
@@ -166,6 +168,7 @@ class TargetRun:
     backtest: pd.DataFrame
     forecast: pd.DataFrame
     regressors: list[str]
+    result: Any = None  # the backtest (forecast.backtest.Backtest), for pooled distributions
 
 
 def run_target(
@@ -206,7 +209,7 @@ def run_target(
         further_prepared = engine.prepare(daily, further, episodes, source.guest_nights)
         forecast = distributed.forecast_on(further_prepared, result, further, **on)
         forecast.insert(1, "target", target)
-    return TargetRun(config, metrics, result.scores, forecast.reindex(columns=FORECAST_COLUMNS), regressors)
+    return TargetRun(config, metrics, result.scores, forecast.reindex(columns=FORECAST_COLUMNS), regressors, result)
 
 
 def run_targets(source: Source, settings: TrainSettings, say: Say, ahead: bool = True) -> dict[str, TargetRun]:
@@ -277,8 +280,36 @@ def build_bundle(source: Source, runs: dict[str, TargetRun], settings: TrainSett
     recent = daily[daily["date"] > daily["date"].max() - pd.Timedelta(days=HISTORY_DAYS)]
     history = recent[["unit", "date", *[c for c in ("census", "admissions") if c in recent.columns]]]
     history = history.rename(columns={"unit": "unique_id", "date": "ds"}).reset_index(drop=True)
-    units = span[["unit", "beds", "first_date", "last_date"]]
-    return ForecastBundle(forecasts, units, history, meta, length_of_stay_curves(source))
+    tree = hierarchy_of(source)
+    if tree is not None:
+        span = span.merge(tree, on="unit", how="left")
+    units = span[["unit", "beds", "first_date", "last_date", *(["hospital", "region"] if tree is not None else [])]]
+    return ForecastBundle(forecasts, units, history, meta, length_of_stay_curves(source), pools_of(runs, tree))
+
+
+def hierarchy_of(source: Source) -> pd.DataFrame | None:
+    """`unit, hospital, region` from the units file or the episodes, when every unit has both."""
+    for frame in (source.units_table, source.ingested.daily):
+        if frame is not None and {"unit", "hospital", "region"} <= set(frame.columns):
+            tree = frame[["unit", "hospital", "region"]].drop_duplicates("unit")
+            units = set(source.ingested.daily["unit"])
+            if units <= set(tree["unit"]) and not tree.isna().any().any():
+                return tree[tree["unit"].isin(units)].astype(str).reset_index(drop=True)
+    return None
+
+
+def pools_of(runs: dict[str, TargetRun], tree: pd.DataFrame | None) -> pd.DataFrame:
+    """Each hospital's and region's summed census distribution (from the backtest errors of the sum)."""
+    if tree is None:
+        return pd.DataFrame()
+    census = runs["census"]
+    forecast = census.forecast[["unique_id", "ds", "mean"]]
+    levels = [
+        hierarchy.pooled_totals(census.result, forecast, tree, level).assign(level=level)
+        for level in ("hospital", "region")
+    ]
+    pools = pd.concat(levels, ignore_index=True)
+    return pools[["level", *[c for c in pools.columns if c != "level"]]]
 
 
 def length_of_stay_curves(source: Source, days: int = 60) -> pd.DataFrame:
