@@ -299,6 +299,24 @@ def forecast_command(
     typer.echo(f"wrote {len(table)} unit-days of forecasts to {output}")
 
 
+class PlanLevel(StrEnum):
+    unit = "unit"
+    hospital = "hospital"
+    region = "region"
+
+
+def unit_hierarchy(units_file: Path | None, daily: pd.DataFrame) -> pd.DataFrame | None:
+    """`unit, hospital, region` from the units file or the data, when every unit has both."""
+    frames = [pd.read_csv(units_file, dtype=str)] if units_file is not None and units_file.exists() else []
+    for frame in [*frames, daily]:
+        if {"unit", "hospital", "region"} <= set(frame.columns):
+            tree = frame[["unit", "hospital", "region"]].drop_duplicates("unit")
+            tree = tree[tree["unit"].isin(set(daily["unit"]))]
+            if set(daily["unit"]) <= set(tree["unit"]) and not tree.isna().any().any():
+                return tree.astype(str).reset_index(drop=True)
+    return None
+
+
 @app.command("beds")
 def beds_command(
     file: Annotated[Path, typer.Argument(help="Episodes or daily counts, CSV or Parquet.")],
@@ -309,10 +327,13 @@ def beds_command(
     country: Country = "SE",
     guest_nights: GuestNights = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the table (.csv).")] = None,
+    level: Annotated[
+        PlanLevel, typer.Option(help="unit, or hospital/region: pools of units sharing beds (needs hospital, region).")
+    ] = PlanLevel.unit,
     quiet: Quiet = False,
 ) -> None:
     """The planner's table: per unit and week of the quarter, census, beds needed, today's beds and the gap."""
-    from forecast import beds, engine
+    from forecast import beds, engine, hierarchy
 
     ingested = load(file)
     last_day = ingested.daily["date"].max()
@@ -325,13 +346,25 @@ def beds_command(
     horizon = (end - last_day).days
     config = engine.EngineConfig(target="census", horizon=horizon, folds=folds, step=91, country=country)
     prepared, result = run_engine(ingested, config, guest_nights, quiet)
-    forecast = engine.forecast_units(prepared, result, config)
-    forecast = forecast[(forecast["ds"] >= start) & (forecast["ds"] <= end)]
+    ahead = engine.forecast_units(prepared, result, config)
+    forecast = ahead[(ahead["ds"] >= start) & (ahead["ds"] <= end)]
     policy = beds.BedPolicy(overflow_risk=overflow_risk)
-    daily = beds.daily_bed_plan(forecast, read_beds(units), policy)
-    table = beds.period_plan(daily, "week").drop(columns="period_start")
+    if level is PlanLevel.unit:
+        daily = beds.daily_bed_plan(forecast, read_beds(units), policy)
+        table = beds.period_plan(daily, "week").drop(columns="period_start")
+        warnings = beds.small_unit_warnings(daily)
+    else:
+        tree = unit_hierarchy(units, ingested.daily)
+        if tree is None:
+            raise fail("--level hospital/region needs hospital and region for every unit (in --units or the episodes)")
+        # The pool's errors are by horizon step: its distribution is built from the data's end, then cut.
+        totals = hierarchy.pooled_totals(result, ahead[["unique_id", "ds", "mean"]], tree, level.value)
+        totals = totals[(totals["ds"] >= start) & (totals["ds"] <= end)]
+        table = hierarchy.pool_period_plan(forecast, totals, tree, level.value, read_beds(units), policy)
+        table = table.drop(columns="period_start")
+        warnings = []
     print_table(table.round(1))
-    for warning in beds.small_unit_warnings(daily):
+    for warning in warnings:
         typer.echo(f"warning: {warning}")
     if units is None:
         typer.echo("current beds unknown (give --units FILE with unit, beds): no gap or days over capacity shown")

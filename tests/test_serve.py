@@ -438,6 +438,19 @@ def test_trained_champion_served_end_to_end(tmp_path, monkeypatch):
             daily = client.get(f"/v1/beds/{unit}?start=2025-01-01&days=90").json()["days"]
             assert [d["beds_at_overflow_risk"] for d in daily] == [math.ceil(q - 1e-9) for q in census["q95"]]
             assert weeks.loc[weeks["unit"] == unit, "current_beds"].notna().all()
+        # The hospital pools its units' beds: sized from the summed census, never more than the units apart.
+        pooled = pd.DataFrame(client.get("/v1/plan?level=hospital").json()["weeks"])
+        assert set(pooled["unit"]) == {"visby"} and (pooled["level"] == "hospital").all()
+        apart = weeks.groupby("week")["beds_at_overflow_risk"].sum()
+        assert (pooled.set_index("week")["beds_units_apart"] == apart).all()
+        assert (pooled["pooling_gain"] >= 0).all() and pooled["pooling_gain"].sum() > 0
+        assert (pooled["current_beds"] == sum(u.beds for u in DEFAULT_UNITS[:2])).all()
+
+
+def test_plan_by_hospital_needs_the_units_hierarchy(client):
+    response = client.get("/v1/plan?level=hospital")
+    assert response.status_code == 422
+    assert "level" in response.text and "hospital and region" in response.text
 
 
 def test_openapi_documents_every_route(client):

@@ -16,7 +16,7 @@ from typing import Literal
 
 import pandas as pd
 
-from forecast import beds
+from forecast import beds, hierarchy
 from forecast.api.errors import OutOfRange, UnknownUnit
 from forecast.api.schemas import (
     BedsAnswer,
@@ -273,21 +273,38 @@ def _quarter(state: ServingState, quarter: str) -> tuple[pd.Timestamp, pd.Timest
 
 
 def plan_answer(
-    state: ServingState, quarter: str = "next", overflow_risk: float | None = None, fmt: Format = "json"
+    state: ServingState,
+    quarter: str = "next",
+    overflow_risk: float | None = None,
+    fmt: Format = "json",
+    level: str = "unit",
 ) -> Pending:
     start, end = _quarter(state, quarter)
     risk = state.policy.overflow_risk if overflow_risk is None else overflow_risk
     policy = beds.BedPolicy(state.policy.target_acute, state.policy.target_elective, risk)
+    tree = state.bundle.hierarchy() if level != "unit" else None
+    if level != "unit" and (tree is None or state.bundle.pools.empty):
+        raise OutOfRange("level", "the model's units have no hospital and region: only level=unit is possible")
 
     def build() -> PlanAnswer:
-        rows = pd.concat([_slice(frame, start, (end - start).days + 1) for frame in state.census.values()])
-        daily = beds.daily_bed_plan(rows.reset_index(drop=True), state.current_beds, policy)
-        table = beds.period_plan(daily, "week")
+        days = (end - start).days + 1
+        rows = pd.concat([_slice(frame, start, days) for frame in state.census.values()]).reset_index(drop=True)
+        if level == "unit":
+            daily = beds.daily_bed_plan(rows, state.current_beds, policy)
+            table = beds.period_plan(daily, "week")
+            warnings = beds.small_unit_warnings(daily)
+        else:
+            pools = state.bundle.pools[state.bundle.pools["level"] == level]
+            pools = pools[(pools["ds"] >= start) & (pools["ds"] <= end)]
+            table = hierarchy.pool_period_plan(rows, pools, tree, level, state.current_beds, policy)
+            warnings = []
         unknown = sorted(set(table.loc[table["current_beds"].isna(), "unique_id"].astype(str)))
-        notes = [f"{unit}: {UNKNOWN_BEDS}" for unit in unknown] + beds.small_unit_warnings(daily)
+        notes = [f"{unit}: {UNKNOWN_BEDS}" for unit in unknown] + warnings
+        pooled = level != "unit"
         weeks = [
             PlanWeek(
                 unit=str(row.unique_id),
+                level=level,
                 week=str(row.period),
                 week_start=row.period_start.date(),
                 days=int(row.days),
@@ -299,6 +316,8 @@ def plan_answer(
                 gap=_int_or_none(row.gap),
                 expected_days_over_capacity=_none_if_nan(row.expected_days_over_capacity),
                 surge_days=_int_or_none(row.surge_days),
+                beds_units_apart=_int_or_none(row.beds_units_apart) if pooled else None,
+                pooling_gain=_int_or_none(row.pooling_gain) if pooled else None,
                 note=UNKNOWN_BEDS if pd.isna(row.current_beds) else None,
             )
             for row in table.itertuples(index=False)
@@ -310,11 +329,12 @@ def plan_answer(
             overflow_risk=risk,
             target_acute=policy.target_acute,
             target_elective=policy.target_elective,
+            level=level,
             weeks=weeks,
             notes=notes,
         )
 
-    return _pending(state, ("plan", start, risk), build, fmt)
+    return _pending(state, ("plan", start, risk, level), build, fmt)
 
 
 # --- staffing ------------------------------------------------------------------------------------------------

@@ -137,7 +137,8 @@ class BedsAnswer(TableAnswer):
 
 
 class PlanWeek(BaseModel):
-    unit: str
+    unit: str = Field(description="The unit, or with level hospital/region the pool of units sharing beds.")
+    level: str = Field("unit", description="unit, hospital or region.")
     week: str = Field(description="ISO week, e.g. 2026-W14.")
     week_start: dt.date
     days: int = Field(description="Days of the week inside the quarter.")
@@ -149,6 +150,12 @@ class PlanWeek(BaseModel):
     gap: int | None = Field(description="Beds at the overflow risk − today's beds (positive: short).")
     expected_days_over_capacity: float | None
     surge_days: int | None = Field(description="Days likely (above the overflow risk) to need surge beds.")
+    beds_units_apart: int | None = Field(
+        None, description="Pools only: the sum of each unit's beds at the overflow risk, were they apart."
+    )
+    pooling_gain: int | None = Field(
+        None, description="Pools only: beds saved by sharing (beds_units_apart − beds_at_overflow_risk)."
+    )
     note: str | None = None
 
 
@@ -159,6 +166,7 @@ class PlanAnswer(TableAnswer):
     overflow_risk: float
     target_acute: float
     target_elective: float
+    level: str = "unit"
     weeks: list[PlanWeek]
     notes: list[str]
 

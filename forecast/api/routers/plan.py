@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
@@ -25,8 +25,12 @@ async def quarter_plan(
     quarter: QuarterQuery = "next",
     overflow_risk: OverflowRiskQuery = None,
     fmt: FormatQuery = "json",
+    level: Annotated[
+        Literal["unit", "hospital", "region"],
+        Query(description="unit, or hospital/region: pools whose units share beds, sized from the summed census."),
+    ] = "unit",
 ) -> Response:
     """Per unit and ISO week: mean and 90th-percentile census, beds at the target occupancy and at the overflow
     risk (the week's busiest day), today's beds, the gap, expected days over capacity and surge days. Where a
     unit's beds are unknown those are null and `note` says so."""
-    return await respond(state, answers.plan_answer(state, quarter, overflow_risk, fmt))
+    return await respond(state, answers.plan_answer(state, quarter, overflow_risk, fmt, level))
