@@ -95,6 +95,26 @@ def demo_data(
     typer.echo(f"wrote the demo hospital to {out}/ (episodes: {episodes})")
 
 
+@app.command("national-data")
+def national_data(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the files.")] = Path("national"),
+    regions: Annotated[int, typer.Option(min=1, max=21, help="Regions (Sweden has 21).")] = 21,
+    hospitals: Annotated[int, typer.Option(min=1, help="Hospitals per region.")] = 3,
+    units: Annotated[int, typer.Option(min=1, help="Units per hospital.")] = 16,
+    start: Annotated[str, typer.Option(help="First day.")] = "2022-01-01",
+    end: Annotated[str, typer.Option(help="Last day.")] = "2025-12-31",
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same country.")] = 7,
+) -> None:
+    """Write a synthetic country for scale tests: daily counts per unit, units with hospital, region and beds."""
+    from forecast.national import generate_national
+
+    country = generate_national(regions, hospitals, units, start=start, end=end, seed=seed)
+    write_table(country.daily, out / "daily.parquet")
+    write_table(country.units, out / "units.csv")
+    write_table(country.guest_nights, out / "guest_nights.csv")
+    typer.echo(f"wrote {len(country.units)} units ({regions} regions × {hospitals} hospitals × {units}) to {out}/")
+
+
 def read_beds(units_file: Path | None) -> pd.Series | None:
     """Current beds per unit from a `unit, beds` file, if there is one."""
     if units_file is None or not units_file.exists():
