@@ -27,6 +27,7 @@ from forecast.demo import (
     SUMMER_ELECTIVE_SHARE,
     SUMMER_SHUTDOWN,
     UnitProfile,
+    _winter_factor,
     guest_nights,
 )
 from forecast.features import holiday_dates
@@ -146,20 +147,6 @@ def _calendar(days: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
     return acute, elective
 
 
-def _winter(days: pd.DatetimeIndex, amplitude: float, rng: np.random.Generator) -> np.ndarray:
-    # As the demo's winter: a raised-cosine bump around late January, its height and timing varying by season.
-    factor = np.ones(len(days))
-    if amplitude == 0:
-        return factor
-    for year in range(days.min().year - 1, days.max().year + 2):
-        peak = pd.Timestamp(f"{year}-01-25") + pd.Timedelta(days=int(rng.integers(-14, 15)))
-        height = amplitude * float(np.clip(rng.normal(1, 0.3), 0.3, 1.8))
-        distance = (days - peak).days.to_numpy(float)
-        inside = np.abs(distance) < 60
-        factor[inside] += height * 0.5 * (1 + np.cos(np.pi * distance[inside] / 60))
-    return factor
-
-
 def _unit_counts(
     profile: UnitProfile,
     days: pd.DatetimeIndex,
@@ -169,7 +156,7 @@ def _unit_counts(
 ) -> dict[str, np.ndarray]:
     """Admissions by type, discharges and midnight census of one unit on each day (stays simulated, not kept)."""
     acute_calendar, elective_calendar = calendar
-    acute_mean = profile.acute_per_day * acute_calendar * _winter(days, profile.winter_amplitude, rng)
+    acute_mean = profile.acute_per_day * acute_calendar * _winter_factor(days, profile.winter_amplitude, rng)
     acute_mean = acute_mean + profile.acute_per_1000_guest_nights * tourists / 1000
     elective_mean = profile.elective_per_weekday * elective_calendar
     counts = {"acute": rng.poisson(acute_mean), "elective": rng.poisson(elective_mean)}
