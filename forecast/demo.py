@@ -24,7 +24,7 @@ import pandas as pd
 
 from forecast.features import holiday_dates
 
-__all__ = ["DEFAULT_UNITS", "DemoHospital", "UnitProfile", "generate_demo_hospital", "guest_nights"]
+__all__ = ["DEFAULT_UNITS", "DemoHospital", "UnitProfile", "generate_demo_hospital", "guest_nights", "winter_factor"]
 
 HOSPITAL = "visby"
 REGION = "gotland"
@@ -115,7 +115,7 @@ def guest_nights(start: str, end: str, seed: int = 7) -> pd.DataFrame:
     return pd.DataFrame({"date": days, "guest_nights": np.round(values).astype(np.int64)})
 
 
-def _winter_factor(days: pd.DatetimeIndex, amplitude: float, rng: np.random.Generator) -> np.ndarray:
+def winter_factor(days: pd.DatetimeIndex, amplitude: float, rng: np.random.Generator) -> np.ndarray:
     """1 + a raised-cosine bump around late January, its height and timing varying from season to season."""
     factor = np.ones(len(days))
     if amplitude == 0:
@@ -163,7 +163,7 @@ def generate_demo_hospital(
 
     frames, truth = [], []
     for profile in units:
-        winter = _winter_factor(days, profile.winter_amplitude, rng)
+        winter = winter_factor(days, profile.winter_amplitude, rng)
         acute_mean = profile.acute_per_day * acute_calendar * winter
         acute_mean += profile.acute_per_1000_guest_nights * tourists / 1000
         counts = {

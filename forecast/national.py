@@ -27,8 +27,8 @@ from forecast.demo import (
     SUMMER_ELECTIVE_SHARE,
     SUMMER_SHUTDOWN,
     UnitProfile,
-    _winter_factor,
     guest_nights,
+    winter_factor,
 )
 from forecast.features import holiday_dates
 
@@ -156,7 +156,7 @@ def _unit_counts(
 ) -> dict[str, np.ndarray]:
     """Admissions by type, discharges and midnight census of one unit on each day (stays simulated, not kept)."""
     acute_calendar, elective_calendar = calendar
-    acute_mean = profile.acute_per_day * acute_calendar * _winter_factor(days, profile.winter_amplitude, rng)
+    acute_mean = profile.acute_per_day * acute_calendar * winter_factor(days, profile.winter_amplitude, rng)
     acute_mean = acute_mean + profile.acute_per_1000_guest_nights * tourists / 1000
     elective_mean = profile.elective_per_weekday * elective_calendar
     counts = {"acute": rng.poisson(acute_mean), "elective": rng.poisson(elective_mean)}
