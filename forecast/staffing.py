@@ -15,7 +15,7 @@ import pandas as pd
 
 from forecast.beds import quantile_at
 
-__all__ = ["SHIFTS", "StaffingRatios", "shift_staffing", "weekly_fte"]
+__all__ = ["SHIFTS", "StaffingRatios", "ratios_per_unit", "shift_staffing", "weekly_fte"]
 
 SHIFTS = ("day", "evening", "night")
 
@@ -99,6 +99,31 @@ def weekly_fte(
         days=("ds", "nunique"), rn_fte=("rn_fte", "sum"), an_fte=("an_fte", "sum")
     )
     return table
+
+
+def ratios_per_unit(units: pd.DataFrame, base: StaffingRatios = StaffingRatios()) -> dict[str, StaffingRatios]:
+    """Each unit's ratios: `base`, overridden by the units table's columns named like the fields (`rn_night`, …).
+
+    A unit with no such column, or an empty cell, keeps the base value.
+
+    Raises:
+        ValueError: a value that is not a positive number, naming the unit and the field.
+    """
+    fields = [name for name in asdict(base) if name in units.columns]
+    out = {}
+    for row in units.to_dict("records"):
+        unit = str(row["unit"])
+        given = {}
+        for name in fields:
+            value = row[name]
+            if value is None or (isinstance(value, str) and not value.strip()) or pd.isna(value):
+                continue
+            number = pd.to_numeric(value, errors="coerce")
+            if pd.isna(number) or number <= 0:
+                raise ValueError(f"unit {unit}, field {name}: must be a positive number, got {value!r}")
+            given[name] = float(number)
+        out[unit] = StaffingRatios(**{**asdict(base), **given})
+    return out
 
 
 def _ratios_for(ratios: StaffingRatios | Mapping[str, StaffingRatios], unit: str) -> StaffingRatios:

@@ -19,6 +19,7 @@ from schemathesis.checks import positive_data_acceptance
 from forecast.api import Settings, create_app
 from forecast.quantiles import column
 from forecast.registry import ModelNotFound
+from forecast.staffing import StaffingRatios
 from tests.bundles import make_bundle, make_served
 
 KEY = "test-key"
@@ -243,6 +244,17 @@ def test_staffing_per_shift_and_fte(client):
         "rn_fte",
         "an_fte",
     ]
+
+
+def test_staffing_follows_a_units_own_ratios(tmp_path):
+    served = make_served("1")
+    served.bundle.meta["staffing_per_unit"] = {"surgery": {**vars(StaffingRatios()), "rn_day": 4.0}}
+    with TestClient(create_app(settings_for(tmp_path), loader=Loader(served))) as client:
+        surgery = client.get("/v1/staffing/surgery?days=7").json()
+        medicine = client.get("/v1/staffing/medicine?days=7").json()
+    assert surgery["ratios"]["rn_day"] == 4 and medicine["ratios"]["rn_day"] == 5
+    day = pd.DataFrame(surgery["shifts"]).iloc[0]
+    assert day["registered_nurses"] == math.ceil(day["census"] / 4 - 1e-9)
 
 
 # --- write endpoints: the key --------------------------------------------------------------------------------

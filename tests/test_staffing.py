@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from forecast.quantiles import LEVELS, column
-from forecast.staffing import StaffingRatios, shift_staffing, weekly_fte
+from forecast.staffing import StaffingRatios, ratios_per_unit, shift_staffing, weekly_fte
 
 
 def census_forecast(mean: list[float], unit: str = "ward_a", spread: float = 2.0) -> pd.DataFrame:
@@ -55,3 +55,12 @@ def test_weekly_fte_counts_nurse_hours_over_a_34_hour_post():
 def test_ratios_must_be_positive():
     with pytest.raises(ValueError, match="rn_night"):
         StaffingRatios(rn_night=0)
+
+
+def test_ratios_per_unit_from_a_units_table():
+    units = pd.DataFrame({"unit": ["a", "b", "c"], "beds": [10, 20, 30], "rn_night": ["", "9", None]})
+    ratios = ratios_per_unit(units, StaffingRatios(rn_day=6))
+    assert ratios["a"] == StaffingRatios(rn_day=6) and ratios["c"] == StaffingRatios(rn_day=6)
+    assert ratios["b"] == StaffingRatios(rn_day=6, rn_night=9)
+    with pytest.raises(ValueError, match="unit b, field rn_night"):
+        ratios_per_unit(units.assign(rn_night=["", "-1", None]))

@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 from forecast import beds, data, distributed, engine, hierarchy, models, plots, registry
 from forecast.bundle import FORECAST_COLUMNS, TARGETS, ForecastBundle
 from forecast.census import survival_at
-from forecast.staffing import StaffingRatios, shift_staffing, weekly_fte
+from forecast.staffing import StaffingRatios, ratios_per_unit, shift_staffing, weekly_fte
 
 __all__ = ["TrainSettings", "TrainResult", "Source", "load_source", "train", "main"]
 
@@ -287,6 +287,13 @@ def build_bundle(source: Source, runs: dict[str, TargetRun], settings: TrainSett
     return ForecastBundle(forecasts, units, history, meta, length_of_stay_curves(source), pools_of(runs, tree))
 
 
+def unit_ratios(source: Source, settings: TrainSettings) -> dict[str, StaffingRatios]:
+    """Staffing ratios per unit: the settings', overridden by the units file's ratio columns (e.g. `rn_night`)."""
+    if source.units_table is None:
+        return {}
+    return ratios_per_unit(source.units_table, settings.staffing)
+
+
 def hierarchy_of(source: Source) -> pd.DataFrame | None:
     """`unit, hospital, region` from the units file or the episodes, when every unit has both."""
     for frame in (source.units_table, source.ingested.daily):
@@ -406,7 +413,8 @@ def log_artifacts(
     """Tables and charts of the run; returns the next-quarter plan."""
     plan, quarter = next_quarter_plan(bundle, settings.policy)
     first = bundle.first_forecast_day
-    staffing = shift_staffing(bundle.select(target="census", start=first, days=28), settings.staffing)
+    ratios = {u: StaffingRatios(**r) for u, r in bundle.meta.get("staffing_per_unit", {}).items()}
+    staffing = shift_staffing(bundle.select(target="census", start=first, days=28), ratios or settings.staffing)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         tables = {
@@ -414,7 +422,7 @@ def log_artifacts(
             "forecast.csv": bundle.forecasts,
             f"bed_plan_{quarter}.csv": plan,
             "staffing_next_28_days.csv": staffing,
-            "staffing_fte_next_28_days.csv": weekly_fte(staffing, settings.staffing),
+            "staffing_fte_next_28_days.csv": weekly_fte(staffing, ratios or settings.staffing),
         }
         for name, table in tables.items():
             table.to_csv(folder / name, index=False, date_format="%Y-%m-%d")
@@ -464,6 +472,11 @@ def train(settings: TrainSettings = TrainSettings(), say: Say = print) -> TrainR
         },
         "policy": asdict(settings.policy),
         "staffing": asdict(settings.staffing),
+        "staffing_per_unit": {
+            unit: asdict(ratios)
+            for unit, ratios in unit_ratios(source, settings).items()
+            if ratios != settings.staffing
+        },
         "backtest": {t: r.metrics["summary"] for t, r in runs.items()},
         "chosen": {t: {u: s["model"] for u, s in r.metrics["units"].items()} for t, r in runs.items()},
     }

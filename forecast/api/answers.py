@@ -353,10 +353,11 @@ def staffing_answer(
 
     def build() -> StaffingAnswer:
         staffing = _slice(state.staffing[unit], begin, days)
-        fte = weekly_fte(staffing, state.ratios)
+        ratios = state.ratios_for(unit)
+        fte = weekly_fte(staffing, ratios)
         answer = StaffingAnswer(
             unit=unit,
-            ratios={k: float(v) for k, v in vars(state.ratios).items()},
+            ratios={k: float(v) for k, v in vars(ratios).items()},
             shifts=[
                 ShiftNeed(
                     date=row.ds.date(),

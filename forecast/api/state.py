@@ -81,6 +81,7 @@ class ServingState:
         served: the model version and its bundle.
         policy: the bed policy it was trained with (defaults where the bundle does not say).
         ratios: the staffing ratios it was trained with (defaults where the bundle does not say).
+        unit_ratios: the units whose ratios differ from `ratios` (from the units file at training).
         census: per unit, its census forecast rows by day.
         admissions: per unit, its admissions forecast rows by day (units without one are missing).
         current_beds: beds per unit where known.
@@ -96,6 +97,7 @@ class ServingState:
     served: ServedModel
     policy: BedPolicy
     ratios: StaffingRatios
+    unit_ratios: dict[str, StaffingRatios]
     census: dict[str, pd.DataFrame]
     admissions: dict[str, pd.DataFrame]
     current_beds: pd.Series
@@ -104,6 +106,10 @@ class ServingState:
     quarters: dict[str, tuple[pd.Timestamp, pd.Timestamp]]
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     cache: BodyCache = field(default_factory=BodyCache)
+
+    def ratios_for(self, unit: str) -> StaffingRatios:
+        """A unit's staffing ratios: its own from training, else the model's."""
+        return self.unit_ratios.get(unit, self.ratios)
 
     @property
     def bundle(self) -> ForecastBundle:
@@ -144,17 +150,25 @@ def build_state(served: ServedModel) -> ServingState:
         raise ValueError(f"{served.name} version {served.version} has no forecasts or no units")
     policy = BedPolicy(**_known_fields(BedPolicy, bundle.meta.get("policy")))
     ratios = StaffingRatios(**_known_fields(StaffingRatios, bundle.meta.get("staffing")))
+    unit_ratios = {
+        str(unit): StaffingRatios(**_known_fields(StaffingRatios, given))
+        for unit, given in bundle.meta.get("staffing_per_unit", {}).items()
+    }
     census = _per_unit(bundle, "census")
     current_beds = bundle.current_beds()
     return ServingState(
         served=served,
         policy=policy,
         ratios=ratios,
+        unit_ratios=unit_ratios,
         census=census,
         admissions=_per_unit(bundle, "admissions"),
         current_beds=current_beds,
         bed_plans={unit: daily_bed_plan(rows, current_beds, policy) for unit, rows in census.items()},
-        staffing={unit: shift_staffing(rows, ratios).reset_index(drop=True) for unit, rows in census.items()},
+        staffing={
+            unit: shift_staffing(rows, unit_ratios.get(unit, ratios)).reset_index(drop=True)
+            for unit, rows in census.items()
+        },
         quarters=_quarters(bundle),
     )
 
