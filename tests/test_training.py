@@ -134,3 +134,12 @@ def test_episodes_posted_to_the_api_join_the_training_data(small_hospital, tmp_p
     key = ("surgery", pd.Timestamp("2024-12-31"))
     assert last["both"].loc[key, "census"] == last["file"].loc[key, "census"] + 2
     assert "episodes.db" in both.name
+
+
+def test_a_bad_units_file_names_the_row_and_field(tmp_path):
+    from training.train import current_beds_of
+
+    units = pd.DataFrame({"unit": ["a", "b", "c"], "beds": ["12", "", "twelve"]})
+    with pytest.raises(ValueError, match=r"field beds .* row 3 \(c\)"):
+        current_beds_of(units, tmp_path / "units.csv")
+    assert current_beds_of(units.iloc[:2], tmp_path / "units.csv").to_dict() == {"a": 12}

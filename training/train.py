@@ -131,7 +131,7 @@ def load_source(settings: TrainSettings) -> Source:
         units = data.read_table(settings.units)
         if not {"unit", "beds"} <= set(units.columns):
             raise ValueError(f"{settings.units}: a units file needs the columns unit, beds")
-        current = units.set_index("unit")["beds"].pipe(pd.to_numeric, errors="coerce").dropna().astype(int)
+        current = current_beds_of(units, settings.units)
     guests = None
     if settings.guest_nights is not None:
         guests = data.read_table(settings.guest_nights)
@@ -143,6 +143,20 @@ def load_source(settings: TrainSettings) -> Source:
     stored = settings.episodes_db and make_url(settings.episodes_db).render_as_string(hide_password=True)
     name = " + ".join(str(x) for x in (settings.data, stored) if x)
     return Source(name, read_episodes(settings), current, guests, units)
+
+
+def current_beds_of(units: pd.DataFrame, path: Path) -> pd.Series:
+    """Beds per unit from a units file; an empty cell means unknown, anything but a whole number ≥ 0 is an error."""
+    text = units["beds"].astype("string").fillna("").str.strip()
+    beds = pd.to_numeric(text.where(text != ""), errors="coerce")
+    bad = (text != "") & (beds.isna() | (beds < 0) | (beds % 1 != 0))
+    if bad.any():
+        rows = ", ".join(f"row {i + 1} ({units['unit'].iloc[i]})" for i in bad.to_numpy().nonzero()[0][:10])
+        raise ValueError(f"{path}: field beds must be a whole number of beds (or empty if unknown): {rows}")
+    repeated = units["unit"][units["unit"].duplicated()]
+    if len(repeated):
+        raise ValueError(f"{path}: unit {repeated.iloc[0]} is listed more than once")
+    return beds.set_axis(units["unit"]).dropna().astype(int)
 
 
 def fingerprint(source: Source) -> str:
