@@ -57,8 +57,9 @@ def _statsforecast_model(name: str, season_lengths: Sequence[int]) -> object:
         )
     if name == "arima":
         # ARIMA errors of the calendar and tourism regression (the regression itself is fitted first). Orders
-        # up to (1, d, 1): the regression carries the calendar, the errors need little more than a level.
-        return AutoARIMA(season_length=1, max_p=1, max_q=1, approximation=True, alias=name)
+        # up to (2, d, 2): against (1, d, 1) the selection improved on the demo at h=28 (0.715 → 0.708) and on
+        # UIHC at h=91 (0.720 → 0.718), was unchanged on HDHI, and still fits in ~0.1 s per series.
+        return AutoARIMA(season_length=1, max_p=2, max_q=2, approximation=True, alias=name)
     raise ValueError(f"unknown statsforecast model {name!r}; known: {', '.join(STATSFORECAST_MODELS)}")
 
 
