@@ -29,6 +29,7 @@ from mlflow.tracking import MlflowClient
 from sqlalchemy.engine import make_url
 
 from forecast import beds, data, distributed, engine, hierarchy, models, plots, registry
+from forecast.backtest import Backtest
 from forecast.bundle import FORECAST_COLUMNS, TARGETS, ForecastBundle
 from forecast.census import survival_at
 from forecast.staffing import StaffingRatios, ratios_per_unit, shift_staffing, weekly_fte
@@ -177,12 +178,13 @@ def forecast_days(last_day: pd.Timestamp, horizon: int) -> int:
 
 @dataclass
 class TargetRun:
+    """One target's backtest, its metrics (the metrics.json contract) and its forecast beyond the data."""
+
     config: engine.EngineConfig
+    result: Backtest
     metrics: dict[str, Any]
-    backtest: pd.DataFrame
     forecast: pd.DataFrame
     regressors: list[str]
-    result: Any = None  # the backtest (forecast.backtest.Backtest), for pooled distributions
 
 
 def run_target(
@@ -223,7 +225,7 @@ def run_target(
         further_prepared = engine.prepare(daily, further, episodes, source.guest_nights)
         forecast = distributed.forecast_on(further_prepared, result, further, **on)
         forecast.insert(1, "target", target)
-    return TargetRun(config, metrics, result.scores, forecast.reindex(columns=FORECAST_COLUMNS), regressors, result)
+    return TargetRun(config, result, metrics, forecast.reindex(columns=FORECAST_COLUMNS), regressors)
 
 
 def run_targets(source: Source, settings: TrainSettings, say: Say, ahead: bool = True) -> dict[str, TargetRun]:
@@ -285,7 +287,8 @@ def champion_score_on(
     return score_of(run_targets(source, theirs, say, ahead=False)), False
 
 
-def build_bundle(source: Source, runs: dict[str, TargetRun], settings: TrainSettings, meta: dict) -> ForecastBundle:
+def build_bundle(source: Source, runs: dict[str, TargetRun], meta: dict) -> ForecastBundle:
+    """What serving needs: the forecasts, units (beds, range, hierarchy), recent history, pools, stays."""
     daily = source.ingested.daily
     forecasts = pd.concat([r.forecast for r in runs.values()], ignore_index=True)
     span = daily.groupby("unit")["date"].agg(first_date="min", last_date="max").reset_index()
@@ -432,7 +435,7 @@ def log_artifacts(
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         tables = {
-            "backtest.csv": pd.concat([r.backtest.assign(target=t) for t, r in runs.items()], ignore_index=True),
+            "backtest.csv": pd.concat([r.result.scores.assign(target=t) for t, r in runs.items()], ignore_index=True),
             "forecast.csv": bundle.forecasts,
             f"bed_plan_{quarter}.csv": plan,
             "staffing_next_28_days.csv": staffing,
@@ -494,7 +497,7 @@ def train(settings: TrainSettings = TrainSettings(), say: Say = print) -> TrainR
         "backtest": {t: r.metrics["summary"] for t, r in runs.items()},
         "chosen": {t: {u: s["model"] for u, s in r.metrics["units"].items()} for t, r in runs.items()},
     }
-    bundle = build_bundle(source, runs, settings, meta)
+    bundle = build_bundle(source, runs, meta)
     client = MlflowClient()
     champion = registry.champion_tags(client, settings.model_name)
     champion_score, refit = (None, False) if settings.promote else champion_score_on(champion, source, settings, say)
