@@ -24,7 +24,15 @@ import pandas as pd
 
 from forecast.features import holiday_dates
 
-__all__ = ["DEFAULT_UNITS", "DemoHospital", "UnitProfile", "generate_demo_hospital", "guest_nights", "winter_factor"]
+__all__ = [
+    "DEFAULT_UNITS",
+    "DemoHospital",
+    "UnitProfile",
+    "generate_demo_hospital",
+    "guest_nights",
+    "winter_factor",
+    "admission_calendar",
+]
 
 HOSPITAL = "visby"
 REGION = "gotland"
@@ -134,6 +142,23 @@ def _length_of_stay(profile: UnitProfile, n: int, rng: np.random.Generator) -> n
     return np.round(rng.lognormal(mu, profile.los_sigma, n)).astype(np.int64)
 
 
+def admission_calendar(days: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Relative acute and elective admissions by day: weekday, holidays, the summer shutdown and Christmas."""
+    holidays = pd.DatetimeIndex(list(holiday_dates(range(days.min().year, days.max().year + 1), "SE")))
+    is_holiday = days.isin(holidays)
+    after_holiday = days.isin(holidays + pd.Timedelta(days=1)) & ~is_holiday
+    week = days.isocalendar().week.to_numpy()
+    summer = (week >= SUMMER_SHUTDOWN[0]) & (week <= SUMMER_SHUTDOWN[1])
+    christmas = ((days.month == 12) & (days.day >= 23)) | ((days.month == 1) & (days.day <= 6))
+    weekday = days.dayofweek.to_numpy()
+    acute = ACUTE_WEEKDAY[weekday] * np.where(is_holiday, HOLIDAY_FACTOR, 1.0)
+    acute = acute * np.where(after_holiday, AFTER_HOLIDAY_FACTOR, 1.0)
+    elective = ELECTIVE_WEEKDAY[weekday] * ~is_holiday
+    elective = elective * np.where(summer, SUMMER_ELECTIVE_SHARE, 1.0)
+    elective = elective * np.where(christmas, CHRISTMAS_ELECTIVE_SHARE, 1.0)
+    return acute, elective
+
+
 def generate_demo_hospital(
     seed: int = 7, start: str = "2021-01-01", end: str = "2025-12-31", units: Sequence[UnitProfile] = DEFAULT_UNITS
 ) -> DemoHospital:
@@ -148,18 +173,7 @@ def generate_demo_hospital(
     rng = np.random.default_rng(seed)
     days = pd.date_range(start, end, freq="D")
     tourists = guest_nights(start, end, seed)["guest_nights"].to_numpy(float)
-    holidays = pd.DatetimeIndex(list(holiday_dates(range(days.min().year, days.max().year + 1), "SE")))
-    is_holiday = days.isin(holidays)
-    after_holiday = days.isin(holidays + pd.Timedelta(days=1)) & ~is_holiday
-    week = days.isocalendar().week.to_numpy()
-    summer = (week >= SUMMER_SHUTDOWN[0]) & (week <= SUMMER_SHUTDOWN[1])
-    christmas = ((days.month == 12) & (days.day >= 23)) | ((days.month == 1) & (days.day <= 6))
-    weekday = days.dayofweek.to_numpy()
-    acute_calendar = ACUTE_WEEKDAY[weekday] * np.where(is_holiday, HOLIDAY_FACTOR, 1.0)
-    acute_calendar *= np.where(after_holiday, AFTER_HOLIDAY_FACTOR, 1.0)
-    elective_calendar = ELECTIVE_WEEKDAY[weekday] * ~is_holiday
-    elective_calendar = elective_calendar * np.where(summer, SUMMER_ELECTIVE_SHARE, 1.0)
-    elective_calendar = elective_calendar * np.where(christmas, CHRISTMAS_ELECTIVE_SHARE, 1.0)
+    acute_calendar, elective_calendar = admission_calendar(days)
 
     frames, truth = [], []
     for profile in units:

@@ -18,19 +18,12 @@ import numpy as np
 import pandas as pd
 
 from forecast.demo import (
-    ACUTE_WEEKDAY,
-    AFTER_HOLIDAY_FACTOR,
-    CHRISTMAS_ELECTIVE_SHARE,
     DEFAULT_UNITS,
-    ELECTIVE_WEEKDAY,
-    HOLIDAY_FACTOR,
-    SUMMER_ELECTIVE_SHARE,
-    SUMMER_SHUTDOWN,
     UnitProfile,
+    admission_calendar,
     guest_nights,
     winter_factor,
 )
-from forecast.features import holiday_dates
 
 __all__ = ["REGIONS", "National", "national_profiles", "generate_national"]
 
@@ -130,23 +123,6 @@ def national_profiles(
     return pd.DataFrame(rows)
 
 
-def _calendar(days: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
-    """Relative acute and elective admissions by day, from the demo hospital's calendar effects."""
-    holidays = pd.DatetimeIndex(list(holiday_dates(range(days.min().year, days.max().year + 1), "SE")))
-    is_holiday = days.isin(holidays)
-    after_holiday = days.isin(holidays + pd.Timedelta(days=1)) & ~is_holiday
-    week = days.isocalendar().week.to_numpy()
-    summer = (week >= SUMMER_SHUTDOWN[0]) & (week <= SUMMER_SHUTDOWN[1])
-    christmas = ((days.month == 12) & (days.day >= 23)) | ((days.month == 1) & (days.day <= 6))
-    weekday = days.dayofweek.to_numpy()
-    acute = ACUTE_WEEKDAY[weekday] * np.where(is_holiday, HOLIDAY_FACTOR, 1.0)
-    acute = acute * np.where(after_holiday, AFTER_HOLIDAY_FACTOR, 1.0)
-    elective = ELECTIVE_WEEKDAY[weekday] * ~is_holiday
-    elective = elective * np.where(summer, SUMMER_ELECTIVE_SHARE, 1.0)
-    elective = elective * np.where(christmas, CHRISTMAS_ELECTIVE_SHARE, 1.0)
-    return acute, elective
-
-
 def _unit_counts(
     profile: UnitProfile,
     days: pd.DatetimeIndex,
@@ -205,7 +181,7 @@ def generate_national(
     days = pd.date_range(first, end, freq="D")
     tourism = guest_nights(f"{first:%Y-%m-%d}", end, seed)
     tourists = tourism["guest_nights"].to_numpy(float)
-    calendar = _calendar(days)
+    calendar = admission_calendar(days)
     keep = days >= pd.Timestamp(start)
     frames = []
     for row in profiles.itertuples(index=False):
