@@ -325,18 +325,6 @@ class PlanLevel(StrEnum):
     region = "region"
 
 
-def unit_hierarchy(units_file: Path | None, daily: pd.DataFrame) -> pd.DataFrame | None:
-    """`unit, hospital, region` from the units file or the data, when every unit has both."""
-    frames = [pd.read_csv(units_file, dtype=str)] if units_file is not None and units_file.exists() else []
-    for frame in [*frames, daily]:
-        if {"unit", "hospital", "region"} <= set(frame.columns):
-            tree = frame[["unit", "hospital", "region"]].drop_duplicates("unit")
-            tree = tree[tree["unit"].isin(set(daily["unit"]))]
-            if set(daily["unit"]) <= set(tree["unit"]) and not tree.isna().any().any():
-                return tree.astype(str).reset_index(drop=True)
-    return None
-
-
 @app.command("beds")
 def beds_command(
     file: Annotated[Path, typer.Argument(help="Episodes or daily counts, CSV or Parquet.")],
@@ -374,7 +362,9 @@ def beds_command(
         table = beds.period_plan(daily, "week").drop(columns="period_start")
         warnings = beds.small_unit_warnings(daily)
     else:
-        tree = unit_hierarchy(units, ingested.daily)
+        units_table = pd.read_csv(units, dtype=str) if units is not None and units.exists() else None
+        daily = ingested.daily
+        tree = hierarchy.hierarchy_from([units_table, daily], sorted(daily["unit"].unique()))
         if tree is None:
             raise fail("--level hospital/region needs hospital and region for every unit (in --units or the episodes)")
         # The pool's errors are by horizon step: its distribution is built from the data's end, then cut.

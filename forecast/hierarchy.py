@@ -33,6 +33,7 @@ __all__ = [
     "METHODS",
     "aggregate",
     "choose_method",
+    "hierarchy_from",
     "independent_totals",
     "pool_period_plan",
     "pooled_plan",
@@ -455,3 +456,19 @@ def pool_period_plan(
     table = table.merge(summed, left_on=["unique_id", "period_start"], right_index=True, how="left")
     table["pooling_gain"] = table["beds_units_apart"] - table["beds_risk"]
     return table
+
+
+def hierarchy_from(tables: Sequence[pd.DataFrame | None], units: Sequence[str]) -> pd.DataFrame | None:
+    """`unit, hospital, region` for `units` from the first table (units file, daily frame) that has all three.
+
+    None when no table names a hospital and a region for every unit: pools are then unknown.
+    """
+    wanted = set(units)
+    for frame in tables:
+        if frame is None or not {"unit", "hospital", "region"} <= set(frame.columns):
+            continue
+        tree = frame[["unit", "hospital", "region"]].drop_duplicates("unit")
+        tree = tree[tree["unit"].isin(wanted)]
+        if set(tree["unit"]) == wanted and not tree.isna().any().any():
+            return tree.astype(str).sort_values("unit").reset_index(drop=True)
+    return None

@@ -220,3 +220,13 @@ def test_reconciliation_of_a_small_country_keeps_unit_accuracy_and_pools_beds():
     assert len(plan) == 2 * 28
     assert (plan["beds_pooled"] <= plan["beds_units"]).all()
     assert plan["pooling_gain"].mean() > 0
+
+
+def test_hierarchy_from_the_first_table_that_names_every_unit():
+    from forecast.hierarchy import hierarchy_from
+
+    partial = pd.DataFrame({"unit": ["a"], "hospital": ["h1"], "region": ["r1"]})
+    full = pd.DataFrame({"unit": ["b", "a", "b"], "hospital": ["h2", "h1", "h2"], "region": ["r1", "r1", "r1"]})
+    assert hierarchy_from([partial, full], ["a", "b"])["hospital"].tolist() == ["h1", "h2"]
+    assert hierarchy_from([None, partial], ["a", "b"]) is None
+    assert hierarchy_from([full.assign(region=[None, "r1", None])], ["a", "b"]) is None

@@ -313,13 +313,8 @@ def unit_ratios(source: Source, settings: TrainSettings) -> dict[str, StaffingRa
 
 def hierarchy_of(source: Source) -> pd.DataFrame | None:
     """`unit, hospital, region` from the units file or the episodes, when every unit has both."""
-    for frame in (source.units_table, source.ingested.daily):
-        if frame is not None and {"unit", "hospital", "region"} <= set(frame.columns):
-            tree = frame[["unit", "hospital", "region"]].drop_duplicates("unit")
-            units = set(source.ingested.daily["unit"])
-            if units <= set(tree["unit"]) and not tree.isna().any().any():
-                return tree[tree["unit"].isin(units)].astype(str).reset_index(drop=True)
-    return None
+    daily = source.ingested.daily
+    return hierarchy.hierarchy_from([source.units_table, daily], sorted(daily["unit"].unique()))
 
 
 def pools_of(runs: dict[str, TargetRun], tree: pd.DataFrame | None) -> pd.DataFrame:
