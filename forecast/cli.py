@@ -119,10 +119,10 @@ def read_beds(units_file: Path | None) -> pd.Series | None:
     """Current beds per unit from a `unit, beds` file, if there is one."""
     if units_file is None or not units_file.exists():
         return None
-    units = pd.read_csv(units_file)
-    if not {"unit", "beds"} <= set(units.columns):
-        raise fail(f"{units_file}: a units file needs the columns unit, beds")
-    return units.set_index("unit")["beds"]
+    try:
+        return data.current_beds(data.read_units(units_file), units_file)
+    except ValueError as error:
+        raise fail(str(error)) from None
 
 
 @app.command(
@@ -362,7 +362,7 @@ def beds_command(
         table = beds.period_plan(daily, "week").drop(columns="period_start")
         warnings = beds.small_unit_warnings(daily)
     else:
-        units_table = pd.read_csv(units, dtype=str) if units is not None and units.exists() else None
+        units_table = data.read_units(units) if units is not None and units.exists() else None
         daily = ingested.daily
         tree = hierarchy.hierarchy_from([units_table, daily], sorted(daily["unit"].unique()))
         if tree is None:

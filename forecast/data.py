@@ -33,7 +33,9 @@ __all__ = [
     "ingest",
     "ingest_file",
     "parse_local_dates",
+    "current_beds",
     "read_table",
+    "read_units",
     "unit_summary",
     "validate_daily_counts",
     "validate_episodes",
@@ -122,6 +124,28 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if path.suffix.lower() in {".parquet", ".pq"}:
         return pd.read_parquet(path)
     return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+
+
+def read_units(path: str | Path) -> pd.DataFrame:
+    """A units file: `unit, beds` and optionally `hospital, region` and staffing-ratio columns."""
+    units = read_table(path)
+    if not {"unit", "beds"} <= set(units.columns):
+        raise ValueError(f"{path}: a units file needs the columns unit, beds")
+    return units
+
+
+def current_beds(units: pd.DataFrame, source: str | Path = "units file") -> pd.Series:
+    """Beds per unit; an empty cell means unknown, anything but a whole number ≥ 0 is an error naming the row."""
+    text = units["beds"].astype("string").fillna("").str.strip()
+    beds = pd.to_numeric(text.where(text != ""), errors="coerce")
+    bad = (text != "") & (beds.isna() | (beds < 0) | (beds % 1 != 0))
+    if bad.any():
+        rows = ", ".join(f"row {i + 1} ({units['unit'].iloc[i]})" for i in bad.to_numpy().nonzero()[0][:10])
+        raise ValueError(f"{source}: field beds must be a whole number of beds (or empty if unknown): {rows}")
+    repeated = units["unit"][units["unit"].duplicated()]
+    if len(repeated):
+        raise ValueError(f"{source}: unit {repeated.iloc[0]} is listed more than once")
+    return beds.set_axis(units["unit"]).dropna().astype(int)
 
 
 def detect_kind(columns: Iterable[str]) -> Kind:

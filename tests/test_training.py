@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from forecast import registry
 from forecast.demo import DEFAULT_UNITS, generate_demo_hospital
-from training.train import TrainSettings, champion_score_on, load_source, method_of, train, window_of
+from training.train import TrainSettings, champion_score_on, fingerprint, load_source, method_of, train, window_of
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +56,12 @@ def test_decide_promotion_rules():
 def test_champion_score_on_the_same_window_or_a_refit(small_hospital, store):
     settings = settings_for(small_hospital, store)
     source = load_source(settings)
-    window, method = window_of(source, settings), method_of(settings)
+    window, method = window_of(fingerprint(source), settings), method_of(settings)
     same = {"version": "3", "score": "0.7", "window": window, "method": method}
-    assert champion_score_on(same, source, settings, print) == (0.7, False)
+    assert champion_score_on(same, source, settings, window, print) == (0.7, False)
     newer = {**same, "window": "another-data|h28"}
-    assert champion_score_on(newer, source, settings, print) == (0.7, True)
-    assert champion_score_on(None, source, settings, print) == (None, False)
+    assert champion_score_on(newer, source, settings, window, print) == (0.7, True)
+    assert champion_score_on(None, source, settings, window, print) == (None, False)
 
 
 @pytest.mark.slow
@@ -137,7 +137,7 @@ def test_episodes_posted_to_the_api_join_the_training_data(small_hospital, tmp_p
 
 
 def test_a_bad_units_file_names_the_row_and_field(tmp_path):
-    from training.train import current_beds_of
+    from forecast.data import current_beds as current_beds_of
 
     units = pd.DataFrame({"unit": ["a", "b", "c"], "beds": ["12", "", "twelve"]})
     with pytest.raises(ValueError, match=r"field beds .* row 3 \(c\)"):

@@ -129,10 +129,8 @@ def load_source(settings: TrainSettings) -> Source:
         )
     current, units = None, None
     if settings.units is not None:
-        units = data.read_table(settings.units)
-        if not {"unit", "beds"} <= set(units.columns):
-            raise ValueError(f"{settings.units}: a units file needs the columns unit, beds")
-        current = current_beds_of(units, settings.units)
+        units = data.read_units(settings.units)
+        current = data.current_beds(units, settings.units)
     guests = None
     if settings.guest_nights is not None:
         guests = data.read_table(settings.guest_nights)
@@ -144,20 +142,6 @@ def load_source(settings: TrainSettings) -> Source:
     stored = settings.episodes_db and make_url(settings.episodes_db).render_as_string(hide_password=True)
     name = " + ".join(str(x) for x in (settings.data, stored) if x)
     return Source(name, read_episodes(settings), current, guests, units)
-
-
-def current_beds_of(units: pd.DataFrame, path: Path) -> pd.Series:
-    """Beds per unit from a units file; an empty cell means unknown, anything but a whole number ≥ 0 is an error."""
-    text = units["beds"].astype("string").fillna("").str.strip()
-    beds = pd.to_numeric(text.where(text != ""), errors="coerce")
-    bad = (text != "") & (beds.isna() | (beds < 0) | (beds % 1 != 0))
-    if bad.any():
-        rows = ", ".join(f"row {i + 1} ({units['unit'].iloc[i]})" for i in bad.to_numpy().nonzero()[0][:10])
-        raise ValueError(f"{path}: field beds must be a whole number of beds (or empty if unknown): {rows}")
-    repeated = units["unit"][units["unit"].duplicated()]
-    if len(repeated):
-        raise ValueError(f"{path}: unit {repeated.iloc[0]} is listed more than once")
-    return beds.set_axis(units["unit"]).dropna().astype(int)
 
 
 def fingerprint(source: Source) -> str:
@@ -242,10 +226,11 @@ def run_targets(source: Source, settings: TrainSettings, say: Say, ahead: bool =
     return runs
 
 
-def window_of(source: Source, settings: TrainSettings) -> str:
-    """What a score was measured on: the data and the backtest protocol. Scores compare only within one."""
+def window_of(data_print: str, settings: TrainSettings) -> str:
+    """What a score was measured on: the data (its fingerprint) and the backtest protocol. Scores compare only
+    within one."""
     protocol = f"h{settings.horizon}|k{settings.folds}|s{settings.step}|{'+'.join(settings.targets)}"
-    return f"{fingerprint(source)}|{protocol}"
+    return f"{data_print}|{protocol}"
 
 
 def method_of(settings: TrainSettings) -> str:
@@ -259,7 +244,7 @@ def method_of(settings: TrainSettings) -> str:
 
 
 def champion_score_on(
-    champion: dict[str, str] | None, source: Source, settings: TrainSettings, say: Say
+    champion: dict[str, str] | None, source: Source, settings: TrainSettings, window: str, say: Say
 ) -> tuple[float | None, bool]:
     """The champion's score on this run's data window, and whether this run is a refit of its method.
 
@@ -268,7 +253,7 @@ def champion_score_on(
     """
     if champion is None:
         return None, False
-    if champion.get("window") == window_of(source, settings):
+    if champion.get("window") == window:
         return float(champion.get("score", "inf")), False
     if champion.get("method") == method_of(settings):
         return None if "score" not in champion else float(champion["score"]), True
@@ -361,12 +346,12 @@ def git_commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def run_params(settings: TrainSettings, source: Source, window: str, regressors: list[str]) -> dict[str, Any]:
+def run_params(settings: TrainSettings, source: Source, data_print: str, regressors: list[str]) -> dict[str, Any]:
     daily = source.ingested.daily
     units = sorted(daily["unit"].unique())
     params: dict[str, Any] = {
         "data": source.name,
-        "data_fingerprint": window.split("|")[0],
+        "data_fingerprint": data_print,
         "data_first_date": f"{daily['date'].min():%Y-%m-%d}",
         "data_last_date": f"{daily['date'].max():%Y-%m-%d}",
         "units": ",".join(units)[:5000],
@@ -419,14 +404,13 @@ def score_of(runs: dict[str, TargetRun]) -> float:
     return float(np.mean([r.metrics["summary"]["mase"] for r in runs.values()]))
 
 
-def log_artifacts(
-    runs: dict[str, TargetRun], bundle: ForecastBundle, settings: TrainSettings, say: Say
-) -> pd.DataFrame:
-    """Tables and charts of the run; returns the next-quarter plan."""
+def log_artifacts(runs: dict[str, TargetRun], bundle: ForecastBundle, settings: TrainSettings, say: Say) -> None:
+    """Tables and charts of the run."""
     plan, quarter = next_quarter_plan(bundle, settings.policy)
     first = bundle.first_forecast_day
-    ratios = {u: StaffingRatios(**r) for u, r in bundle.meta.get("staffing_per_unit", {}).items()}
-    staffing = shift_staffing(bundle.select(target="census", start=first, days=28), ratios or settings.staffing)
+    own = {u: StaffingRatios(**r) for u, r in bundle.meta.get("staffing_per_unit", {}).items()}
+    ratios = {unit: own.get(unit, settings.staffing) for unit in bundle.unit_names}
+    staffing = shift_staffing(bundle.select(target="census", start=first, days=28), ratios)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         tables = {
@@ -434,7 +418,7 @@ def log_artifacts(
             "forecast.csv": bundle.forecasts,
             f"bed_plan_{quarter}.csv": plan,
             "staffing_next_28_days.csv": staffing,
-            "staffing_fte_next_28_days.csv": weekly_fte(staffing, ratios or settings.staffing),
+            "staffing_fte_next_28_days.csv": weekly_fte(staffing, ratios),
         }
         for name, table in tables.items():
             table.to_csv(folder / name, index=False, date_format="%Y-%m-%d")
@@ -451,24 +435,23 @@ def log_artifacts(
         mlflow.log_figure(figure, f"plots/fan_{_metric_key(unit)}.png")
         say(f"logged the fan chart of {unit}")
     mlflow.log_figure(plots.beds_chart(plan, f"beds needed in {quarter} against today's"), "plots/beds.png")
-    return plan
 
 
 def train(settings: TrainSettings = TrainSettings(), say: Say = print) -> TrainResult:
     """Train, log and register; move `champion` only when the new version wins (or `promote` forces it)."""
     started = time.perf_counter()
-    mlflow_seconds = 0.0
     uri = registry.configure_tracking(settings.root)
     say(f"tracking: {uri}")
     source = load_source(settings)
     say(f"data: {source.name}: {source.ingested.daily['unit'].nunique()} unit(s)")
     runs = run_targets(source, settings, say)
-    window = window_of(source, settings)
+    data_print = fingerprint(source)
+    window = window_of(data_print, settings)
     score = score_of(runs)
     meta = {
         "trained_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
         "data": source.name,
-        "data_fingerprint": window.split("|")[0],
+        "data_fingerprint": data_print,
         "window": window,
         "method": method_of(settings),
         "data_first_date": f"{source.ingested.daily['date'].min():%Y-%m-%d}",
@@ -495,14 +478,16 @@ def train(settings: TrainSettings = TrainSettings(), say: Say = print) -> TrainR
     bundle = build_bundle(source, runs, meta)
     client = MlflowClient()
     champion = registry.champion_tags(client, settings.model_name)
-    champion_score, refit = (None, False) if settings.promote else champion_score_on(champion, source, settings, say)
+    champion_score, refit = (
+        (None, False) if settings.promote else champion_score_on(champion, source, settings, window, say)
+    )
     promotion = registry.decide_promotion(
         score, champion["version"] if champion else None, champion_score, refit, force=settings.promote
     )
     say("logging the run to MLflow")
     logging_started = time.perf_counter()
     with mlflow.start_run(run_name=f"{settings.model_name} {meta['data_last_date']}") as active:
-        mlflow.log_params(run_params(settings, source, window, runs["census"].regressors))
+        mlflow.log_params(run_params(settings, source, data_print, runs["census"].regressors))
         mlflow.log_metrics({"score": score, **run_metrics(runs)})
         log_artifacts(runs, bundle, settings, say)
         info = registry.log_bundle(bundle, settings.model_name)
@@ -511,13 +496,13 @@ def train(settings: TrainSettings = TrainSettings(), say: Say = print) -> TrainR
             "score": repr(score),  # every digit: a refit ties exactly, not by rounding
             "window": window,
             "method": meta["method"],
-            "data_fingerprint": meta["data_fingerprint"],
+            "data_fingerprint": data_print,
         }.items():
             client.set_model_version_tag(settings.model_name, version, key, value)
         registry.set_alias(client, settings.model_name, version, promotion)
         mlflow.set_tags({"alias": promotion.alias, "promotion_reason": promotion.reason, "model_version": version})
         run_id = active.info.run_id
-    mlflow_seconds += time.perf_counter() - logging_started
+    mlflow_seconds = time.perf_counter() - logging_started
     say(f"registered {settings.model_name} version {version} as {promotion.alias}: {promotion.reason}")
     return TrainResult(run_id, version, promotion, score, bundle, time.perf_counter() - started, mlflow_seconds, uri)
 
