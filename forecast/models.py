@@ -63,6 +63,23 @@ def _statsforecast_model(name: str, season_lengths: Sequence[int]) -> object:
     raise ValueError(f"unknown statsforecast model {name!r}; known: {', '.join(STATSFORECAST_MODELS)}")
 
 
+# Days of history before the yearly Fourier terms are used: fitted on less than a year, they are not a season
+# but a curve through the level shifts of a few months, and a Poisson link turns its extrapolation into
+# forecasts of thousands (HDHI, six months of history: a flow forecast a million times the census).
+YEARLY_TERMS_FROM = 365
+
+
+def _is_yearly_term(column: str) -> bool:
+    return column.startswith(("sin", "cos")) and column.endswith("_365")
+
+
+def known_regressors(history: pd.DataFrame) -> list[str]:
+    """The regressor columns a fit on `history` may use: the yearly terms only once it spans a year."""
+    columns = [c for c in history.columns if c not in ("unique_id", "ds", "y")]
+    span = (history["ds"].max() - history["ds"].min()).days + 1 if len(history) else 0
+    return [c for c in columns if span >= YEARLY_TERMS_FROM or not _is_yearly_term(c)]
+
+
 def _is_seasonal_term(column: str) -> bool:
     # Day-of-week dummies and yearly Fourier terms: MSTL models these seasons itself.
     return column.startswith(("dow_", "sin", "cos"))
@@ -149,7 +166,8 @@ def forecast_statsforecast(
     history = history.sort_values(["unique_id", "ds"]).reset_index(drop=True)
     shortest = int(history.groupby("unique_id").size().min())
     seasons = [s for s in season_lengths if 2 * s < shortest] or [season_lengths[0]]
-    regressors = [c for c in history.columns if c not in ("unique_id", "ds", "y")]
+    # The shortest unit decides: all units are fitted together on the same columns.
+    regressors = known_regressors(history[history["unique_id"] == history.groupby("unique_id").size().idxmin()])
     groups = {
         # The regressors each group of models is fitted after: none, all, or all but MSTL's own seasons.
         "plain": [n for n in names if n in ("seasonal_naive", "ets")],
@@ -186,6 +204,7 @@ def forecast_gbm(history: pd.DataFrame, future: pd.DataFrame, horizon: int, *, r
     Counts are non-negative and their variance grows with their level: the Poisson loss fits that. Trees
     cannot extrapolate a level, so the recent level known `horizon` days ahead is a feature.
     """
+    # All regressors, the yearly terms too: trees do not extrapolate them.
     regressors = [c for c in history.columns if c not in ("unique_id", "ds", "y")]
     y = history["y"].astype(float).reset_index(drop=True)
     both = pd.concat([y, pd.Series(np.nan, index=range(len(y), len(y) + horizon))], ignore_index=True)
@@ -211,7 +230,7 @@ def admissions_rate(history: pd.DataFrame, future: pd.DataFrame, years: float = 
 
     Only the last `years` of history are used, so the level follows the unit's recent intake.
     """
-    regressors = [c for c in history.columns if c not in ("unique_id", "ds", "y")]
+    regressors = known_regressors(history)
     recent = history[history["ds"] > history["ds"].max() - pd.Timedelta(days=int(365.25 * years))]
     if recent["y"].sum() == 0:
         return np.zeros(len(future))

@@ -58,3 +58,33 @@ def test_gbm_with_history_shorter_than_the_horizon_forecasts_the_recent_mean():
     future = pd.concat([future] * 4, ignore_index=True).iloc[:91]
     point = models.forecast_gbm(history, future, 91)
     assert point == pytest.approx(np.full(91, history["y"].tail(28).mean()))
+
+
+def stepped_months(days: int = 120) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A few months of admissions whose level steps up halfway, with the yearly terms, and the next quarter."""
+    frame = features_frame(days + 91)
+    t = np.arange(days + 91)
+    frame["y"] = np.random.default_rng(1).poisson(np.where(t < days / 2, 15, 25))
+    return frame.iloc[:days].reset_index(drop=True), frame.iloc[days:].drop(columns="y").reset_index(drop=True)
+
+
+def features_frame(days: int) -> pd.DataFrame:
+    from forecast.features import calendar_features
+
+    series = pd.DataFrame({"unique_id": "u", "ds": pd.date_range("2017-05-01", periods=days, freq="D"), "y": 0.0})
+    history, _ = calendar_features(series, 1, country="IN")
+    return history
+
+
+def test_yearly_terms_wait_for_a_year_of_history():
+    short, _ = stepped_months(180)
+    year, _ = stepped_months(400)
+    assert not any(c.startswith(("sin", "cos")) for c in models.known_regressors(short))
+    assert {"sin1_365", "cos3_365"} <= set(models.known_regressors(year))
+
+
+def test_admissions_on_a_few_months_do_not_extrapolate_a_yearly_curve():
+    # Fitted on four months with a level step, yearly terms bend the Poisson link into millions a day.
+    history, future = stepped_months(120)
+    rate = models.admissions_rate(history, future)
+    assert rate.max() < 3 * history["y"].max()
