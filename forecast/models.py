@@ -47,12 +47,13 @@ def _statsforecast_model(name: str, season_lengths: Sequence[int]) -> object:
         return AutoETS(season_length=weekly, model="AZA", alias=name)
     if name == "mstl":
         # Weekly and yearly seasons by LOESS, the rest by a small ARIMA (on what the holidays left). The LOESS
-        # fits every third day and interpolates (R's stl jumps a tenth of each window): the yearly season's
-        # ~700-day windows at every day cost seconds per series, for the same forecasts.
+        # fits every seventh day and interpolates (R's stl jumps a tenth of each window): the yearly season's
+        # ~700-day windows at every day cost seconds per series. Against every third day, per fit 0.235 →
+        # 0.16 s on the demo, MSTL's MASE within ±0.03 and the selection unchanged on HDHI and UIHC.
         return MSTL(
             season_length=list(season_lengths),
             trend_forecaster=AutoARIMA(season_length=1, max_p=2, max_q=2, approximation=True, alias="trend"),
-            stl_kwargs={"seasonal_jump": 3, "trend_jump": 3, "low_pass_jump": 3},
+            stl_kwargs={"seasonal_jump": 7, "trend_jump": 7, "low_pass_jump": 7},
             alias=name,
         )
     if name == "arima":
@@ -225,10 +226,17 @@ def forecast_gbm(history: pd.DataFrame, future: pd.DataFrame, horizon: int, *, r
         return np.clip(model.predict(x_future), 0, None)
 
 
-def admissions_rate(history: pd.DataFrame, future: pd.DataFrame, years: float = 2.0) -> np.ndarray:
-    """Expected daily admissions for one unit and admission type (a Poisson GLM on the calendar features).
+def admissions_rate(
+    history: pd.DataFrame, future: pd.DataFrame, years: float = 2.0, recent_days: int = 70
+) -> np.ndarray:
+    """Expected daily admissions for one unit and admission type: a Poisson GLM on the calendar features, at
+    the unit's recent level.
 
-    Only the last `years` of history are used, so the level follows the unit's recent intake.
+    The GLM learns the calendar from the last `years` of history; its level is then moved to the last
+    `recent_days`' actual admissions (their sum over the GLM's fitted sum). Intake shifts for months at a time
+    (HDHI: 15 to 27 a day in monthly means) and a two-year fit would forecast the average of those shifts; the
+    ratio keeps the calendar's shape and the current level (on HDHI at h=28 the flow model's MASE went from
+    0.785 to 0.718; on the demo from 0.718 to 0.713).
     """
     regressors = known_regressors(history)
     recent = history[history["ds"] > history["ds"].max() - pd.Timedelta(days=int(365.25 * years))]
@@ -239,4 +247,7 @@ def admissions_rate(history: pd.DataFrame, future: pd.DataFrame, years: float = 
     # Newton–Cholesky: a few exact steps for a couple of dozen features, far faster than L-BFGS here.
     model = PoissonRegressor(alpha=1e-4, max_iter=100, solver="newton-cholesky")
     model.fit(x / scale, recent["y"].to_numpy(float))
-    return model.predict(future[regressors].to_numpy(float) / scale)
+    fitted = model.predict(x[-recent_days:] / scale)
+    # One admission added to both sums keeps a quiet spell from zeroing the forecast.
+    level = (recent["y"].to_numpy(float)[-recent_days:].sum() + 1) / (fitted.sum() + 1)
+    return model.predict(future[regressors].to_numpy(float) / scale) * level

@@ -88,3 +88,16 @@ def test_admissions_on_a_few_months_do_not_extrapolate_a_yearly_curve():
     history, future = stepped_months(120)
     rate = models.admissions_rate(history, future)
     assert rate.max() < 3 * history["y"].max()
+
+
+def test_admissions_follow_a_recent_shift_in_intake():
+    # Two years at 20 a day, then ten weeks at 30: the next quarter is forecast at the new level. (Without the
+    # yearly terms, which would take up part of a shift seen in one year only.)
+    days = 730
+    frame = features_frame(days + 91)
+    frame = frame.drop(columns=[c for c in frame.columns if c.startswith(("sin", "cos"))])
+    t = np.arange(days + 91)
+    frame["y"] = np.random.default_rng(2).poisson(np.where(t < days - 70, 20, 30))
+    history, future = frame.iloc[:days], frame.iloc[days:].drop(columns="y")
+    rate = models.admissions_rate(history, future)
+    assert rate.mean() == pytest.approx(30, rel=0.1)
