@@ -82,23 +82,27 @@ def prophet_backtest(
     return pd.DataFrame(rows), seconds / max(fits, 1)
 
 
-def candidate_fit_seconds(prepared: engine.Prepared, horizon: int, name: str, repeats: int = 3) -> float:
-    """Seconds per series of one fit+forecast of a candidate, from the last origin (the median of `repeats`).
+def candidate_fit_seconds(prepared: engine.Prepared, config: engine.EngineConfig, name: str, repeats: int = 3) -> float:
+    """Seconds per series of one fit+forecast of a candidate, over the same scored origins Prophet is fitted at.
 
-    The median, since other jobs on a shared machine make single timings jump; Prophet's figure is the mean
-    over its 4 folds × units fits, which smooths the same noise.
+    Per origin the median of `repeats` runs, since other jobs on a shared machine make single timings jump;
+    the mean over origins, like Prophet's figure (its 4 folds × units fits), so both see the same histories.
     """
-    cutoff = prepared.series["ds"].max() - pd.Timedelta(days=horizon)
-    history = prepared.series[prepared.series["ds"] <= cutoff]
-    future = prepared.series[prepared.series["ds"] > cutoff].drop(columns="y")
     from forecast.backtest import forecast_origin
 
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        forecast_origin(history, future, horizon, [name], prepared.flow)
-        seconds.append(time.perf_counter() - started)
-    return float(np.median(seconds)) / history["unique_id"].nunique()
+    series = prepared.series
+    per_origin = []
+    for cutoff in cutoffs(series["ds"].max(), config.horizon, config.folds, config.step):
+        history = series[series["ds"] <= cutoff]
+        ahead = series[(series["ds"] > cutoff) & (series["ds"] <= cutoff + pd.Timedelta(days=config.horizon))]
+        future = ahead.drop(columns="y")
+        seconds = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            forecast_origin(history, future, config.horizon, [name], prepared.flow)
+            seconds.append(time.perf_counter() - started)
+        per_origin.append(float(np.median(seconds)) / history["unique_id"].nunique())
+    return float(np.mean(per_origin))
 
 
 def main() -> None:
@@ -123,7 +127,7 @@ def main() -> None:
             print(f"{'model':<16}{'MASE':>8}{'vs naive':>10}{'cov80':>8}{'cov95':>8}{'s/fit':>8}")
             naive = s["models"][models.BASELINE]
             for model, mase in sorted(s["models"].items(), key=lambda kv: kv[1]):
-                fit = candidate_fit_seconds(prepared, horizon, model) if model in config.candidates else float("nan")
+                fit = candidate_fit_seconds(prepared, config, model) if model in config.candidates else float("nan")
                 print(f"{model:<16}{mase:>8.3f}{mase / naive - 1:>+10.1%}{'':>8}{'':>8}{fit:>8.2f}")
             print(
                 f"{'selected':<16}{s['mase']:>8.3f}{s['mase'] / naive - 1:>+10.1%}"
