@@ -98,7 +98,11 @@ def prepare(
     )
     series = series.sort_values(["unique_id", "ds"]).reset_index(drop=True)
     history, future = features.calendar_features(
-        series[["unique_id", "ds", "y"]], config.horizon, country=config.country, guest_nights=guest_nights
+        series[["unique_id", "ds", "y"]],
+        config.horizon,
+        country=config.country,
+        guest_nights=guest_nights,
+        fourier_k=models.YEARLY_PAIRS,
     )
     for name in config.regressors:
         history[name] = series[name].to_numpy(float)

@@ -72,7 +72,7 @@ def features_frame(days: int) -> pd.DataFrame:
     from forecast.features import calendar_features
 
     series = pd.DataFrame({"unique_id": "u", "ds": pd.date_range("2017-05-01", periods=days, freq="D"), "y": 0.0})
-    history, _ = calendar_features(series, 1, country="IN")
+    history, _ = calendar_features(series, 1, country="IN", fourier_k=models.YEARLY_PAIRS)
     return history
 
 
@@ -81,6 +81,19 @@ def test_yearly_terms_wait_for_a_year_of_history():
     year, _ = stepped_months(400)
     assert not any(c.startswith(("sin", "cos")) for c in models.known_regressors(short))
     assert {"sin1_365", "cos3_365"} <= set(models.known_regressors(year))
+
+
+def yearly_pairs(columns: list[str]) -> int:
+    return max((models.yearly_pair(c) for c in columns), default=0)
+
+
+def test_yearly_pairs_grow_with_the_years_of_history():
+    # Under ARIMA: one pair per half-year up to six; the Poisson GLM and the trees: three once there is a year.
+    assert models.yearly_pair("cos2_365") == 2 and models.yearly_pair("holiday") == 0
+    for days, arima_pairs in ((300, 0), (450, 2), (800, 4), (1096, 6), (1500, 6)):
+        history = features_frame(days)
+        assert yearly_pairs(models.known_regressors(history, pairs=6, pairs_per_year=2)) == arima_pairs
+        assert yearly_pairs(models.known_regressors(history)) == (3 if days >= 365 else 0)
 
 
 def test_admissions_on_a_few_months_do_not_extrapolate_a_yearly_curve():
