@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from forecast import engine, models
-from forecast.backtest import cutoffs
+from forecast.backtest import cutoffs, forecast_origin, split_at
 from forecast.data import ingest, ingest_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,8 +60,7 @@ def prophet_backtest(
     rows, seconds, fits = [], 0.0, 0
     for cutoff in cutoffs(series["ds"].max(), horizon, folds, step):
         for unit, frame in series.groupby("unique_id"):
-            train = frame[frame["ds"] <= cutoff]
-            test = frame[(frame["ds"] > cutoff) & (frame["ds"] <= cutoff + pd.Timedelta(days=horizon))]
+            train, test = split_at(frame, cutoff, horizon)
             started = time.perf_counter()
             model = Prophet(interval_width=0.8)
             model.add_country_holidays(country_name=country)
@@ -88,13 +87,10 @@ def candidate_fit_seconds(prepared: engine.Prepared, config: engine.EngineConfig
     Per origin the median of `repeats` runs, since other jobs on a shared machine make single timings jump;
     the mean over origins, like Prophet's figure (its 4 folds × units fits), so both see the same histories.
     """
-    from forecast.backtest import forecast_origin
-
     series = prepared.series
     per_origin = []
     for cutoff in cutoffs(series["ds"].max(), config.horizon, config.folds, config.step):
-        history = series[series["ds"] <= cutoff]
-        ahead = series[(series["ds"] > cutoff) & (series["ds"] <= cutoff + pd.Timedelta(days=config.horizon))]
+        history, ahead = split_at(series, cutoff, config.horizon)
         future = ahead.drop(columns="y")
         seconds = []
         for _ in range(repeats):

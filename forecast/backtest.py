@@ -31,6 +31,7 @@ __all__ = [
     "judge",
     "members",
     "run_backtest",
+    "split_at",
 ]
 
 COMBINED = 3  # a combination averages the best this many candidates
@@ -49,6 +50,13 @@ def cutoffs(last_day: pd.Timestamp, horizon: int, folds: int, step: int) -> list
     """Forecast origins, oldest first: the last at `last_day − horizon`, each earlier one `step` days before."""
     last = last_day - pd.Timedelta(days=horizon)
     return [last - pd.Timedelta(days=step * k) for k in range(folds - 1, -1, -1)]
+
+
+def split_at(series: pd.DataFrame, cutoff: pd.Timestamp, horizon: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A window of the backtest: the history up to `cutoff` and the `horizon` days after it."""
+    history = series[series["ds"] <= cutoff]
+    ahead = series[(series["ds"] > cutoff) & (series["ds"] <= cutoff + pd.Timedelta(days=horizon))]
+    return history, ahead
 
 
 def lead_cutoffs(first_scored: pd.Timestamp, horizon: int, windows: int) -> list[pd.Timestamp]:
@@ -302,8 +310,7 @@ def backtest_windows(
     for fold, cutoff in enumerate(origins):
         if progress:
             progress(f"window {fold + 1}/{len(origins)}: origin {cutoff:%Y-%m-%d}, {len(candidates)} candidates")
-        history = series[series["ds"] <= cutoff]
-        ahead = series[(series["ds"] > cutoff) & (series["ds"] <= cutoff + pd.Timedelta(days=horizon))]
+        history, ahead = split_at(series, cutoff, horizon)
         future = ahead.drop(columns="y")
         result = forecast_origin(history, future, horizon, candidates, flow, n_jobs, progress)
         result = result.merge(ahead[["unique_id", "ds", "y"]], on=["unique_id", "ds"])

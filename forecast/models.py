@@ -189,10 +189,10 @@ def forecast_statsforecast(
     last = history.groupby("unique_id")["ds"].transform("max")
     history = history[history["ds"] > last - pd.Timedelta(days=max_history)]
     history = history.sort_values(["unique_id", "ds"]).reset_index(drop=True)
-    shortest = int(history.groupby("unique_id").size().min())
-    seasons = [s for s in season_lengths if 2 * s < shortest] or [season_lengths[0]]
-    # The shortest unit decides: all units are fitted together on the same columns.
-    shortest_unit = history[history["unique_id"] == history.groupby("unique_id").size().idxmin()]
+    # The shortest unit decides the seasons and the columns: all units are fitted together.
+    days = history.groupby("unique_id").size()
+    seasons = [s for s in season_lengths if 2 * s < days.min()] or [season_lengths[0]]
+    shortest_unit = history[history["unique_id"] == days.idxmin()]
     regressors = known_regressors(shortest_unit, pairs=YEARLY_PAIRS, pairs_per_year=2)
     groups = {
         # The regressors each group of models is fitted after: none, all, or all but MSTL's own seasons.
@@ -265,14 +265,15 @@ def admissions_rate(
     """
     regressors = known_regressors(history)
     recent = history[history["ds"] > history["ds"].max() - pd.Timedelta(days=int(365.25 * years))]
-    if recent["y"].sum() == 0:
+    y = recent["y"].to_numpy(float)
+    if y.sum() == 0:
         return np.zeros(len(future))
     x = recent[regressors].to_numpy(float)
     scale = np.maximum(np.abs(x).max(axis=0), 1e-9)
     # Newton–Cholesky: a few exact steps for a couple of dozen features, far faster than L-BFGS here.
     model = PoissonRegressor(alpha=1e-4, max_iter=100, solver="newton-cholesky")
-    model.fit(x / scale, recent["y"].to_numpy(float))
+    model.fit(x / scale, y)
     fitted = model.predict(x[-recent_days:] / scale)
     # One admission added to both sums keeps a quiet spell from zeroing the forecast.
-    level = (recent["y"].to_numpy(float)[-recent_days:].sum() + 1) / (fitted.sum() + 1)
+    level = (y[-recent_days:].sum() + 1) / (fitted.sum() + 1)
     return model.predict(future[regressors].to_numpy(float) / scale) * level
