@@ -26,6 +26,7 @@ __all__ = [
     "backtest_windows",
     "choice_point",
     "cutoffs",
+    "expected_admissions",
     "forecast_origin",
     "lead_windows_for",
     "judge",
@@ -82,19 +83,36 @@ def lead_windows_for(horizon: int, step: int, fewest: int = 3, most: int = 6) ->
     return int(np.clip(1 + step // spacing, fewest, most))
 
 
-def _flow_forecast(
-    history: pd.DataFrame, future: pd.DataFrame, horizon: int, flow: FlowInputs, unit: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def expected_admissions(
+    history: pd.DataFrame, future: pd.DataFrame, flow: FlowInputs, unit: str
+) -> dict[str, np.ndarray]:
+    """One unit's expected admissions by type on the days of `future` (the flow model's arrivals).
+
+    Args:
+        history: the unit's `unique_id, ds, y` and calendar regressors, up to the origin.
+        future: the unit's regressors on the days after the origin.
+        flow: admissions by type (and episodes) of every unit.
+        unit: the unit.
+    """
     origin = history["ds"].max()
     regressors = [c for c in history.columns if c not in ("unique_id", "ds", "y")]
     admitted = flow.admissions[(flow.admissions["unique_id"] == unit) & (flow.admissions["ds"] <= origin)]
-    stays = flow.episodes[flow.episodes["unit"] == unit]
-    by_type = []
+    out = {}
     for kind in ADMISSION_TYPES:
         past = (
             admitted[["unique_id", "ds", kind]].rename(columns={kind: "y"}).merge(history[["ds", *regressors]], on="ds")
         )
-        arrivals = models.admissions_rate(past, future, years=2.0)
+        out[kind] = models.admissions_rate(past, future, years=2.0)
+    return out
+
+
+def _flow_forecast(
+    history: pd.DataFrame, future: pd.DataFrame, horizon: int, flow: FlowInputs, unit: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    origin = history["ds"].max()
+    stays = flow.episodes[flow.episodes["unit"] == unit]
+    by_type = []
+    for kind, arrivals in expected_admissions(history, future, flow, unit).items():
         of_kind = stays[stays["admission_type"] == kind]
         mean, _ = flow_census(arrivals, survival_at(of_kind, origin), in_bed_at(of_kind, origin))
         by_type.append(mean)

@@ -251,8 +251,12 @@ def forecast_gbm(history: pd.DataFrame, future: pd.DataFrame, horizon: int, *, r
         return np.clip(model.predict(x_future), 0, None)
 
 
+# The flow model's admissions follow the level of this many recent days (the nowcast rolls the same rule on).
+LEVEL_DAYS = 70
+
+
 def admissions_rate(
-    history: pd.DataFrame, future: pd.DataFrame, years: float = 2.0, recent_days: int = 70
+    history: pd.DataFrame, future: pd.DataFrame, years: float = 2.0, recent_days: int = LEVEL_DAYS
 ) -> np.ndarray:
     """Expected daily admissions for one unit and admission type: a Poisson GLM on the calendar features, at
     the unit's recent level.

@@ -8,6 +8,7 @@ difference is a conflict, because two versions of one stay cannot both be right.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,34 @@ class EpisodeStore:
         for column in ("admitted_at", "discharged_at"):
             frame[column] = pd.to_datetime(frame[column])
         return frame.drop(columns="received_at")
+
+    def version(self) -> tuple[int, str]:
+        """What changes whenever an episode is added or completed: the count and the newest receipt time."""
+        query = sa.select(sa.func.count(), sa.func.max(episodes_table.c.received_at))
+        with self.engine.connect() as connection:
+            count, newest = connection.execute(query).one()
+        return int(count), str(newest)
+
+    def read_in_bed_after(self, day: dt.date) -> pd.DataFrame:
+        """The stays in bed at some midnight after `day` (open, or discharged after it), for the nowcast: the
+        contract's columns without the id (the nowcast counts stays, it never needs to tell them apart).
+
+        Also the newest day any stored episode speaks of, as the frame's `attrs["as_of"]` (None when empty).
+        """
+        table = episodes_table.c
+        columns = [table.unit, table.admitted_at, table.discharged_at, table.admission_type]
+        newest = sa.select(sa.func.max(table.admitted_at), sa.func.max(table.discharged_at))
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(*columns).where(sa.or_(table.discharged_at.is_(None), table.discharged_at > day))
+            ).all()
+            admitted, discharged = connection.execute(newest).one()
+        frame = pd.DataFrame(rows, columns=[c.name for c in columns])
+        for column in ("admitted_at", "discharged_at"):
+            frame[column] = pd.to_datetime(frame[column])
+        days = [pd.Timestamp(d) for d in (admitted, discharged) if d is not None]
+        frame.attrs["as_of"] = max(days) if days else None
+        return frame
 
     def add(self, episodes: pd.DataFrame) -> AddResult:
         """Store validated episodes (`forecast.data.validate_episodes` output) in one transaction.

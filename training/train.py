@@ -29,9 +29,9 @@ from mlflow.tracking import MlflowClient
 from sqlalchemy.engine import make_url
 
 from forecast import beds, data, distributed, engine, hierarchy, models, plots, registry
-from forecast.backtest import Backtest
+from forecast.backtest import Backtest, expected_admissions
 from forecast.bundle import FORECAST_COLUMNS, TARGETS, ForecastBundle
-from forecast.census import survival_at
+from forecast.census import in_bed_at, survival_at
 from forecast.staffing import StaffingRatios, ratios_per_unit, shift_staffing, weekly_fte
 
 __all__ = ["TrainSettings", "TrainResult", "Source", "load_source", "train", "main"]
@@ -286,7 +286,16 @@ def build_bundle(source: Source, runs: dict[str, TargetRun], meta: dict) -> Fore
     if tree is not None:
         span = span.merge(tree, on="unit", how="left")
     units = span[["unit", "beds", "first_date", "last_date", *(["hospital", "region"] if tree is not None else [])]]
-    return ForecastBundle(forecasts, units, history, meta, length_of_stay_curves(source), pools_of(runs, tree))
+    return ForecastBundle(
+        forecasts,
+        units,
+        history,
+        meta,
+        length_of_stay_curves(source),
+        pools_of(runs, tree),
+        admissions_ahead(source, runs["census"]),
+        in_bed_at_end(source),
+    )
 
 
 def unit_ratios(source: Source, settings: TrainSettings) -> dict[str, StaffingRatios]:
@@ -327,6 +336,59 @@ def length_of_stay_curves(source: Source, days: int = 60) -> pd.DataFrame:
         curve = survival_at(stays, end)[: days + 1]
         pieces.append(pd.DataFrame({"unit": unit, "admission_type": kind, "day": range(len(curve)), "survival": curve}))
     return pd.concat(pieces, ignore_index=True)
+
+
+def backtest_per_unit(runs: dict[str, TargetRun]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per target and unit, the honest backtest scores monitoring compares production with."""
+    keys = ("mase", "mae", "bias", "coverage_80", "coverage_95")
+    return {t: {u: {k: float(s[k]) for k in keys} for u, s in r.metrics["units"].items()} for t, r in runs.items()}
+
+
+def admissions_ahead(source: Source, census: TargetRun) -> pd.DataFrame:
+    """Per unit, admission type and day after the data, the flow model's expected admissions (for every unit
+    with episodes, whatever its census chose): what a nowcast re-anchors on."""
+    columns = ["unit", "admission_type", "ds", "mean"]
+    episodes = source.ingested.episodes
+    if episodes is None or census.forecast.empty:
+        return pd.DataFrame(columns=columns)
+    daily = source.ingested.daily
+    days = int(census.forecast.groupby("unique_id")["ds"].count().max())
+    config = replace(census.config, horizon=days, candidates=("flow",))
+    prepared = engine.prepare(daily, config, episodes, source.guest_nights)
+    assert prepared.flow is not None
+    pieces = []
+    futures = dict(tuple(prepared.future.groupby("unique_id", sort=False)))
+    for unit, history in prepared.series.groupby("unique_id", sort=True):
+        future = futures[unit].sort_values("ds")
+        for kind, mean in expected_admissions(history, future, prepared.flow, str(unit)).items():
+            pieces.append(
+                pd.DataFrame({"unit": unit, "admission_type": kind, "ds": future["ds"].to_numpy(), "mean": mean})
+            )
+    return pd.concat(pieces, ignore_index=True)[columns]
+
+
+def in_bed_at_end(source: Source) -> pd.DataFrame:
+    """Per unit and admission type, the patients in bed at midnight of the data's last day by days since
+    admission (counts only)."""
+    columns = ["unit", "admission_type", "days_since_admission", "patients"]
+    episodes = source.ingested.episodes
+    if episodes is None:
+        return pd.DataFrame(columns=columns)
+    end = source.ingested.daily["date"].max()
+    pieces = []
+    for (unit, kind), stays in episodes.groupby(["unit", "admission_type"], sort=True):
+        counted = in_bed_at(stays, end)
+        pieces.append(
+            pd.DataFrame(
+                {
+                    "unit": unit,
+                    "admission_type": kind,
+                    "days_since_admission": counted.days_since_admission,
+                    "patients": counted.patients.astype(int),
+                }
+            )
+        )
+    return pd.concat(pieces, ignore_index=True)[columns] if pieces else pd.DataFrame(columns=columns)
 
 
 def next_quarter_plan(bundle: ForecastBundle, policy: beds.BedPolicy) -> tuple[pd.DataFrame, str]:
@@ -473,6 +535,7 @@ def train(settings: TrainSettings = TrainSettings(), say: Say = print) -> TrainR
             if ratios != settings.staffing
         },
         "backtest": {t: r.metrics["summary"] for t, r in runs.items()},
+        "backtest_units": backtest_per_unit(runs),
         "chosen": {t: {u: s["model"] for u, s in r.metrics["units"].items()} for t, r in runs.items()},
     }
     bundle = build_bundle(source, runs, meta)

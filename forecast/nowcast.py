@@ -1,0 +1,291 @@
+"""The nowcast: a trained census forecast re-anchored on the patients in bed on the newest day, without refitting.
+
+At training the census forecast starts from the patients in bed on the data's last day T. Days later (as of D)
+the episodes since then say who is in bed now. From D on, each unit's census is the flow of DESIGN.md again: the
+patients in bed at D, each still there k days later with probability S(a+k)/S(a) by the days a they have stayed
+(the unit's length-of-stay curve from training), plus the admissions the model forecast after D (M_t/G/∞).
+
+- Units whose census model is the flow model get exactly that.
+- Units whose census model is another (ETS, ARIMA, …) keep it, corrected by what the patients in bed change:
+  the chosen forecast + (flow from the patients in bed at D − flow from those at T). The correction is the news
+  in today's beds; it fades as those patients go home, leaving the chosen model's forecast further out.
+- Units without a length-of-stay curve or expected admissions (trained on daily counts) keep the forecast made at
+  training: without stays there is no one to re-anchor on.
+
+Intervals keep their calibration by horizon: a day k days after D gets the forecast's error quantiles at step k
+(the training forecast's spread around its mean on its k-th day).
+
+Patients in bed at T whom the episodes given here do not hold (the training file's open stays, never sent to
+the service) are carried as expected patients from the bundle's counts: they are matched by count per unit,
+type and day of admission, never by id, so a stay sent later with its discharge replaces its expected self and
+is never counted twice. Only aggregates leave this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from forecast.bundle import ForecastBundle
+from forecast.census import ADMISSION_TYPES, InBed, flow_census, in_bed_at
+from forecast.models import LEVEL_DAYS
+from forecast.quantiles import columns
+
+__all__ = ["Nowcast", "as_of_day", "nowcast"]
+
+QUANTILES = columns()
+
+
+@dataclass(frozen=True)
+class Nowcast:
+    """A bundle re-anchored on the patients in bed on its `as_of` day.
+
+    Attributes:
+        as_of: the newest day the episodes cover; the forecast starts the day after.
+        bundle: the trained bundle with its forecasts from `as_of + 1` on (census re-anchored, admissions as
+            trained) and units' `last_date` moved to `as_of`.
+        methods: per unit, in words, how its census from `as_of` on was made.
+        census: `unit, ds, census, expected`: the midnight census of each day after training up to `as_of`
+            (patients counted from the episodes, plus `expected` patients in bed at training the episodes do not
+            hold); what monitoring compares the training forecast with.
+    """
+
+    as_of: pd.Timestamp
+    bundle: ForecastBundle
+    methods: dict[str, str]
+    census: pd.DataFrame
+
+
+def as_of_day(episodes: pd.DataFrame) -> pd.Timestamp | None:
+    """The newest day the episodes speak of (an admission or a discharge), or None when there are none."""
+    if episodes.empty:
+        return None
+    days = pd.concat([episodes["admitted_at"], episodes["discharged_at"]]).dropna()
+    return pd.Timestamp(days.max()) if len(days) else None
+
+
+def _census_by_day(stays: pd.DataFrame, days: pd.DatetimeIndex) -> np.ndarray:
+    """Stays in bed at midnight of each of `days` (admitted ≤ day < discharged), by +1/−1 steps."""
+    first, n = days[0], len(days)
+    steps = np.zeros(n + 1)
+    start = np.clip((stays["admitted_at"] - first).dt.days.to_numpy(), 0, None)
+    leave = (stays["discharged_at"] - first).dt.days.to_numpy(dtype=float)
+    leave = np.where(np.isnan(leave), n, np.clip(leave, 0, n)).astype(int)
+    keep = (start < n) & (leave > start)
+    np.add.at(steps, start[keep], 1)
+    np.add.at(steps, leave[keep], -1)
+    return np.cumsum(steps)[:n]
+
+
+def _shifted(missing: InBed, survival: np.ndarray, k: int) -> InBed:
+    """Expected patients, of those in bed at T, still there k days later (by their days since admission then)."""
+    s = np.zeros(len(survival) + int(missing.days_since_admission.max(initial=0)) + k + 2)
+    s[: len(survival)] = survival
+    a = missing.days_since_admission
+    # Beyond the curve's tail S is 0: such a stayer is kept in bed, as the flow model does.
+    still = np.where(s[a] > 0, s[a + k] / np.where(s[a] > 0, s[a], 1.0), 1.0)
+    return InBed(a + k, missing.patients * still)
+
+
+def _combined(*groups: InBed) -> InBed:
+    days = np.concatenate([g.days_since_admission for g in groups]).astype(np.int64)
+    patients = np.concatenate([g.patients for g in groups]).astype(float)
+    if not days.size:
+        return InBed(days, patients)
+    counts = np.bincount(days, weights=patients)
+    nonzero = np.flatnonzero(counts)
+    return InBed(nonzero, counts[nonzero])
+
+
+def _missing_at_end(trained: pd.DataFrame, stored: InBed) -> InBed:
+    """Patients in bed at T by the bundle's count whom the episodes do not hold (never negative)."""
+    if trained.empty:
+        return InBed(np.zeros(0, dtype=np.int64), np.zeros(0))
+    size = int(max(trained["days_since_admission"].max(), stored.days_since_admission.max(initial=0))) + 1
+    known = np.bincount(
+        trained["days_since_admission"].to_numpy(np.int64), weights=trained["patients"].to_numpy(float), minlength=size
+    )
+    held = np.bincount(stored.days_since_admission, weights=stored.patients, minlength=size)
+    gap = np.clip(known - held, 0, None)
+    nonzero = np.flatnonzero(gap)
+    return InBed(nonzero, gap[nonzero])
+
+
+@dataclass(frozen=True)
+class _TypeFlow:
+    """One unit and admission type: the census since T, and the flow forecasts from T and from D."""
+
+    census: np.ndarray  # days T+1..D, from the episodes
+    expected: np.ndarray  # days T+1..D, patients in bed at T the episodes lack
+    from_end: np.ndarray  # days T+1..last, the flow forecast made at T
+    from_now: np.ndarray  # days D+1..last, re-anchored at D
+
+
+def _type_flow(
+    stays: pd.DataFrame,
+    survival: np.ndarray,
+    arrivals: np.ndarray,
+    trained_in_bed: pd.DataFrame,
+    end: pd.Timestamp,
+    as_of: pd.Timestamp,
+    level: float,
+) -> _TypeFlow:
+    lag = (as_of - end).days
+    missing = _missing_at_end(trained_in_bed, in_bed_at(stays, end))
+    since = pd.date_range(end + pd.Timedelta(days=1), as_of, freq="D")
+    expected = np.array([_shifted(missing, survival, k).patients.sum() for k in range(1, lag + 1)])
+    at_end = InBed(
+        trained_in_bed["days_since_admission"].to_numpy(np.int64), trained_in_bed["patients"].to_numpy(float)
+    )
+    now = _combined(in_bed_at(stays, as_of), _shifted(missing, survival, lag))
+    from_end, _ = flow_census(arrivals, survival, at_end)
+    from_now, _ = flow_census(arrivals[lag:] * level, survival, now)
+    return _TypeFlow(_census_by_day(stays, since), expected, from_end, from_now)
+
+
+def _requantiled(frozen: pd.DataFrame, mean: np.ndarray) -> pd.DataFrame:
+    """Rows with a new mean and the frozen forecast's spread at the same horizon step (first rows first)."""
+    offsets = frozen[QUANTILES].to_numpy(float)[: len(mean)] - frozen["mean"].to_numpy(float)[: len(mean), None]
+    values = np.sort(np.clip(mean[:, None] + offsets, 0, None), axis=1)
+    return pd.DataFrame(values, columns=QUANTILES)
+
+
+def nowcast(bundle: ForecastBundle, episodes: pd.DataFrame, as_of: pd.Timestamp) -> Nowcast:
+    """Re-anchor every unit's census forecast on the patients in bed at midnight of `as_of`.
+
+    Args:
+        bundle: the trained bundle (its forecast starts the day after the data's last day T).
+        episodes: `unit, admitted_at, discharged_at, admission_type` of at least every stay in bed on some day
+            after T − 1 (still open, or discharged after T−1); older stays change nothing.
+        as_of: the newest day the episodes cover (see `as_of_day`), after T and before the forecast's last day.
+
+    Raises:
+        ValueError: `as_of` is not inside the forecast (the message says what to do).
+    """
+    end = bundle.first_forecast_day - pd.Timedelta(days=1)
+    last = bundle.last_forecast_day
+    as_of = pd.Timestamp(as_of).normalize()
+    if as_of <= end:
+        raise ValueError(f"as of {as_of:%Y-%m-%d} nothing is newer than the training data (to {end:%Y-%m-%d})")
+    if as_of >= last:
+        raise ValueError(
+            f"the newest episodes (as of {as_of:%Y-%m-%d}) reach past the forecast's last day {last:%Y-%m-%d}: "
+            "retrain (`bedcast retrain`)"
+        )
+    chosen = bundle.meta.get("chosen", {}).get("census", {})
+    by_unit = dict(tuple(episodes.groupby("unit", sort=False))) if len(episodes) else {}
+    since = pd.date_range(end + pd.Timedelta(days=1), as_of, freq="D")
+    ahead = bundle.forecasts[bundle.forecasts["ds"] > as_of]
+    census_rows, admissions_rows, methods, actual = [], [], {}, []
+    for unit in bundle.unit_names:
+        rows = bundle.forecasts[(bundle.forecasts["unique_id"] == unit) & (bundle.forecasts["target"] == "census")]
+        rows = rows.sort_values("ds").reset_index(drop=True)
+        admissions_rows.append(ahead[(ahead["unique_id"] == unit) & (ahead["target"] == "admissions")])
+        flows = _unit_flows(bundle, unit, by_unit.get(unit), end, as_of, len(rows))
+        later = rows[rows["ds"] > as_of].reset_index(drop=True)
+        if flows is None:
+            census_rows.append(later)
+            methods[unit] = "kept as trained: the unit has no length-of-stay curve (trained on daily counts)"
+            continue
+        now = sum(f.from_now for f in flows.values())
+        model = str(chosen.get(unit, rows["model"].iloc[0]))
+        if model == "flow":
+            mean = now
+            split = {kind: flows[kind].from_now for kind in ADMISSION_TYPES if kind in flows}
+            methods[unit] = "flow model re-anchored on the patients in bed as of the day"
+        else:
+            then = sum(f.from_end for f in flows.values())[len(since) :]
+            mean = np.clip(later["mean"].to_numpy(float) + now - then, 0, None)
+            split = {}
+            methods[unit] = (
+                f"{model} forecast corrected by the patients in bed as of the day (their remaining stays against "
+                "those expected at training)"
+            )
+        piece = later[["unique_id", "target", "ds", "model"]].copy()
+        piece["mean"] = mean
+        piece = pd.concat([piece, _requantiled(rows, mean)], axis=1)
+        piece["mean_acute"] = split.get("acute", np.nan)
+        piece["mean_elective"] = split.get("elective", np.nan)
+        census_rows.append(piece[rows.columns])
+        actual.append(
+            pd.DataFrame(
+                {
+                    "unit": unit,
+                    "ds": since,
+                    "census": sum(f.census + f.expected for f in flows.values()),
+                    "expected": sum(f.expected for f in flows.values()),
+                }
+            )
+        )
+    forecasts = pd.concat([*census_rows, *admissions_rows], ignore_index=True)[bundle.forecasts.columns]
+    units = bundle.units.assign(last_date=as_of)
+    pools = bundle.pools[bundle.pools["ds"] > as_of] if "ds" in bundle.pools.columns else bundle.pools
+    moved = replace(bundle, forecasts=forecasts, units=units, pools=pools)
+    census = (
+        pd.concat(actual, ignore_index=True) if actual else pd.DataFrame(columns=["unit", "ds", "census", "expected"])
+    )
+    return Nowcast(as_of, moved, methods, census)
+
+
+def _unit_flows(
+    bundle: ForecastBundle, unit: str, stays: pd.DataFrame | None, end: pd.Timestamp, as_of: pd.Timestamp, days: int
+) -> dict[str, _TypeFlow] | None:
+    """Per admission type, the unit's flow since T and from D; None when the flow structure does not apply."""
+    curves, arrivals, trained = bundle.length_of_stay, bundle.admissions_by_type, bundle.in_bed
+    if curves.empty or arrivals.empty or unit not in set(arrivals["unit"]):
+        return None
+    level = _level_now(bundle, unit, stays, end, as_of)
+    empty = pd.DataFrame({"admitted_at": pd.to_datetime([]), "discharged_at": pd.to_datetime([])})
+    flows = {}
+    for kind in ADMISSION_TYPES:
+        curve = curves[(curves["unit"] == unit) & (curves["admission_type"] == kind)].sort_values("day")
+        expected = arrivals[(arrivals["unit"] == unit) & (arrivals["admission_type"] == kind)].sort_values("ds")
+        if curve.empty or expected.empty:
+            continue
+        of_kind = empty if stays is None else stays[stays["admission_type"] == kind]
+        in_bed = trained[(trained["unit"] == unit) & (trained["admission_type"] == kind)] if len(trained) else trained
+        flows[kind] = _type_flow(
+            of_kind,
+            curve["survival"].to_numpy(float),
+            expected["mean"].to_numpy(float)[:days],
+            in_bed if len(in_bed) else pd.DataFrame(columns=["days_since_admission", "patients"]),
+            end,
+            as_of,
+            level,
+        )
+    return flows or None
+
+
+def _level_now(
+    bundle: ForecastBundle, unit: str, stays: pd.DataFrame | None, end: pd.Timestamp, as_of: pd.Timestamp
+) -> float:
+    """How far admissions since training ran above (> 1) or below the forecast: the flow model's own level rule
+    (actual over expected admissions of the last `LEVEL_DAYS` days) rolled on to `as_of`.
+
+    At training the level was set so that the window's expected admissions equal the actual ones, so the days
+    of the window before T count as actual = expected; the days since T bring the news.
+    """
+    lag = (as_of - end).days
+    expected = bundle.admissions_by_type
+    expected = expected[(expected["unit"] == unit) & (expected["ds"] > end) & (expected["ds"] <= as_of)]
+    admitted = 0 if stays is None else int(((stays["admitted_at"] > end) & (stays["admitted_at"] <= as_of)).sum())
+    history = bundle.history
+    before = 0.0
+    if lag < LEVEL_DAYS and "admissions" in history.columns:
+        window = history[(history["unique_id"] == unit) & (history["ds"] > end - pd.Timedelta(days=LEVEL_DAYS - lag))]
+        before = float(window["admissions"].sum())
+    since = float(expected["mean"].sum())
+    if lag >= LEVEL_DAYS:
+        # Only the latest LEVEL_DAYS days count, as at training.
+        recent = expected[expected["ds"] > as_of - pd.Timedelta(days=LEVEL_DAYS)]
+        since = float(recent["mean"].sum())
+        admitted = (
+            int(
+                ((stays["admitted_at"] > as_of - pd.Timedelta(days=LEVEL_DAYS)) & (stays["admitted_at"] <= as_of)).sum()
+            )
+            if stays is not None
+            else 0
+        )
+    return (before + admitted + 1) / (before + since + 1)
