@@ -49,26 +49,59 @@ def print_table(frame: pd.DataFrame) -> None:
 @app.command()
 def ingest(
     file: Annotated[Path, typer.Argument(help="Episodes or daily counts, CSV or Parquet.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the daily frame (.csv or .parquet).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Where to write the daily frame (.csv or .parquet).")
+    ] = None,
+    into: Annotated[
+        str | None,
+        typer.Option(help="Also store the episodes in this database (SQLAlchemy URL), as POST /v1/episodes does."),
+    ] = None,
     lenient: Annotated[bool, typer.Option(help="Set bad rows aside in a rejects file instead of failing.")] = False,
     rejects: Annotated[Path | None, typer.Option(help="Rejects file for --lenient (default: next to --out).")] = None,
     timezone: Annotated[str, typer.Option(help="Local time zone for timestamps with an offset.")] = (
         data.DEFAULT_TIMEZONE
     ),
 ) -> None:
-    """Validate admission data and write the daily frame per unit (admissions, discharges, census)."""
+    """Validate admission data and write the daily frame per unit (admissions, discharges, census), and/or
+    store the episodes in the service's database (`--into`): a serving process re-anchors its forecast on them."""
+    if out is None and into is None:
+        raise fail("say where the data goes: --out FILE for the daily frame, --into URL for the episodes database")
     try:
         result = data.ingest_file(file, lenient=lenient, timezone=timezone)
     except (data.InputError, FileNotFoundError) as error:
         raise fail(f"{file}: {error}") from None
-    write_table(result.daily, out)
+    if into is not None:
+        store_episodes(result, into, file)
+    if out is not None:
+        write_table(result.daily, out)
     if len(result.rejects):
-        rejects = rejects or out.with_name(f"{out.stem}.rejects.csv")
+        rejects = rejects or (out or file).with_name(f"{(out or file).stem}.rejects.csv")
         write_table(result.rejects, rejects)
         typer.echo(f"wrote {len(result.rejects)} rejected row(s) to {rejects}")
     for line in result.report():
         typer.echo(line)
-    typer.echo(f"wrote {len(result.daily)} unit-days to {out}")
+    if out is not None:
+        typer.echo(f"wrote {len(result.daily)} unit-days to {out}")
+
+
+def store_episodes(result: data.Ingested, url: str, file: Path) -> None:
+    """Add the validated episodes to the database in one transaction (idempotent, all or nothing)."""
+    from forecast.store import EpisodeConflict, EpisodeStore
+
+    if result.episodes is None:
+        raise fail(f"{file}: --into needs episodes, not daily counts")
+    store = EpisodeStore(url)
+    try:
+        store.create()
+        added = store.add(result.episodes)
+    except EpisodeConflict as error:
+        raise fail(f"{file}: nothing stored: {error}") from None
+    finally:
+        store.dispose()
+    typer.echo(
+        f"stored {added.added} new episode(s), completed {added.discharged} open stay(s), "
+        f"{added.unchanged} already stored"
+    )
 
 
 def write_demo(out: Path, seed: int, start: str, end: str) -> Path:

@@ -78,16 +78,16 @@ def _tail(outside: int, days: int, share: float) -> float:
     return float(betainc(k, n - k + 1, share)) if outside else 1.0
 
 
-def _judge(m: dict, days: int) -> tuple[str, str]:
+def _judge(m: dict[str, float], backtest: float | None, days: int) -> tuple[str, str]:
     out95, out80 = int(m["outside_95"]), int(m["outside_80"])
     p95, p80 = _tail(out95, days, 0.05), _tail(out80, days, 0.2)
-    ratio = m["mase"] / m["backtest_mase"] if m["backtest_mase"] and np.isfinite(m["mase"]) else float("nan")
+    ratio = m["mase"] / backtest if backtest and np.isfinite(m["mase"]) else float("nan")
     judged_ratio = days >= RATIO_AFTER_DAYS and np.isfinite(ratio)
     direction = "above" if m["bias"] < 0 else "below"
     band = (
         f"the census was outside the 95 % interval on {out95} of {days} days (5 % expected), {direction} the forecast"
     )
-    mase = f"MASE so far {m['mase']:.2f} against {m['backtest_mase']:.2f} in the backtest" if judged_ratio else ""
+    mase = f"MASE so far {m['mase']:.2f} against {backtest:.2f} in the backtest" if judged_ratio else ""
     if p95 < DRIFTED_P:
         return "drifted", f"{band}: the forecast no longer holds; retrain"
     if judged_ratio and ratio > DRIFTED_RATIO:
@@ -146,8 +146,7 @@ def monitor(bundle: ForecastBundle, census: pd.DataFrame, policy: BedPolicy | No
             )
             continue
         measures = _measures(rows, _scale(bundle.history, unit), policy)
-        measures["backtest_mase"] = backtest
-        status, reason = _judge(measures, len(rows))
+        status, reason = _judge(measures, backtest, len(rows))
         out.append(
             UnitMonitor(
                 unit=unit,

@@ -189,14 +189,15 @@ def nowcast(bundle: ForecastBundle, episodes: pd.DataFrame, as_of: pd.Timestamp)
             census_rows.append(later)
             methods[unit] = "kept as trained: the unit has no length-of-stay curve (trained on daily counts)"
             continue
-        now = sum(f.from_now for f in flows.values())
+        now = np.sum([f.from_now for f in flows.values()], axis=0)
         model = str(chosen.get(unit, rows["model"].iloc[0]))
         if model == "flow":
             mean = now
-            split = {kind: flows[kind].from_now for kind in ADMISSION_TYPES if kind in flows}
+            # A type the unit never admits has no curve: none of its patients are in bed.
+            split = {kind: flows[kind].from_now if kind in flows else np.zeros(len(now)) for kind in ADMISSION_TYPES}
             methods[unit] = "flow model re-anchored on the patients in bed as of the day"
         else:
-            then = sum(f.from_end for f in flows.values())[len(since) :]
+            then = np.sum([f.from_end for f in flows.values()], axis=0)[len(since) :]
             mean = np.clip(later["mean"].to_numpy(float) + now - then, 0, None)
             split = {}
             methods[unit] = (

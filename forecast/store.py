@@ -91,7 +91,7 @@ class EpisodeStore:
         query = sa.select(sa.func.count(), sa.func.max(episodes_table.c.received_at))
         with self.engine.connect() as connection:
             count, newest = connection.execute(query).one()
-        return int(count), str(newest)
+        return int(str(count)), str(newest)
 
     def read_in_bed_after(self, day: dt.date) -> pd.DataFrame:
         """The stays in bed at some midnight after `day` (open, or discharged after it), for the nowcast: the

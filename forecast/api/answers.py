@@ -24,16 +24,19 @@ from forecast.api.schemas import (
     Distribution,
     ForecastAnswer,
     ForecastDay,
+    MonitoringAnswer,
     PlanAnswer,
     PlanWeek,
     ShiftNeed,
     StaffingAnswer,
     TableAnswer,
     UnitInfo,
+    UnitMonitoring,
     UnitsAnswer,
     WeeklyFte,
 )
 from forecast.api.state import Body, ServingState
+from forecast.monitoring import monitor
 from forecast.quantiles import LEVELS, column
 from forecast.staffing import weekly_fte
 
@@ -43,6 +46,7 @@ __all__ = [
     "Pending",
     "beds_answer",
     "forecast_answer",
+    "monitoring_answer",
     "parse_quantiles",
     "plan_answer",
     "render",
@@ -78,7 +82,12 @@ class Pending:
 
 
 def _pending(state: ServingState, key: tuple, build: Callable[[], TableAnswer], fmt: Format) -> Pending:
-    return Pending((*key, fmt), lambda: render(build(), fmt))
+    def rendered() -> Body:
+        answer = build()
+        answer.as_of = state.as_of.date()  # every answer says the newest day it knows
+        return render(answer, fmt)
+
+    return Pending((*key, fmt), rendered)
 
 
 def _unit(state: ServingState, unit: str) -> pd.DataFrame:
@@ -195,6 +204,7 @@ def forecast_answer(
             unit=unit,
             model=str(rows["model"].iloc[0]) if len(rows) else "",
             quantiles=list(levels),
+            nowcast=state.nowcast.methods.get(unit) if state.nowcast is not None else None,
             days=[
                 ForecastDay(date=ds.date(), census=dist, admissions=by_day.get(ds))
                 for ds, dist in zip(rows["ds"], _distributions(rows, levels), strict=True)
@@ -396,3 +406,31 @@ def warm(state: ServingState) -> None:
             forecast_answer(state, unit, levels=levels).body(state)
             beds_answer(state, unit).body(state)
             staffing_answer(state, unit).body(state)
+
+
+# --- monitoring ----------------------------------------------------------------------------------------------
+
+
+def monitoring_answer(state: ServingState, fmt: Format = "json") -> Pending:
+    def build() -> MonitoringAnswer:
+        found = state.monitoring
+        if found is None:  # not measured yet (the nowcast thread is off or has not looked): measure now
+            empty = pd.DataFrame({"unit": pd.Series(dtype=str), "ds": pd.to_datetime([]), "census": []})
+            found = monitor(state.trained, empty, state.policy)
+        return MonitoringAnswer(
+            model_name=state.served.name,
+            model_version=state.served.version,
+            trained_to=(state.trained.first_forecast_day - pd.Timedelta(days=1)).date(),
+            units=[
+                UnitMonitoring(
+                    **{
+                        **vars(m),
+                        "first_day": m.first_day.date() if m.first_day is not None else None,
+                        "last_day": m.last_day.date() if m.last_day is not None else None,
+                    }
+                )
+                for m in found
+            ],
+        )
+
+    return _pending(state, ("monitoring",), build, fmt)

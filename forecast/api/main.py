@@ -12,7 +12,8 @@ from fastapi import FastAPI
 
 from forecast.api.errors import install_handlers
 from forecast.api.loading import Loader, default_loader, describe, load_state
-from forecast.api.routers import beds, episodes, forecast, health, model, plan, staffing, units
+from forecast.api.nowcasting import Nowcaster
+from forecast.api.routers import beds, episodes, forecast, health, model, monitoring, plan, staffing, units
 from forecast.api.settings import Settings
 from forecast.store import EpisodeStore
 
@@ -51,7 +52,14 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
                 f"no model loaded: {describe(error)}; once there is one, POST /v1/reload or restart the service"
             )
             log.warning("no model loaded: %s", describe(error))
+        nowcaster = Nowcaster(app.state, store, settings.nowcast_interval) if settings.nowcast_interval > 0 else None
+        app.state.nowcaster = nowcaster
+        if nowcaster is not None:
+            nowcaster.start()
+            nowcaster.poke()
         yield
+        if nowcaster is not None:
+            nowcaster.stop()
         store.dispose()
 
     app = FastAPI(title="bedcast", version="1", description=DESCRIPTION, lifespan=lifespan)
@@ -60,7 +68,8 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
     app.state.serving = None
     app.state.load_error = None
     app.state.reload_lock = threading.Lock()
+    app.state.nowcaster = None
     install_handlers(app)
-    for router in (health, units, forecast, beds, plan, staffing, model, episodes):
+    for router in (health, units, forecast, beds, plan, staffing, model, episodes, monitoring):
         app.include_router(router.router)
     return app

@@ -38,4 +38,6 @@ async def respond(state: ServingState, pending: Pending) -> Response:
     body = state.cache.peek(pending.key)
     if body is None:
         body = await run_in_threadpool(pending.body, state)
-    return send(body)
+    response = send(body)
+    response.headers["X-Bedcast-As-Of"] = f"{state.as_of:%Y-%m-%d}"  # CSV answers say it too
+    return response

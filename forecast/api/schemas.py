@@ -20,6 +20,7 @@ __all__ = [
     "ForecastDay",
     "Health",
     "ModelAnswer",
+    "MonitoringAnswer",
     "PlanAnswer",
     "PlanWeek",
     "Ready",
@@ -28,6 +29,7 @@ __all__ = [
     "StaffingAnswer",
     "TableAnswer",
     "UnitInfo",
+    "UnitMonitoring",
     "UnitsAnswer",
     "WeeklyFte",
 ]
@@ -41,6 +43,12 @@ class ErrorMessage(BaseModel):
 
 class TableAnswer(BaseModel):
     """An answer that is also a table (`?format=csv`)."""
+
+    as_of: dt.date | None = Field(
+        default=None,
+        description="The newest day the answer knows: the last day of episodes the forecast is re-anchored on "
+        "(the nowcast), else the training data's last day. The forecast starts the day after.",
+    )
 
     def table(self) -> pd.DataFrame:
         raise NotImplementedError
@@ -64,6 +72,10 @@ class Ready(BaseModel):
     model_name: str
     model_version: str
     alias: str
+    as_of: dt.date | None = Field(default=None, description="The newest day the served answers know.")
+    nowcast_error: str | None = Field(
+        default=None, description="Why the last nowcast update failed (the answers as of `as_of` still serve)."
+    )
 
 
 class UnitInfo(BaseModel):
@@ -96,6 +108,9 @@ class ForecastDay(BaseModel):
 class ForecastAnswer(TableAnswer):
     unit: str
     model: str = Field(description="The model chosen for the unit's census in the backtest.")
+    nowcast: str | None = Field(
+        default=None, description="How the census from `as_of` on was made (null: as trained, nothing newer)."
+    )
     quantiles: list[float]
     days: list[ForecastDay]
 
@@ -223,6 +238,10 @@ class ModelAnswer(BaseModel):
     chosen: dict[str, dict[str, str]] = Field(description="Chosen model per target and unit.")
     policy: dict[str, float]
     staffing: dict[str, float]
+    as_of: dt.date | None = Field(default=None, description="The newest day the served answers know.")
+    nowcast: dict[str, str] = Field(
+        default_factory=dict, description="Per unit, how its census from `as_of` on was made (empty: as trained)."
+    )
 
 
 class ReloadAnswer(BaseModel):
@@ -251,3 +270,32 @@ class EpisodesAdded(BaseModel):
     unchanged: int = Field(description="Episodes already stored with the same content (and repeats in the batch).")
     discharged: int = Field(description="Open stays stored before that now have their discharge.")
     stored: int = Field(description="Episodes in the store after this batch.")
+
+
+class UnitMonitoring(BaseModel):
+    unit: str
+    status: Literal["ok", "watch", "drifted"]
+    reason: str = Field(description="Why the status, in words.")
+    days: int = Field(description="Days since training with an actual census.")
+    first_day: dt.date | None
+    last_day: dt.date | None
+    mase: float | None = Field(description="MASE of the training forecast over those days.")
+    backtest_mase: float | None = Field(description="The unit's MASE in the backtest at training.")
+    mae: float | None
+    bias: float | None = Field(description="Mean of forecast − census (negative: the census ran above).")
+    coverage_80: float | None = Field(description="Share of days the census was inside the 80 % interval.")
+    coverage_95: float | None = Field(description="Share of days the census was inside the 95 % interval.")
+    over_beds_at_risk: float | None = Field(
+        description="Share of days the census exceeded the beds planned at the overflow risk."
+    )
+    overflow_risk: float
+
+
+class MonitoringAnswer(TableAnswer):
+    model_name: str
+    model_version: str
+    trained_to: dt.date = Field(description="The training data's last day; monitoring counts the days after it.")
+    units: list[UnitMonitoring]
+
+    def table(self) -> pd.DataFrame:
+        return frame_of(self.units, UnitMonitoring)

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
             they are refused.
         episodes_url: SQLAlchemy URL of the episodes database (`BEDCAST_EPISODES_URL`).
         timezone: where timestamps with an offset are converted to local calendar dates.
+        nowcast_interval: seconds between looks at the episodes database for episodes stored from outside the
+            service (`BEDCAST_NOWCAST_INTERVAL`); 0 turns the nowcast off (the forecast stays as trained).
     """
 
     model_config = SettingsConfigDict(env_prefix="BEDCAST_", env_file=".env", extra="ignore")
@@ -29,3 +31,4 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     episodes_url: str = "sqlite:///episodes.db"
     timezone: str = "Europe/Stockholm"
+    nowcast_interval: float = 2.0

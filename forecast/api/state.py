@@ -17,6 +17,8 @@ import pandas as pd
 
 from forecast.beds import BedPolicy, daily_bed_plan, quarter_bounds
 from forecast.bundle import ForecastBundle
+from forecast.monitoring import UnitMonitor
+from forecast.nowcast import Nowcast
 from forecast.registry import ServedModel
 from forecast.staffing import StaffingRatios, shift_staffing
 
@@ -92,6 +94,8 @@ class ServingState:
             data), first and last day.
         loaded_at: when this state was built.
         cache: rendered answers.
+        nowcast: the forecast re-anchored on the newest episodes (None: as trained).
+        monitoring: per unit, production accuracy since training (None: not measured yet).
     """
 
     served: ServedModel
@@ -106,6 +110,8 @@ class ServingState:
     quarters: dict[str, tuple[pd.Timestamp, pd.Timestamp]]
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     cache: BodyCache = field(default_factory=BodyCache)
+    nowcast: Nowcast | None = None
+    monitoring: list[UnitMonitor] | None = None
 
     def ratios_for(self, unit: str) -> StaffingRatios:
         """A unit's staffing ratios: its own from training, else the model's."""
@@ -113,7 +119,20 @@ class ServingState:
 
     @property
     def bundle(self) -> ForecastBundle:
+        """What the answers come from: the nowcast's re-anchored bundle, or the model's own."""
+        return self.nowcast.bundle if self.nowcast is not None else self.served.bundle
+
+    @property
+    def trained(self) -> ForecastBundle:
+        """The model's bundle as made at training (what monitoring judges)."""
         return self.served.bundle
+
+    @property
+    def as_of(self) -> pd.Timestamp:
+        """The newest day the answers know: the nowcast's, else the training data's last day."""
+        if self.nowcast is not None:
+            return self.nowcast.as_of
+        return self.served.bundle.first_forecast_day - pd.Timedelta(days=1)
 
     @property
     def units(self) -> list[str]:
@@ -142,10 +161,12 @@ def _per_unit(bundle: ForecastBundle, target: str) -> dict[str, pd.DataFrame]:
     }
 
 
-def build_state(served: ServedModel) -> ServingState:
-    """Cut a loaded model's forecasts per unit, read its policy and ratios, and work out the daily bed plans
-    and staffing under them (the answers most requests slice)."""
-    bundle = served.bundle
+def build_state(
+    served: ServedModel, nowcast: Nowcast | None = None, monitoring: list[UnitMonitor] | None = None
+) -> ServingState:
+    """Cut a loaded model's forecasts (or their `nowcast`) per unit, read its policy and ratios, and work out
+    the daily bed plans and staffing under them (the answers most requests slice)."""
+    bundle = nowcast.bundle if nowcast is not None else served.bundle
     if bundle.forecasts.empty or bundle.units.empty:
         raise ValueError(f"{served.name} version {served.version} has no forecasts or no units")
     policy = BedPolicy(**_known_fields(BedPolicy, bundle.meta.get("policy")))
@@ -170,6 +191,8 @@ def build_state(served: ServedModel) -> ServingState:
             for unit, rows in census.items()
         },
         quarters=_quarters(bundle),
+        nowcast=nowcast,
+        monitoring=monitoring,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import pandas as pd
-from fastapi import APIRouter, Body, HTTPException, status
+from fastapi import APIRouter, Body, HTTPException, Request, status
 
 from forecast.api.deps import ApiKey, SettingsDep, StoreDep
 from forecast.api.responses import NEEDS_KEY
@@ -30,7 +30,7 @@ Episodes = Annotated[list[EpisodeIn], Body(max_length=MAX_BATCH, description=f"U
     },
     summary="Add episodes",
 )
-def add_episodes(episodes: Episodes, store: StoreDep, settings: SettingsDep) -> EpisodesAdded:
+def add_episodes(request: Request, episodes: Episodes, store: StoreDep, settings: SettingsDep) -> EpisodesAdded:
     """Validate and store a batch of episodes in one transaction: all or nothing.
 
     Sending an episode again with the same content changes nothing; sending an open stay again with its
@@ -58,6 +58,10 @@ def add_episodes(episodes: Episodes, store: StoreDep, settings: SettingsDep) -> 
         result = store.add(valid)
     except EpisodeConflict as error:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from None
+    if result.added or result.discharged:
+        nowcaster = request.app.state.nowcaster
+        if nowcaster is not None:
+            nowcaster.poke()  # the forecast follows the new episodes, in the background
     return EpisodesAdded(
         added=result.added, unchanged=result.unchanged + repeats, discharged=result.discharged, stored=store.count()
     )

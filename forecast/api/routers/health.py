@@ -23,4 +23,11 @@ async def ready(request: Request) -> Ready | JSONResponse:
     if state is None:
         return JSONResponse({"detail": request.app.state.load_error or NO_MODEL}, status_code=503)
     served = state.served
-    return Ready(model_name=served.name, model_version=served.version, alias=served.alias)
+    nowcaster = request.app.state.nowcaster
+    return Ready(
+        model_name=served.name,
+        model_version=served.version,
+        alias=served.alias,
+        as_of=state.as_of.date(),
+        nowcast_error=nowcaster.status.error if nowcaster is not None else None,
+    )

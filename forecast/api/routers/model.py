@@ -40,6 +40,8 @@ def model_info(state: StateDep) -> ModelAnswer:
         chosen=meta.get("chosen") or {},
         policy={k: float(v) for k, v in vars(state.policy).items()},
         staffing={k: float(v) for k, v in vars(state.ratios).items()},
+        as_of=state.as_of.date(),
+        nowcast=state.nowcast.methods if state.nowcast is not None else {},
     )
 
 
@@ -72,6 +74,8 @@ def reload_model(request: Request) -> ReloadAnswer:
             ) from None
         app.state.serving = state  # one reference: requests see the old state or the new, never a mix
         app.state.load_error = None
+        if app.state.nowcaster is not None:
+            app.state.nowcaster.poke()  # re-anchor the new model on the episodes since its training
     finally:
         app.state.reload_lock.release()
     log.info("serving %s version %s", state.served.name, state.served.version)

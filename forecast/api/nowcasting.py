@@ -1,0 +1,143 @@
+"""The living forecast: a background thread re-anchors the served forecast when newer episodes arrive.
+
+Episodes reach the database through `POST /v1/episodes` (which wakes the thread at once) or from outside, e.g.
+`bedcast ingest FILE --into URL` or another serving worker (the thread looks every `interval` seconds, a
+count-and-newest query). An update reads the stays in bed since training, builds a whole new serving state
+from the nowcast (`forecast.nowcast`) and the monitoring (`forecast.monitoring`), renders the common answers,
+and only then swaps it in: requests see the old answers until the new ones are ready. A failed update keeps
+the answers being served and says why in `/ready` and the log. It never refits a model.
+
+This piece is separate from loading the model: a reload brings a state as trained, which the thread re-anchors
+on its next look.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from forecast.api.answers import warm
+from forecast.api.loading import describe
+from forecast.api.state import ServingState, build_state
+from forecast.monitoring import monitor
+from forecast.nowcast import nowcast
+from forecast.store import EpisodeStore
+
+__all__ = ["Nowcaster", "NowcastStatus"]
+
+log = logging.getLogger("bedcast.api")
+
+
+@dataclass(frozen=True)
+class NowcastStatus:
+    """The last update: when it ran, how long it took, and the error that kept the old answers (if any)."""
+
+    checked_at: float | None = None
+    seconds: float | None = None
+    error: str | None = None
+
+
+class Nowcaster:
+    """Keeps `holder.serving` (the app's state) re-anchored on the episodes in `store`.
+
+    Args:
+        holder: the object whose `serving` attribute is the state being served (the app's `state`).
+        store: the episodes database.
+        interval: seconds between looks at the database for episodes added from outside the service.
+    """
+
+    def __init__(self, holder: Any, store: EpisodeStore, interval: float = 2.0):
+        self.holder, self.store, self.interval = holder, store, interval
+        self.status = NowcastStatus()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        # The state and store version the last update started from: nothing new, nothing to do.
+        self._seen: tuple[ServingState, Any] | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="bedcast-nowcast", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def poke(self) -> None:
+        """New episodes were stored: update soon, off the caller's thread."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self.update()
+            except Exception:  # the thread must live on; update() records its own failures
+                log.exception("nowcast thread")
+
+    def update(self) -> bool:
+        """Re-anchor the served state now if the model or the episodes changed since the last update.
+
+        Returns:
+            True when a new state was swapped in.
+        """
+        with self._lock:
+            state: ServingState | None = self.holder.serving
+            if state is None:
+                return False
+            started = time.perf_counter()
+            try:
+                version = self.store.version()
+                if self._seen is not None and self._seen[0] is state and self._seen[1] == version:
+                    return False
+                new = self._rebuild(state)
+            except Exception as error:  # keep serving the old answers, and say why
+                reason = f"the nowcast failed ({describe(error)}); serving the forecast as of {state.as_of:%Y-%m-%d}"
+                self.status = NowcastStatus(time.time(), time.perf_counter() - started, reason)
+                log.warning("%s", reason)
+                return False
+            swapped = False
+            if self.holder.serving is state:  # a reload in between brings its own state: look again
+                if new is not None:
+                    self.holder.serving = new
+                    swapped = True
+                self._seen = (self.holder.serving, version)
+            else:
+                self._wake.set()
+            seconds = time.perf_counter() - started
+            self.status = NowcastStatus(time.time(), seconds, None)
+            if swapped and new is not None:
+                log.info("nowcast as of %s in %.2f s", f"{new.as_of:%Y-%m-%d}", seconds)
+            return swapped
+
+    def _rebuild(self, state: ServingState) -> ServingState | None:
+        """The state re-anchored on the stored episodes, or None when nothing is newer than training."""
+        trained = state.trained
+        end = trained.first_forecast_day - pd.Timedelta(days=1)
+        episodes = self.store.read_in_bed_after(end.date())
+        as_of = episodes.attrs.get("as_of")
+        if as_of is None or as_of <= end:
+            if state.nowcast is None and state.monitoring is not None:
+                return None
+            new = build_state(state.served, None, monitor(trained, _no_census(), state.policy))
+        else:
+            current = nowcast(trained, episodes, as_of)
+            new = build_state(state.served, current, monitor(trained, current.census, state.policy))
+        new.loaded_at = state.loaded_at
+        warm(new)
+        return new
+
+
+def _no_census() -> pd.DataFrame:
+    return pd.DataFrame({"unit": pd.Series(dtype=str), "ds": pd.to_datetime([]), "census": pd.Series(dtype=float)})
