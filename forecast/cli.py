@@ -432,5 +432,114 @@ def serve(
     uvicorn.run(create_app(), host=host, port=port, access_log=access_log)
 
 
+# --- the living service: monitoring and retraining (issue 14) ------------------------------------------------
+
+EpisodesDb = Annotated[
+    str, typer.Option("--episodes-db", help="SQLAlchemy URL of the episodes database (as BEDCAST_EPISODES_URL).")
+]
+ServeUrl = Annotated[
+    str | None,
+    typer.Option(
+        help="A serving process to tell to reload (POST /v1/reload with BEDCAST_API_KEY), e.g. http://127.0.0.1:8000."
+    ),
+]
+TrainData = Annotated[Path | None, typer.Option("--data", help="The training data file (episodes), as at training.")]
+TrainUnits = Annotated[Path | None, typer.Option("--units", help="Current beds per unit (unit, beds).")]
+
+
+class RetrainIf(StrEnum):
+    never = "never"
+    watch = "watch"
+    drifted = "drifted"
+
+
+def _train_args(data_file: Path | None, episodes_db: str, units: Path | None, guest_nights: Path | None) -> list[str]:
+    args = ["--episodes-db", episodes_db, "--quiet"]
+    for flag, value in (("--data", data_file), ("--units", units), ("--guest-nights", guest_nights)):
+        if value is not None:
+            args += [flag, str(value)]
+    return args
+
+
+def _retrain_and_reload(train_args: list[str], serve_url: str | None) -> None:
+    from forecast import watch
+
+    code, before, after = watch.retrain(train_args)
+    if code:
+        raise typer.Exit(code)
+    if after == before:
+        typer.echo(f"the champion stays version {before}: nothing to reload")
+        return
+    typer.echo(f"version {after} is the new champion (was {before})")
+    if serve_url:
+        try:
+            typer.echo(watch.reload_service(serve_url, os.environ.get("BEDCAST_API_KEY")))
+        except RuntimeError as error:
+            raise fail(str(error)) from None
+
+
+@app.command()
+def monitor(
+    episodes_db: EpisodesDb = "sqlite:///episodes.db",
+    mlflow_log: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log a monitoring run to MLflow.")] = True,
+    retrain_if: Annotated[
+        RetrainIf, typer.Option(help="Retrain (as `bedcast retrain`) when a unit is at least this bad.")
+    ] = RetrainIf.never,
+    data_file: TrainData = None,
+    units: TrainUnits = None,
+    guest_nights: GuestNights = None,
+    serve_url: ServeUrl = None,
+) -> None:
+    """Is the champion still good? Per unit since training: MASE against the backtest's, interval coverage,
+    days over the beds planned at the risk, bias and a status; logged to MLflow beside the training run."""
+    from forecast import registry, watch
+
+    try:
+        watched = watch.watch(episodes_db, to_mlflow=mlflow_log)
+    except (registry.ModelNotFound, registry.TrackingUnavailable, ValueError) as error:
+        raise fail(str(error)) from None
+    as_of = f"{watched.as_of:%Y-%m-%d}" if watched.as_of is not None else "nothing newer than training"
+    typer.echo(f"champion version {watched.version} (run {watched.run_id}); census known as of {as_of}")
+    rows = pd.DataFrame([vars(m) for m in watched.units])
+    shown = [
+        "unit",
+        "status",
+        "days",
+        "mase",
+        "backtest_mase",
+        "coverage_80",
+        "coverage_95",
+        "over_beds_at_risk",
+        "bias",
+    ]
+    print_table(rows[shown].round(3))
+    for m in watched.units:
+        typer.echo(f"{m.unit}: {m.status}: {m.reason}")
+    if watched.monitoring_run_id:
+        typer.echo(f"logged to MLflow: run {watched.monitoring_run_id} (nested under the champion's run)")
+    if retrain_if is RetrainIf.never:
+        return
+    threshold = ("watch", "drifted") if retrain_if is RetrainIf.watch else ("drifted",)
+    bad = [m.unit for m in watched.units if m.status in threshold]
+    if not bad:
+        typer.echo(f"no unit is {' or '.join(threshold)}: no retraining")
+        return
+    typer.echo(f"retraining: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} {' or '.join(threshold)}")
+    _retrain_and_reload(_train_args(data_file, episodes_db, units, guest_nights), serve_url)
+
+
+@app.command()
+def retrain(
+    episodes_db: EpisodesDb = "sqlite:///episodes.db",
+    data_file: TrainData = None,
+    units: TrainUnits = None,
+    guest_nights: GuestNights = None,
+    serve_url: ServeUrl = None,
+) -> None:
+    """Retrain on the data file plus the stored episodes; the champion rule decides; a serving process is told
+    to reload when the champion changed."""
+    _retrain_and_reload(_train_args(data_file, episodes_db, units, guest_nights), serve_url)
+
+
 if __name__ == "__main__":  # pragma: no cover - `python -m forecast.cli`
     app()
