@@ -128,7 +128,7 @@ class Nowcaster:
         episodes = self.store.read_in_bed_after(end.date())
         as_of = episodes.attrs.get("as_of")
         if as_of is None or as_of <= end:
-            if state.nowcast is None and state.monitoring is not None:
+            if state.nowcast is None:  # nothing newer than training: the state as trained stays
                 return None
             new = build_state(state.served, None, monitor(trained, _no_census(), state.policy))
         else:

@@ -1,0 +1,127 @@
+"""The nowcast: the census since training counted from episodes, and the forecast re-anchored on today's beds."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast.nowcast import as_of_day, nowcast
+from forecast.quantiles import columns
+from tests.living import TRAINED_TO, replay, seen_by
+
+
+def _truth(day: pd.Timestamp) -> pd.DataFrame:
+    daily = replay().daily
+    days = daily[(daily["date"] > TRAINED_TO) & (daily["date"] <= day)]
+    return days.rename(columns={"date": "ds"}).set_index(["unit", "ds"])["census"]
+
+
+def test_census_since_training_is_the_true_census_and_the_forecast_starts_the_next_day():
+    r = replay()
+    day = TRAINED_TO + pd.Timedelta(days=10)
+    episodes = seen_by(r.episodes, day)
+    assert as_of_day(episodes) == day
+    now = nowcast(r.bundle, episodes, day)
+    counted = now.census.set_index(["unit", "ds"])["census"]
+    truth = _truth(day)
+    assert len(counted) == len(truth) == 10 * 3
+    assert (counted == truth.reindex(counted.index)).all()
+    assert (now.census["expected"] == 0).all()
+    assert now.bundle.first_forecast_day == day + pd.Timedelta(days=1)
+    assert now.bundle.last_forecast_day == r.bundle.last_forecast_day
+    assert (now.bundle.units["last_date"] == day).all()
+    values = now.bundle.forecasts[columns()].to_numpy()
+    assert (values >= 0).all() and (np.diff(values, axis=1) >= 0).all()
+    assert set(now.methods) == set(r.bundle.unit_names)
+    assert all("re-anchored" in how for how in now.methods.values())
+
+
+def test_training_stays_the_database_lacks_are_expected_not_lost_and_never_counted_twice():
+    r = replay()
+    day = TRAINED_TO + pd.Timedelta(days=5)
+    everything = seen_by(r.episodes, day)
+    # The database holds only what was sent after training: the training file's stays still open then are absent.
+    after = everything[everything["admitted_at"] > TRAINED_TO]
+    partial = nowcast(r.bundle, after, day)
+    assert partial.census["expected"].sum() > 0
+    # Expected patients stand in for them: the census since is near the truth, not short by the patients in bed.
+    truth = _truth(day)
+    counted = partial.census.set_index(["unit", "ds"])["census"].reindex(truth.index)
+    assert abs(counted.sum() - truth.sum()) / truth.sum() < 0.05
+    # Those discharged since are sent (with their discharge): each replaces its expected self, nothing twice.
+    left = everything[(everything["admitted_at"] <= TRAINED_TO) & everything["discharged_at"].notna()]
+    left = left[left["discharged_at"] > TRAINED_TO]
+    more = nowcast(r.bundle, pd.concat([after, left]), day)
+    assert more.census["expected"].sum() < partial.census["expected"].sum()
+    full = nowcast(
+        r.bundle, everything[everything["discharged_at"].isna() | (everything["discharged_at"] > TRAINED_TO)], day
+    )
+    assert (full.census["expected"] == 0).all()
+    assert (
+        full.census.set_index(["unit", "ds"])["census"] == truth.reindex(full.census.set_index(["unit", "ds"]).index)
+    ).all()
+
+
+def test_another_chosen_model_is_corrected_by_the_patients_in_bed():
+    r = replay()
+    unit = r.bundle.unit_names[0]
+    day = TRAINED_TO + pd.Timedelta(days=14)
+    episodes = seen_by(r.episodes, day)
+    flow = nowcast(r.bundle, episodes, day)
+    # The same forecast, said to come from ETS: the nowcast corrects it instead of replacing it.
+    chosen = {"census": {**r.bundle.meta["chosen"]["census"], unit: "ets"}}
+    as_ets = replace(r.bundle, meta={**r.bundle.meta, "chosen": chosen})
+    corrected = nowcast(as_ets, episodes, day)
+    assert "ets forecast corrected" in corrected.methods[unit]
+
+    def mean_of(now):
+        rows = now.bundle.forecasts
+        return rows[(rows["unique_id"] == unit) & (rows["target"] == "census")]["mean"].to_numpy()
+
+    # A flow forecast corrected by the flow's own news is the re-anchored flow (up to the level of admissions,
+    # which only the re-anchored one follows).
+    assert np.abs(mean_of(corrected) - mean_of(flow)).max() / mean_of(flow).mean() < 0.1
+    # The correction is the news in today's beds: it differs from the trained forecast near today.
+    trained = r.bundle.forecasts
+    trained = trained[(trained["unique_id"] == unit) & (trained["ds"] > day)]["mean"].to_numpy()
+    assert np.abs(mean_of(corrected)[:3] - trained[:3]).max() > 0
+
+
+def test_units_without_stays_keep_the_trained_forecast_and_say_so():
+    r = replay()
+    counts_only = replace(r.bundle, length_of_stay=pd.DataFrame(), admissions_by_type=pd.DataFrame())
+    day = TRAINED_TO + pd.Timedelta(days=3)
+    now = nowcast(counts_only, seen_by(r.episodes, day), day)
+    assert all(how.startswith("kept as trained") for how in now.methods.values())
+    kept = r.bundle.forecasts[r.bundle.forecasts["ds"] > day].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        now.bundle.forecasts.sort_values(["unique_id", "ds"]).reset_index(drop=True),
+        kept.sort_values(["unique_id", "ds"]).reset_index(drop=True),
+    )
+
+
+@pytest.mark.parametrize("days, says", [(0, "nothing is newer"), (400, "retrain")])
+def test_a_day_outside_the_forecast_is_refused_saying_why(days, says):
+    r = replay()
+    day = TRAINED_TO + pd.Timedelta(days=days)
+    with pytest.raises(ValueError, match=says):
+        nowcast(r.bundle, seen_by(r.episodes, day), day)
+
+
+def test_the_nowcast_is_nearer_the_census_than_the_frozen_forecast():
+    """Measured on the replay: each day of eight weeks after training, the next seven days' census."""
+    r = replay()
+    truth = r.daily.set_index(["unit", "date"])["census"]
+    frozen_errors, now_errors = [], []
+    trained = r.bundle.forecasts.set_index(["unique_id", "ds"])["mean"]
+    for lag in range(1, 57):
+        day = TRAINED_TO + pd.Timedelta(days=lag)
+        now = nowcast(r.bundle, seen_by(r.episodes, day), day).bundle.forecasts.set_index(["unique_id", "ds"])["mean"]
+        week = [(u, day + pd.Timedelta(days=k)) for u in r.bundle.unit_names for k in range(1, 8)]
+        actual = truth.reindex(week).to_numpy()
+        frozen_errors.append(np.abs(trained.reindex(week).to_numpy() - actual).mean())
+        now_errors.append(np.abs(now.reindex(week).to_numpy() - actual).mean())
+    assert np.mean(now_errors) < 0.9 * np.mean(frozen_errors)
