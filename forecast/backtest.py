@@ -86,24 +86,17 @@ def lead_windows_for(horizon: int, step: int, fewest: int = 3, most: int = 6) ->
 def expected_admissions(
     history: pd.DataFrame, future: pd.DataFrame, flow: FlowInputs, unit: str
 ) -> dict[str, np.ndarray]:
-    """One unit's expected admissions by type on the days of `future` (the flow model's arrivals).
-
-    Args:
-        history: the unit's `unique_id, ds, y` and calendar regressors, up to the origin.
-        future: the unit's regressors on the days after the origin.
-        flow: admissions by type (and episodes) of every unit.
-        unit: the unit.
-    """
+    """The flow model's expected admissions per day after the origin, by admission type, for one unit."""
     origin = history["ds"].max()
     regressors = [c for c in history.columns if c not in ("unique_id", "ds", "y")]
     admitted = flow.admissions[(flow.admissions["unique_id"] == unit) & (flow.admissions["ds"] <= origin)]
-    out = {}
+    by_type = {}
     for kind in ADMISSION_TYPES:
         past = (
             admitted[["unique_id", "ds", kind]].rename(columns={kind: "y"}).merge(history[["ds", *regressors]], on="ds")
         )
-        out[kind] = models.admissions_rate(past, future, years=2.0)
-    return out
+        by_type[kind] = models.admissions_rate(past, future, years=2.0)
+    return by_type
 
 
 def _flow_forecast(

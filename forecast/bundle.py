@@ -39,12 +39,11 @@ class ForecastBundle:
         length_of_stay: `unit, admission_type, day, survival`: each unit's length-of-stay curve at the end of
             the data (P(stay > day), Kaplan–Meier), the flow model's view of how long patients stay; empty when
             trained on daily counts.
-        admissions_by_type: `unit, admission_type, ds, mean`: the flow model's expected admissions per day
-            after the data, by type, for every unit with episodes (whatever model its census chose); what the
-            nowcast re-anchors on. Empty when trained on daily counts.
-        in_bed: `unit, admission_type, days_since_admission, patients`: the patients in bed at midnight of the
-            data's last day, counted by how long they had stayed (aggregates, no episode rows). Empty when
-            trained on daily counts.
+        admissions_by_type: `unit, admission_type, ds, expected`: the flow model's expected admissions per day
+            of the forecast, by type, for every unit whatever model its census chose (what-if scenarios change
+            these); empty when trained on daily counts.
+        in_bed: `unit, admission_type, days_since_admission, patients`: the patients in bed at the end of the
+            data, counted by days since admission (aggregates only); empty when trained on daily counts.
     """
 
     forecasts: pd.DataFrame

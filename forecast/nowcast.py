@@ -250,7 +250,7 @@ def _unit_flows(
         flows[kind] = _type_flow(
             of_kind,
             curve["survival"].to_numpy(float),
-            expected["mean"].to_numpy(float)[:days],
+            expected["expected"].to_numpy(float)[:days],
             in_bed if len(in_bed) else pd.DataFrame(columns=["days_since_admission", "patients"]),
             end,
             as_of,
@@ -277,11 +277,11 @@ def _level_now(
     if lag < LEVEL_DAYS and "admissions" in history.columns:
         window = history[(history["unique_id"] == unit) & (history["ds"] > end - pd.Timedelta(days=LEVEL_DAYS - lag))]
         before = float(window["admissions"].sum())
-    since = float(expected["mean"].sum())
+    since = float(expected["expected"].sum())
     if lag >= LEVEL_DAYS:
         # Only the latest LEVEL_DAYS days count, as at training.
         recent = expected[expected["ds"] > as_of - pd.Timedelta(days=LEVEL_DAYS)]
-        since = float(recent["mean"].sum())
+        since = float(recent["expected"].sum())
         admitted = (
             int(
                 ((stays["admitted_at"] > as_of - pd.Timedelta(days=LEVEL_DAYS)) & (stays["admitted_at"] <= as_of)).sum()

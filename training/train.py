@@ -286,6 +286,7 @@ def build_bundle(source: Source, runs: dict[str, TargetRun], meta: dict) -> Fore
     if tree is not None:
         span = span.merge(tree, on="unit", how="left")
     units = span[["unit", "beds", "first_date", "last_date", *(["hospital", "region"] if tree is not None else [])]]
+    by_type, in_bed = flow_structure(source, runs["census"])
     return ForecastBundle(
         forecasts,
         units,
@@ -293,8 +294,8 @@ def build_bundle(source: Source, runs: dict[str, TargetRun], meta: dict) -> Fore
         meta,
         length_of_stay_curves(source),
         pools_of(runs, tree),
-        admissions_ahead(source, runs["census"]),
-        in_bed_at_end(source),
+        admissions_by_type=by_type,
+        in_bed=in_bed,
     )
 
 
@@ -344,51 +345,44 @@ def backtest_per_unit(runs: dict[str, TargetRun]) -> dict[str, dict[str, dict[st
     return {t: {u: {k: float(s[k]) for k in keys} for u, s in r.metrics["units"].items()} for t, r in runs.items()}
 
 
-def admissions_ahead(source: Source, census: TargetRun) -> pd.DataFrame:
-    """Per unit, admission type and day after the data, the flow model's expected admissions (for every unit
-    with episodes, whatever its census chose): what a nowcast re-anchors on."""
-    columns = ["unit", "admission_type", "ds", "mean"]
-    episodes = source.ingested.episodes
-    if episodes is None or census.forecast.empty:
-        return pd.DataFrame(columns=columns)
-    daily = source.ingested.daily
-    days = int(census.forecast.groupby("unique_id")["ds"].count().max())
-    config = replace(census.config, horizon=days, candidates=("flow",))
+def flow_structure(source: Source, census: TargetRun) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What-if scenarios' inputs for every unit, whatever model its census chose: the flow model's expected
+    admissions per forecast day by type (`unit, admission_type, ds, expected`) and the patients in bed at the
+    end of the data by days since admission (`unit, admission_type, days_since_admission, patients`).
+
+    Both are aggregates; both are empty without episodes (daily counts have no stays to follow).
+    """
+    by_type = pd.DataFrame(columns=["unit", "admission_type", "ds", "expected"])
+    in_bed = pd.DataFrame(columns=["unit", "admission_type", "days_since_admission", "patients"])
+    episodes, daily = source.ingested.episodes, source.ingested.daily
+    if episodes is None or not {"admissions_acute", "admissions_elective"} <= set(daily.columns):
+        return by_type, in_bed
+    config = replace(
+        census.config, horizon=forecast_days(daily["date"].max(), census.config.horizon), candidates=("flow",)
+    )
     prepared = engine.prepare(daily, config, episodes, source.guest_nights)
     assert prepared.flow is not None
-    pieces = []
-    futures = dict(tuple(prepared.future.groupby("unique_id", sort=False)))
-    for unit, history in prepared.series.groupby("unique_id", sort=True):
-        future = futures[unit].sort_values("ds")
-        for kind, mean in expected_admissions(history, future, prepared.flow, str(unit)).items():
-            pieces.append(
-                pd.DataFrame({"unit": unit, "admission_type": kind, "ds": future["ds"].to_numpy(), "mean": mean})
+    arrivals, patients = [], []
+    for unit, past in prepared.series.groupby("unique_id", sort=True):
+        ahead = prepared.future[prepared.future["unique_id"] == unit].sort_values("ds").reset_index(drop=True)
+        origin = past["ds"].max()
+        for kind, expected in expected_admissions(past, ahead, prepared.flow, str(unit)).items():
+            arrivals.append(
+                pd.DataFrame({"unit": unit, "admission_type": kind, "ds": ahead["ds"], "expected": expected})
             )
-    return pd.concat(pieces, ignore_index=True)[columns]
-
-
-def in_bed_at_end(source: Source) -> pd.DataFrame:
-    """Per unit and admission type, the patients in bed at midnight of the data's last day by days since
-    admission (counts only)."""
-    columns = ["unit", "admission_type", "days_since_admission", "patients"]
-    episodes = source.ingested.episodes
-    if episodes is None:
-        return pd.DataFrame(columns=columns)
-    end = source.ingested.daily["date"].max()
-    pieces = []
-    for (unit, kind), stays in episodes.groupby(["unit", "admission_type"], sort=True):
-        counted = in_bed_at(stays, end)
-        pieces.append(
-            pd.DataFrame(
-                {
-                    "unit": unit,
-                    "admission_type": kind,
-                    "days_since_admission": counted.days_since_admission,
-                    "patients": counted.patients.astype(int),
-                }
+            stays = episodes[(episodes["unit"] == unit) & (episodes["admission_type"] == kind)]
+            there = in_bed_at(stays, origin)
+            patients.append(
+                pd.DataFrame(
+                    {
+                        "unit": unit,
+                        "admission_type": kind,
+                        "days_since_admission": there.days_since_admission,
+                        "patients": there.patients,
+                    }
+                )
             )
-        )
-    return pd.concat(pieces, ignore_index=True)[columns] if pieces else pd.DataFrame(columns=columns)
+    return pd.concat(arrivals, ignore_index=True), pd.concat(patients, ignore_index=True)
 
 
 def next_quarter_plan(bundle: ForecastBundle, policy: beds.BedPolicy) -> tuple[pd.DataFrame, str]:
