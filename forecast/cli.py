@@ -528,8 +528,9 @@ def monitor(
     _retrain_and_reload(_train_args(data_file, episodes_db, units, guest_nights), serve_url)
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def retrain(
+    ctx: typer.Context,
     episodes_db: EpisodesDb = "sqlite:///episodes.db",
     data_file: TrainData = None,
     units: TrainUnits = None,
@@ -537,8 +538,8 @@ def retrain(
     serve_url: ServeUrl = None,
 ) -> None:
     """Retrain on the data file plus the stored episodes; the champion rule decides; a serving process is told
-    to reload when the champion changed."""
-    _retrain_and_reload(_train_args(data_file, episodes_db, units, guest_nights), serve_url)
+    to reload when the champion changed. Other options go to `bedcast train` (e.g. --models, --folds)."""
+    _retrain_and_reload([*_train_args(data_file, episodes_db, units, guest_nights), *ctx.args], serve_url)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m forecast.cli`
