@@ -70,7 +70,7 @@ class EpisodeStore:
     def create(self) -> None:
         """Create the table if it is not there (safe to call on every start), and an SQLite file's folder."""
         url = self.engine.url
-        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         metadata.create_all(self.engine)
 

@@ -14,6 +14,7 @@ __all__ = [
     "BedsDay",
     "Distribution",
     "EpisodeIn",
+    "EpisodeWarning",
     "EpisodesAdded",
     "ErrorMessage",
     "ForecastAnswer",
@@ -246,8 +247,20 @@ class EpisodeIn(BaseModel):
     region: str | None = Field(default=None, max_length=200)
 
 
+class EpisodeWarning(BaseModel):
+    """A value stored as sent but unlikely to be true (a stay over a year, an admission after today)."""
+
+    row: int = Field(description="1 = the first episode of the batch.")
+    field: str
+    episode_id: str | None
+    message: str
+
+
 class EpisodesAdded(BaseModel):
     added: int = Field(description="New episodes stored.")
     unchanged: int = Field(description="Episodes already stored with the same content (and repeats in the batch).")
     discharged: int = Field(description="Open stays stored before that now have their discharge.")
     stored: int = Field(description="Episodes in the store after this batch.")
+    warnings: list[EpisodeWarning] = Field(
+        default_factory=list, description="Implausible values, stored as sent: check them at the source."
+    )

@@ -27,8 +27,20 @@ def test_write_endpoints_refused_without_a_configured_key(tmp_path):
 
 def test_episodes_are_idempotent(client):
     second = {**EPISODE, "episode_id": "e2", "discharged_at": "2026-01-04", "admission_type": "elective"}
-    assert post(client, EPISODE, second).json() == {"added": 2, "unchanged": 0, "discharged": 0, "stored": 2}
-    assert post(client, EPISODE, second, second).json() == {"added": 0, "unchanged": 3, "discharged": 0, "stored": 2}
+    assert post(client, EPISODE, second).json() == {
+        "added": 2,
+        "unchanged": 0,
+        "discharged": 0,
+        "stored": 2,
+        "warnings": [],
+    }
+    assert post(client, EPISODE, second, second).json() == {
+        "added": 0,
+        "unchanged": 3,
+        "discharged": 0,
+        "stored": 2,
+        "warnings": [],
+    }
     completed = post(client, {**EPISODE, "discharged_at": "2026-01-06"})
     assert completed.json()["discharged"] == 1
 
@@ -65,4 +77,27 @@ def test_episodes_are_durable_across_app_instances(tmp_path):
         assert post(client, EPISODE).json()["added"] == 1
     second = create_app(settings_for(tmp_path), loader=Loader(make_served()))
     with TestClient(second) as client:
-        assert post(client, EPISODE).json() == {"added": 0, "unchanged": 1, "discharged": 0, "stored": 1}
+        assert post(client, EPISODE).json() == {
+            "added": 0,
+            "unchanged": 1,
+            "discharged": 0,
+            "stored": 1,
+            "warnings": [],
+        }
+
+
+def test_implausible_episodes_are_stored_with_warnings_naming_row_field_and_id(client):
+    century = {**EPISODE, "episode_id": "c1", "unit": "SECRET-WARD", "admitted_at": "1925-01-01"}
+    century["discharged_at"] = "2025-01-01"
+    future = {**EPISODE, "episode_id": "f2", "admitted_at": "2099-01-01"}
+    answer = post(client, EPISODE, century, future)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["added"] == 3
+    assert [(w["row"], w["field"], w["episode_id"]) for w in body["warnings"]] == [
+        (2, "discharged_at", "c1"),
+        (3, "admitted_at", "f2"),
+    ]
+    assert "after today" in body["warnings"][1]["message"]
+    assert "SECRET-WARD" not in answer.text and "1925" not in answer.text and "2099" not in answer.text
+    assert post(client, EPISODE).json()["warnings"] == []
