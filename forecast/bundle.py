@@ -36,9 +36,10 @@ class ForecastBundle:
         pools: `level, unique_id, ds, mean` and the quantile grid: the summed census of each hospital's and
             region's units (`unique_id` is the pool), for plans of pooled beds; empty when units have no
             hospital or region.
-        length_of_stay: `unit, admission_type, day, survival`: each unit's length-of-stay curve at the end of
-            the data (P(stay > day), Kaplan–Meier), the flow model's view of how long patients stay; empty when
-            trained on daily counts.
+        length_of_stay: `unit, admission_type, day, survival, source`: each unit's length-of-stay curve at the
+            end of the data (P(stay > day), Kaplan–Meier), the flow model's view of how long patients stay; from
+            the unit's own stays only when there are at least 20, else its hospital's or all units' pooled stays
+            (`source`: unit, hospital, all; see `forecast.los.stored_curves`); empty when trained on daily counts.
     """
 
     forecasts: pd.DataFrame

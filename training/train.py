@@ -28,10 +28,9 @@ import typer
 from mlflow.tracking import MlflowClient
 from sqlalchemy.engine import make_url
 
-from forecast import beds, data, distributed, engine, hierarchy, models, plots, registry
+from forecast import beds, data, distributed, engine, hierarchy, los, models, plots, registry
 from forecast.backtest import Backtest
 from forecast.bundle import FORECAST_COLUMNS, TARGETS, ForecastBundle
-from forecast.census import survival_at
 from forecast.staffing import StaffingRatios, ratios_per_unit, shift_staffing, weekly_fte
 
 __all__ = ["TrainSettings", "TrainResult", "Source", "load_source", "train", "main"]
@@ -317,16 +316,14 @@ def pools_of(runs: dict[str, TargetRun], tree: pd.DataFrame | None) -> pd.DataFr
 
 
 def length_of_stay_curves(source: Source, days: int = 60) -> pd.DataFrame:
-    """Per unit and admission type, P(stay > day) at the end of the data for the first `days` days."""
+    """Per unit and admission type, P(stay > day) at the end of the data for the first `days` days, each from
+    at least `los.MIN_STAYS` stays (a small unit's is its hospital's or all units' pooled curve)."""
     episodes = source.ingested.episodes
     if episodes is None:
-        return pd.DataFrame(columns=["unit", "admission_type", "day", "survival"])
-    end = source.ingested.daily["date"].max()
-    pieces = []
-    for (unit, kind), stays in episodes.groupby(["unit", "admission_type"], sort=True):
-        curve = survival_at(stays, end)[: days + 1]
-        pieces.append(pd.DataFrame({"unit": unit, "admission_type": kind, "day": range(len(curve)), "survival": curve}))
-    return pd.concat(pieces, ignore_index=True)
+        return pd.DataFrame(columns=los.CURVE_COLUMNS)
+    tree = hierarchy_of(source)  # else the episodes' own hospital column, if any
+    hospitals = tree.set_index("unit")["hospital"] if tree is not None else None
+    return los.stored_curves(episodes, source.ingested.daily["date"].max(), hospitals, days)
 
 
 def next_quarter_plan(bundle: ForecastBundle, policy: beds.BedPolicy) -> tuple[pd.DataFrame, str]:

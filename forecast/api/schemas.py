@@ -67,11 +67,20 @@ class Ready(BaseModel):
     alias: str
 
 
+LengthOfStaySource = Literal["unit", "hospital", "all"]
+
+
 class UnitInfo(BaseModel):
     unit: str
     current_beds: int | None = Field(description="Staffed beds today; null where the training data did not say.")
     first_date: dt.date = Field(description="First day of the unit's data.")
     last_date: dt.date = Field(description="Last day of the unit's data.")
+    length_of_stay_source_acute: LengthOfStaySource | None = Field(
+        None,
+        description="Whose stays the unit's acute length-of-stay curve is drawn from: the unit's own (20 stays or "
+        "more), its hospital's or all units' pooled (a smaller unit's curve would give its stays away); null: none.",
+    )
+    length_of_stay_source_elective: LengthOfStaySource | None = Field(None, description="The same for elective stays.")
 
 
 class UnitsAnswer(TableAnswer):
