@@ -38,6 +38,7 @@ def test_beds_unknown_are_null_with_a_note(client):
         ("overflow_risk=0", "overflow_risk"),
         ("overflow_risk=0.6", "overflow_risk"),
         ("target_occupancy=1.2", "target_occupancy"),
+        ("target_occupancy=1e-300", "target_occupancy"),  # beds beyond any count
     ],
 )
 def test_beds_parameters_out_of_range(client, query, field):
