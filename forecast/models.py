@@ -147,7 +147,11 @@ def regression_effects(
 def _run_statsforecast(history: pd.DataFrame, horizon: int, models: list[object], n_jobs: int) -> pd.DataFrame:
     engine = StatsForecast(models=models, freq="D", n_jobs=n_jobs)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        # AutoARIMA tries many orders and says so for each whose optimiser stopped early; the order search
+        # itself judges them (by AICc), so the note is noise. Any other warning still shows.
+        warnings.filterwarnings(
+            "ignore", message="possible convergence problem", category=UserWarning, module="statsforecast.arima"
+        )
         result = engine.forecast(df=history[["unique_id", "ds", "y"]], h=horizon)
     result = result.reset_index() if "unique_id" not in result.columns else result
     return result.sort_values(["unique_id", "ds"]).reset_index(drop=True)

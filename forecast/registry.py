@@ -197,7 +197,9 @@ def log_bundle(bundle: ForecastBundle, model_name: str) -> Any:
     example = input_example(bundle)
     with warnings.catch_warnings():
         # MLflow hints that integer columns cannot hold missing values; `days` never is missing.
-        warnings.simplefilter("ignore", UserWarning)
+        warnings.filterwarnings(
+            "ignore", message="Hint: Inferred schema contains integer column", category=UserWarning, module="mlflow"
+        )
         signature = mlflow.models.infer_signature(example, answer_requests(bundle, example.head(1)))
     # MLflow warns that a Python object is pickled: it is our own class, from our own installed package.
     logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
