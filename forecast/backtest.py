@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from forecast import models
-from forecast.calibration import apply_error_quantiles, error_quantiles
+from forecast.calibration import apply_error_quantiles, error_quantiles, level_scale, origin_level
 from forecast.census import ADMISSION_TYPES, flow_census, in_bed_at, survival_at
 from forecast.quantiles import column
 
@@ -170,11 +170,14 @@ class Backtest:
     selected: pd.DataFrame  # unique_id, ds, cutoff, fold, step, y, model, mean, quantile columns
     choice: pd.Series  # per unit: the choice on all windows (for the production forecast), see `members`
 
-    def error_quantiles(self, unit: str, choice: str, horizon: int) -> np.ndarray:
-        """Quantiles of a choice's errors by horizon step, from every window of the backtest."""
+    def error_quantiles(self, unit: str, choice: str, horizon: int, level: float) -> np.ndarray:
+        """Quantiles of the errors by horizon step for a forecast from an origin at `level`, from every window.
+
+        The errors are those of the honest procedure (each window's choice made on the windows before it;
+        `choice` stands in for the first windows, which have none), relative to the level at their origin.
+        """
         rows = self.forecasts[self.forecasts["unique_id"] == unit]
-        errors = pd.DataFrame({"step": rows["step"], "error": rows["y"] - choice_point(rows, choice)})
-        return error_quantiles(errors, horizon)
+        return error_quantiles(honest_errors(rows, choice), horizon) * level_scale(level)
 
 
 def members(choice: str) -> list[str]:
@@ -185,6 +188,27 @@ def members(choice: str) -> list[str]:
 def choice_point(rows: pd.DataFrame, choice: str) -> np.ndarray:
     """The point forecast of a choice: its model's column, or the mean of its members' columns."""
     return rows[members(choice)].mean(axis=1).to_numpy()
+
+
+def honest_errors(rows: pd.DataFrame, fallback: str) -> pd.DataFrame:
+    """`step, error`: backtest errors of the honest procedure, relative to the level at each window's origin.
+
+    Calibrating on these rather than on the errors of today's choice avoids the winner's curse: a model is
+    chosen because its past errors were small, so its past errors understate its future ones. The choice is
+    part of the forecast, and its own mistakes (a poor pick in some window) belong in the intervals.
+    Relative errors let a window at one level teach the intervals at another (census errors grow with the
+    census). Windows with no earlier window to choose from (`honest` empty) use `fallback`'s forecasts.
+
+    Args:
+        rows: backtest forecasts with `y`, `step`, `origin_level`, `honest` and the candidates' columns.
+        fallback: the choice whose forecasts stand in where `honest` is empty.
+    """
+    point = rows["honest"].to_numpy(float)
+    missing = np.isnan(point)
+    if missing.any():
+        point = np.where(missing, choice_point(rows, fallback), point)
+    error = (rows["y"].to_numpy(float) - point) / level_scale(rows["origin_level"].to_numpy(float))
+    return pd.DataFrame({"step": rows["step"].to_numpy(), "error": error})
 
 
 def _mean_mase(rows: pd.DataFrame, point: np.ndarray, scale: pd.Series) -> float:
@@ -225,6 +249,8 @@ def _choose(rows: pd.DataFrame, scale: pd.Series, candidates: Sequence[str], poo
         combo = "+".join(ranked[:COMBINED])
         mase[combo] = score(combo)
     rank = {m: (round(v, 4), models.SIMPLICITY.get(m, 9)) for m, v in mase.items() if np.isfinite(v)}
+    if not rank:  # a constant series: no scale to judge by, and nothing to beat the baseline at
+        return models.BASELINE
     best = min(rank, key=rank.__getitem__)
     baseline = mase.get(models.BASELINE, np.inf)
     return best if mase[best] <= baseline else models.BASELINE
@@ -317,6 +343,7 @@ def backtest_windows(
         result["cutoff"] = cutoff
         result["fold"] = fold - lead_windows + 1  # 1..folds are scored; lead windows are ≤ 0
         result["step"] = (result["ds"] - cutoff).dt.days
+        result["origin_level"] = result["unique_id"].map(origin_level(history))
         windows.append(result)
         scale = _seasonal_naive_scale(history).rename("scale").reset_index()
         scale["fold"] = fold - lead_windows + 1
@@ -337,7 +364,13 @@ def judge(forecasts: pd.DataFrame, scale: pd.Series, candidates: Sequence[str], 
     )
     scores = scores.merge(scale.reset_index(), on=["unique_id", "fold"])
     scores["mase"] = scores["mae"] / scores["scale"]
-    selected = _honest_selection(forecasts, scale, candidates, horizon)
+    honest = _honest_choices(forecasts, scale, candidates)
+    forecasts = forecasts.copy()
+    forecasts["honest"] = np.nan
+    for (unit, fold), choice in honest.items():
+        rows = (forecasts["unique_id"] == unit).to_numpy() & (forecasts["fold"] == fold).to_numpy()
+        forecasts.loc[rows, "honest"] = choice_point(forecasts[rows], choice)
+    selected = _honest_selection(forecasts, honest, horizon)
     pooled = _pooled_mase(forecasts, scale)
     choice = pd.Series(
         {
@@ -348,30 +381,42 @@ def judge(forecasts: pd.DataFrame, scale: pd.Series, candidates: Sequence[str], 
     return Backtest(forecasts, scores, list(candidates), selected, choice)
 
 
-def _honest_selection(
-    forecasts: pd.DataFrame, scale: pd.Series, candidates: Sequence[str], horizon: int
-) -> pd.DataFrame:
+def _honest_choices(forecasts: pd.DataFrame, scale: pd.Series, candidates: Sequence[str]) -> dict[tuple, str]:
+    """Per unit and window: the choice made on the windows whose forecasts ended by that window's cutoff.
+
+    Windows with no earlier window (the first lead windows) have none.
+    """
+    ends = forecasts.groupby("fold")["ds"].max()
+    choices: dict[tuple, str] = {}
+    for fold, rows in forecasts.groupby("fold", sort=True):
+        known = ends.index[ends <= rows["cutoff"].iloc[0]]
+        if known.empty:
+            continue
+        everyone = forecasts[forecasts["fold"].isin(known)]
+        pooled = _pooled_mase(everyone, scale)
+        for unit, past in everyone.groupby("unique_id", sort=True):
+            if unit in set(rows["unique_id"]):
+                choices[(unit, fold)] = _choose(past, scale.loc[unit], candidates, pooled)
+    return choices
+
+
+def _honest_selection(forecasts: pd.DataFrame, honest: dict[tuple, str], horizon: int) -> pd.DataFrame:
     """For each scored fold, the forecast of the choice made on earlier windows, with quantiles calibrated
-    on that choice's errors in those windows."""
+    on the honest procedure's relative errors in those windows."""
     pieces = []
     ends = forecasts.groupby("fold")["ds"].max()
-    pooled: dict[int, Pooled] = {}
     for (unit, fold), rows in forecasts[forecasts["fold"] > 0].groupby(["unique_id", "fold"], sort=True):
         # Only windows whose forecasts (and so their actuals) ended by this fold's cutoff.
         known = ends.index[ends <= rows["cutoff"].iloc[0]]
-        everyone = forecasts[forecasts["fold"].isin(known)]
-        if fold not in pooled:
-            pooled[fold] = _pooled_mase(everyone, scale)
-        past = everyone[everyone["unique_id"] == unit]
-        choice = _choose(past, scale.loc[unit], candidates, pooled[fold])
-        errors = pd.DataFrame({"step": past["step"], "error": past["y"] - choice_point(past, choice)})
+        past = forecasts[forecasts["fold"].isin(known) & (forecasts["unique_id"] == unit)]
+        choice = honest.get((unit, fold), models.BASELINE)
         rows = rows.sort_values("ds")
         point = choice_point(rows, choice)
-        quantiles = apply_error_quantiles(point, error_quantiles(errors, horizon))
+        offsets = error_quantiles(honest_errors(past, choice), horizon) * level_scale(rows["origin_level"].iloc[0])
         piece = rows[["unique_id", "ds", "cutoff", "fold", "step", "y"]].reset_index(drop=True)
         piece["model"] = choice
         piece["mean"] = point
-        pieces.append(pd.concat([piece, quantiles], axis=1))
+        pieces.append(pd.concat([piece, apply_error_quantiles(point, offsets)], axis=1))
     return pd.concat(pieces, ignore_index=True)
 
 

@@ -26,7 +26,7 @@ from forecast.backtest import (
     members,
     width,
 )
-from forecast.calibration import apply_error_quantiles
+from forecast.calibration import apply_error_quantiles, origin_level, widen_upper
 
 __all__ = ["Target", "EngineConfig", "Prepared", "prepare", "run", "windows", "backtest_metrics", "forecast_units"]
 
@@ -47,6 +47,7 @@ class EngineConfig:
     candidates: tuple[str, ...] = models.CANDIDATES
     n_jobs: int = 1
     lead_windows: int | None = None  # unscored windows before the first fold; None: by horizon and step
+    overflow_risk: float = 0.05  # the promise the backtest checks and the plan keeps
 
 
 @dataclass
@@ -78,11 +79,15 @@ def prepare(
     config: EngineConfig,
     episodes: pd.DataFrame | None = None,
     guest_nights: pd.DataFrame | None = None,
+    future_regressors: pd.DataFrame | None = None,
 ) -> Prepared:
     """Long series with calendar, holiday and tourism features, history and future.
 
     The census target drops each unit's warm-up days (their census misses patients admitted before the
-    extract). Regressors named in `config.regressors` must be numeric columns of the daily frame.
+    extract). Regressors named in `config.regressors` must be numeric columns of the daily frame; their values
+    after the data come from `future_regressors` (`date`, optionally `unit`, and the regressor columns: a
+    published event calendar, say). Days it does not cover stay empty: a backtest does not need them, a
+    forecast beyond the data refuses them (`require_future_regressors`).
     """
     column = _target_column(daily, config)
     frame = daily
@@ -106,8 +111,8 @@ def prepare(
     )
     for name in config.regressors:
         history[name] = series[name].to_numpy(float)
-        # Known-ahead regressors from the data end with the data; beyond it they are taken as absent (0).
-        future[name] = 0.0
+    if config.regressors:
+        future = _with_future_regressors(future, future_regressors, config.regressors)
     flow = None
     if column == "census" and episodes is not None and "flow" in config.candidates:
         admissions = daily[["unit", "date", "admissions_acute", "admissions_elective"]].rename(
@@ -120,6 +125,44 @@ def prepare(
         )
         flow = FlowInputs(admissions, episodes)
     return Prepared(history, future, flow, column)
+
+
+def _with_future_regressors(
+    future: pd.DataFrame, given: pd.DataFrame | None, regressors: Sequence[str]
+) -> pd.DataFrame:
+    """The future frame with the regressors' given values per unit and day (NaN where not given)."""
+    if given is None:
+        return future.assign(**{name: np.nan for name in regressors})
+    missing = [c for c in ("date", *regressors) if c not in given.columns]
+    if missing:
+        raise ValueError(f"the future regressors need the columns date, {', '.join(regressors)}; missing {missing}")
+    values = given.assign(ds=pd.to_datetime(given["date"]))
+    keys = ["unique_id", "ds"] if "unit" in values.columns else ["ds"]
+    values = values.rename(columns={"unit": "unique_id"})[[*keys, *regressors]].drop_duplicates(keys, keep="last")
+    for name in regressors:
+        values[name] = pd.to_numeric(values[name], errors="coerce")
+    return future.merge(values, on=keys, how="left")
+
+
+def require_future_regressors(prepared: Prepared, config: EngineConfig) -> None:
+    """Refuse a forecast beyond the data when a regressor's future values are not given.
+
+    The backtest saw each regressor's real values; a forecast that took unknown ones as 0 would be served
+    with a backtest that overstates it.
+
+    Raises:
+        ValueError: naming the column and the first missing dates.
+    """
+    for name in config.regressors:
+        gaps = prepared.future[prepared.future[name].isna()]
+        if gaps.empty:
+            continue
+        days = sorted(gaps["ds"].dt.strftime("%Y-%m-%d").unique())
+        shown = ", ".join(days[:5]) + (f" and {len(days) - 5} more" if len(days) > 5 else "")
+        raise ValueError(
+            f"regressor {name!r} has no values for {len(days)} forecast day(s): {shown}; give its future values "
+            f"(a file of date[, unit], {name}) for every day of the forecast"
+        )
 
 
 def run(prepared: Prepared, config: EngineConfig, progress: Any = None) -> BacktestResult:
@@ -166,11 +209,12 @@ def backtest_metrics(result: BacktestResult, config: EngineConfig) -> dict[str, 
     per_model = scored.groupby(["unique_id", "model"])["mase"].mean().unstack()
     cov80, cov95 = coverage(selected, 80), coverage(selected, 95)
     wid80, wid95 = width(selected, 80), width(selected, 95)
-    policy = beds.BedPolicy()
+    policy = beds.BedPolicy(overflow_risk=config.overflow_risk)
     planned = {
         "beds_target": beds.beds_at_target_occupancy(selected, policy),
         "beds_risk": beds.beds_at_overflow_risk(selected, policy.overflow_risk),
     }
+    promise = promise_kept(result, config.overflow_risk)
     units: dict[str, Any] = {}
     for unit in sorted(selected["unique_id"].unique()):
         mask = (selected["unique_id"] == unit).to_numpy()
@@ -191,12 +235,21 @@ def backtest_metrics(result: BacktestResult, config: EngineConfig) -> dict[str, 
             "decisions": {
                 name: beds.decision_scores(rows["y"].to_numpy(), plan[mask]) for name, plan in planned.items()
             },
+            "promise": str(promise.loc[unit, "status"]),
         }
+        measured = ("promised_risk", "overflow_share", "days", "beds_per_mean_census", "upper_widened_by")
+        units[str(unit)]["decisions"]["beds_risk"].update({k: float(promise.loc[unit, k]) for k in measured})
     summary: dict[str, Any] = {
         key: float(np.mean([u[key] for u in units.values()]))
         for key in ("mase", "baseline_mase", "coverage_80", "coverage_95", "mae")
     }
     summary["models"] = {m: float(v) for m, v in per_model.mean().items()}
+    everyone = beds.reliability(selected["y"].to_numpy(), planned["beds_risk"], config.overflow_risk)
+    summary["decisions"] = {
+        "beds_risk": {k: v for k, v in everyone.items() if k != "status"},
+        "units_promise_broken": float((promise["status"] == "broken").sum()),
+        "units_promise_unmeasured": float((promise["status"] == "unmeasured").sum()),
+    }
     return {
         "target": config.target,
         "horizon": config.horizon,
@@ -207,6 +260,30 @@ def backtest_metrics(result: BacktestResult, config: EngineConfig) -> dict[str, 
     }
 
 
+def promise_kept(result: BacktestResult, risk: float) -> pd.DataFrame:
+    """Per unit, how the beds planned at `risk` fared in the honest backtest, and the widening the plan gets.
+
+    Returns:
+        Indexed by unit: `promised_risk, overflow_share, days, beds_per_mean_census, status` (see
+        `beds.reliability`) and `upper_widened_by`: 1 where the promise held; where it was broken, the factor
+        on the upper quantiles' distance from the forecast that would have kept it; where it cannot be measured,
+        `beds.UNMEASURED_WIDENING`.
+    """
+    rows = []
+    selected = result.selected
+    for unit, part in selected.groupby("unique_id", sort=True):
+        census = part["y"].to_numpy()
+        upper = beds.quantile_at(part, 1 - risk)
+        measured = beds.reliability(census, np.ceil(upper - 1e-9), risk)
+        widened = {
+            "kept": 1.0,
+            "broken": beds.widening_to_keep(census, part["mean"].to_numpy(), upper, risk),
+            "unmeasured": beds.UNMEASURED_WIDENING,
+        }[str(measured["status"])]
+        rows.append({"unit": unit, **measured, "upper_widened_by": widened})
+    return pd.DataFrame(rows).set_index("unit")
+
+
 def forecast_units(prepared: Prepared, result: BacktestResult, config: EngineConfig) -> pd.DataFrame:
     """Forecasts beyond the data: each unit's chosen model fitted on all history, quantiles from its errors.
 
@@ -215,6 +292,7 @@ def forecast_units(prepared: Prepared, result: BacktestResult, config: EngineCon
         model was chosen (it knows the split by admission type). `model` names the choice: one candidate, or
         `a+b+c` for the mean of three.
     """
+    require_future_regressors(prepared, config)
     needed = {m for choice in result.choice for m in members(choice)}
     point = forecast_origin(
         prepared.series,
@@ -224,12 +302,16 @@ def forecast_units(prepared: Prepared, result: BacktestResult, config: EngineCon
         prepared.flow,
         n_jobs=config.n_jobs,
     )
+    level = origin_level(prepared.series)
+    # Units whose backtest broke the overflow promise, or could not measure it, are planned conservatively.
+    widening = promise_kept(result, config.overflow_risk)["upper_widened_by"].to_dict()
     pieces = []
     for unit, rows in point.groupby("unique_id", sort=True):
         choice = str(result.choice[unit])
         rows = rows.sort_values("ds")
         mean = choice_point(rows, choice)
-        quantiles = apply_error_quantiles(mean, result.error_quantiles(str(unit), choice, config.horizon))
+        offsets = result.error_quantiles(str(unit), choice, config.horizon, float(level[unit]))
+        quantiles = widen_upper(mean, apply_error_quantiles(mean, offsets), widening.get(unit, 1.0))
         piece = rows[["unique_id", "ds"]].reset_index(drop=True)
         piece["model"] = choice
         piece["mean"] = mean
