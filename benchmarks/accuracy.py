@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast import engine, models
+from forecast import engine, metrics, models
 from forecast.backtest import cutoffs, forecast_origin, split_at
 from forecast.data import ingest, ingest_file
 
@@ -116,9 +116,9 @@ def main() -> None:
             config = replace(base, horizon=horizon, folds=args.folds, step=args.step)
             started = time.perf_counter()
             result = engine.run(prepared, config)
-            metrics = engine.backtest_metrics(result, config)
+            report = metrics.backtest_metrics(result, config)
             elapsed = time.perf_counter() - started
-            s = metrics["summary"]
+            s = report["summary"]
             print(f"\n== {name}  h={horizon}  folds={args.folds} step={args.step}  ({elapsed:.0f} s for the backtest)")
             print(f"{'model':<16}{'MASE':>8}{'vs naive':>10}{'cov80':>8}{'cov95':>8}{'s/fit':>8}")
             naive = s["models"][models.BASELINE]

@@ -186,14 +186,10 @@ def demo(
 def read_guest_nights(path: Path | None) -> pd.DataFrame | None:
     if path is None:
         return None
-    if not path.exists():
-        raise fail(f"no such guest-nights file: {path}")
-    frame = data.read_table(path)
-    if "date" not in frame.columns or "guest_nights" not in frame.columns:
-        raise fail(f"{path}: a guest-nights file needs the columns date, guest_nights")
-    frame["date"] = pd.to_datetime(frame["date"])
-    frame["guest_nights"] = pd.to_numeric(frame["guest_nights"], errors="coerce")
-    return frame
+    try:
+        return data.read_guest_nights(path)
+    except (FileNotFoundError, ValueError) as error:
+        raise fail(str(error)) from None
 
 
 def write_text(text: str, path: Path) -> None:
@@ -255,10 +251,13 @@ def backtest(
     quiet: Quiet = False,
 ) -> None:
     """Rolling-origin backtest of every candidate; per unit the chosen model and its honest scores."""
-    from forecast import engine
+    from forecast import engine, metrics
+    from forecast import models as candidate_models
 
     try:
-        candidates = engine.candidates_for(models.split(",")) if models else engine.models.CANDIDATES
+        candidates = (
+            candidate_models.candidates_for(models.split(",")) if models else tuple(candidate_models.CANDIDATES)
+        )
     except ValueError as error:
         raise fail(str(error)) from None
     config = engine.EngineConfig(
@@ -273,20 +272,20 @@ def backtest(
     )
     started = time.perf_counter()
     _, result = run_engine(load(file), config, guest_nights, quiet)
-    metrics = engine.backtest_metrics(result, config)
-    metrics["seconds"] = round(time.perf_counter() - started, 1)
-    write_text(json.dumps(metrics, indent=2), output)
+    report = metrics.backtest_metrics(result, config)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    write_text(json.dumps(report, indent=2), output)
     rows = [
         {"unit": unit, **{k: v for k, v in m.items() if k not in ("models", "chosen_per_fold", "decisions")}}
-        for unit, m in metrics["units"].items()
+        for unit, m in report["units"].items()
     ]
     print_table(pd.DataFrame(rows).round(3))
-    summary = metrics["summary"]
+    summary = report["summary"]
     typer.echo(
         f"\nmean MASE {summary['mase']:.3f} (seasonal naive {summary['baseline_mase']:.3f}); "
         f"coverage 80 % {summary['coverage_80']:.1%}, 95 % {summary['coverage_95']:.1%}"
     )
-    typer.echo(f"wrote {output} ({metrics['seconds']} s)")
+    typer.echo(f"wrote {output} ({report['seconds']} s)")
 
 
 @app.command("forecast")
@@ -341,10 +340,10 @@ def beds_command(
     quiet: Quiet = False,
 ) -> None:
     """The planner's table: per unit and week of the quarter, census, beds needed, today's beds and the gap."""
-    from forecast import beds, engine, hierarchy
+    from forecast import beds, engine, hierarchy, plans
 
     ingested = load(file)
-    last_day = ingested.daily["date"].max()
+    last_day = ingested.last_day
     try:
         start, end = beds.quarter_bounds(quarter, last_day)
     except ValueError as error:
@@ -355,24 +354,18 @@ def beds_command(
     config = engine.EngineConfig(target="census", horizon=horizon, folds=folds, step=91, country=country)
     prepared, result = run_engine(ingested, config, guest_nights, quiet)
     ahead = engine.forecast_units(prepared, result, config)
-    forecast = ahead[(ahead["ds"] >= start) & (ahead["ds"] <= end)]
     policy = beds.BedPolicy(overflow_risk=overflow_risk)
-    if level is PlanLevel.unit:
-        daily = beds.daily_bed_plan(forecast, read_beds(units), policy)
-        table = beds.period_plan(daily, "week").drop(columns="period_start")
-        warnings = beds.small_unit_warnings(daily)
-    else:
+    tree, pools = None, None
+    if level is not PlanLevel.unit:
         units_table = data.read_units(units) if units is not None and units.exists() else None
         daily = ingested.daily
         tree = hierarchy.hierarchy_from([units_table, daily], sorted(daily["unit"].unique()))
         if tree is None:
             raise fail("--level hospital/region needs hospital and region for every unit (in --units or the episodes)")
         # The pool's errors are by horizon step: its distribution is built from the data's end, then cut.
-        totals = hierarchy.pooled_totals(result, ahead[["unique_id", "ds", "mean"]], tree, level.value)
-        totals = totals[(totals["ds"] >= start) & (totals["ds"] <= end)]
-        table = hierarchy.pool_period_plan(forecast, totals, tree, level.value, read_beds(units), policy)
-        table = table.drop(columns="period_start")
-        warnings = []
+        pools = plans.pooled_forecasts(result, ahead, tree)
+    table, warnings = plans.quarter_plan(ahead, start, end, policy, read_beds(units), level.value, pools, tree)
+    table = table.drop(columns="period_start")
     print_table(table.round(1))
     for warning in warnings:
         typer.echo(f"warning: {warning}")

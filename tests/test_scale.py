@@ -30,11 +30,11 @@ def demo_prepared(demo_hospital) -> tuple[engine.Prepared, engine.EngineConfig]:
 
 
 def test_split_units_makes_contiguous_sorted_chunks_of_whole_units():
-    chunks = distributed.split_units(["c", "a", "e", "b", "d", "a"], 2)
+    chunks = engine.split_units(["c", "a", "e", "b", "d", "a"], 2)
     assert chunks == [["a", "b", "c"], ["d", "e"]]
-    assert distributed.split_units(["a", "b"], 5) == [["a"], ["b"]]
+    assert engine.split_units(["a", "b"], 5) == [["a"], ["b"]]
     with pytest.raises(ValueError, match="at least 1"):
-        distributed.split_units(["a"], 0)
+        engine.split_units(["a"], 0)
 
 
 def test_split_prepared_refuses_units_that_end_on_different_days(demo_prepared):
@@ -42,18 +42,12 @@ def test_split_prepared_refuses_units_that_end_on_different_days(demo_prepared):
     series = prepared.series[~((prepared.series["unique_id"] == "surgery") & (prepared.series["ds"] > "2024-12-01"))]
     short = engine.Prepared(series, prepared.future, prepared.flow, prepared.column)
     with pytest.raises(ValueError, match="end on the same day"):
-        distributed.split_prepared(short, 2)
+        engine.split_prepared(short, 2)
 
 
-def test_unknown_or_missing_engine_fails_with_a_clear_message(demo_prepared):
-    prepared, config = demo_prepared
-    with pytest.raises(ValueError, match="unknown engine 'hadoop'"):
-        distributed.run_backtest_on(prepared, config, engine="hadoop", partitions=2)  # type: ignore[arg-type]
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        with pytest.raises(RuntimeError, match=r"pip install 'fugue\[ray\]'"):
-            distributed.run_backtest_on(prepared, config, engine="ray", partitions=2)
+def test_unknown_engine_fails_with_a_clear_message():
+    with pytest.raises(ValueError, match="unknown engine 'ray'; known: local, dask"), distributed.runner("ray"):
+        pass
 
 
 @pytest.mark.slow
@@ -71,14 +65,16 @@ def test_dask_run_equals_the_single_machine_run(demo_prepared):
         Client(cluster) as client,
     ):
         local = engine.run(prepared, config)
-        spread = distributed.run_backtest_on(prepared, config, engine="dask", partitions=2, client=client)
+        spread = engine.run(prepared, config, runner=distributed.DaskRunner(client), partitions=2)
         for name in ("forecasts", "scores", "selected"):
             pd.testing.assert_frame_equal(getattr(spread, name), getattr(local, name))
         pd.testing.assert_series_equal(spread.choice, local.choice)
         assert spread.models == local.models
         # The production forecast too, from the same choices and errors.
         local_forecast = engine.forecast_units(prepared, local, config)
-        spread_forecast = distributed.forecast_on(prepared, spread, config, engine="dask", partitions=2, client=client)
+        spread_forecast = engine.forecast_units(
+            prepared, spread, config, runner=distributed.DaskRunner(client), partitions=2
+        )
     pd.testing.assert_frame_equal(spread_forecast, local_forecast)
     assert np.isfinite(spread_forecast["mean"]).all()
 
@@ -88,7 +84,7 @@ def test_each_chunk_carries_only_its_units_flow_inputs(demo_hospital):
     with_flow = engine.EngineConfig(horizon=28, candidates=("seasonal_naive", "flow"))
     full = engine.prepare(ingested.daily, with_flow, ingested.episodes, guest_nights)
     assert full.flow is not None
-    chunks = distributed.split_prepared(full, 2)
+    chunks = engine.split_prepared(full, 2)
     for chunk in chunks:
         units = set(chunk.series["unique_id"])
         assert chunk.flow is not None
