@@ -24,6 +24,7 @@ import warnings
 
 import pandas as pd
 import psutil
+from reconciliation import aggregate, choose_method  # beside this script
 
 from forecast import data, distributed, engine, hierarchy, models, national
 from forecast.demo import generate_demo_hospital
@@ -123,11 +124,11 @@ def workers(country: national.National, units: int, config: engine.EngineConfig,
 def reconciliation(config: engine.EngineConfig, seed: int) -> None:
     country = national.generate_national(3, 2, 4, start="2024-01-01", end="2025-12-31", seed=seed)
     daily = country.daily[["unit", "date", "census"]]
-    every_level = hierarchy.aggregate(daily, country.hierarchy, values=("census",), id_col="unit")
+    every_level = aggregate(daily, country.hierarchy, values=("census",), id_col="unit")
     prepared = engine.prepare(every_level, config, guest_nights=country.guest_nights)
     result = engine.run(prepared, config)
     scale = result.scores[result.scores["model"] == models.BASELINE].set_index(["unique_id", "fold"])["scale"]
-    method, table = hierarchy.choose_method(result.selected, scale, country.hierarchy)
+    method, table = choose_method(result.selected, scale, country.hierarchy)
     print(
         f"\n## Reconciliation ({len(country.units)} units, {country.hierarchy['hospital'].nunique()} hospitals, "
         f"{country.hierarchy['region'].nunique()} regions; {', '.join(config.candidates)}; {config.folds} folds)\n"

@@ -10,6 +10,7 @@ import pytest
 from scipy.stats import norm
 from threadpoolctl import threadpool_limits
 
+from benchmarks import reconciliation
 from forecast import data, distributed, engine, hierarchy, models, national
 from forecast.demo import DEFAULT_UNITS, generate_demo_hospital
 from forecast.quantiles import LEVELS, columns
@@ -148,7 +149,7 @@ def test_hierarchy_names_must_be_unique_across_levels_and_hospitals_in_one_regio
         hierarchy.validate_hierarchy(TREE.assign(hospital=["a1", "a1", "hb", "hc"]))
     with pytest.raises(ValueError, match="more than one region"):
         hierarchy.validate_hierarchy(TREE.assign(region=["r1", "r2", "r1", "r2"]))
-    s_df, tags = hierarchy.summing_matrix(TREE)
+    s_df, tags = reconciliation.summing_matrix(TREE)
     assert list(s_df["unique_id"]) == ["r1", "r2", "ha", "hb", "hc", "a1", "a2", "b1", "c1"]
     assert s_df.set_index("unique_id").loc["r1"].tolist() == [1, 1, 1, 0]
     assert list(tags) == ["region", "region/hospital", "region/hospital/unit"]
@@ -158,7 +159,7 @@ def test_hierarchy_names_must_be_unique_across_levels_and_hospitals_in_one_regio
 def test_reconciled_forecasts_add_up_and_stay_non_negative(method):
     # The totals' own forecasts disagree with their units' sum; a unit near zero tempts negative forecasts.
     base = forecast_frame(["r1", "r2", "ha", "hb", "hc", "a1", "a2", "b1", "c1"], [40, 20, 30, 9, 18, 15, 0.2, 8, 17])
-    done = hierarchy.reconcile(base, TREE, method)
+    done = reconciliation.reconcile(base, TREE, method)
     mean = done.pivot(index="ds", columns="unique_id", values="mean")
     assert np.allclose(mean["ha"], mean["a1"] + mean["a2"])
     assert np.allclose(mean["r1"], mean["ha"] + mean["hb"])
@@ -191,21 +192,21 @@ def test_pooled_beds_are_fewer_than_the_sum_of_unit_beds():
 def test_reconciliation_of_a_small_country_keeps_unit_accuracy_and_pools_beds():
     country = national.generate_national(1, 2, 2, start="2023-07-01", end="2024-12-31", seed=2)
     daily = country.daily[["unit", "date", "census"]].rename(columns={"unit": "unique_id"})
-    every_level = hierarchy.aggregate(daily, country.hierarchy, values=("census",))
+    every_level = reconciliation.aggregate(daily, country.hierarchy, values=("census",))
     config = engine.EngineConfig(horizon=28, folds=2, step=28, candidates=("seasonal_naive", "gbm"))
     prepared = engine.prepare(every_level.rename(columns={"unique_id": "unit"}), config)
     with threadpool_limits(1):
         result = engine.run(prepared, config)
     scale = result.scores[result.scores["model"] == models.BASELINE].set_index(["unique_id", "fold"])["scale"]
-    method, table = hierarchy.choose_method(result.selected, scale, country.hierarchy)
+    method, table = reconciliation.choose_method(result.selected, scale, country.hierarchy)
     chosen = table.set_index("method").loc[method]
     assert chosen["worst_change"] <= 0.02 and chosen["mean_change"] <= 0.02
     assert table.set_index("method").loc["bottom_up", "worst_change"] == 0
-    lenient, _ = hierarchy.choose_method(result.selected, scale, country.hierarchy, every_unit=False)
+    lenient, _ = reconciliation.choose_method(result.selected, scale, country.hierarchy, every_unit=False)
     assert table.set_index("method").loc[lenient, "mean_change"] <= 0.02
     assert table.set_index("method").loc[lenient, "mase"] <= chosen["mase"]
     forecast = engine.forecast_units(prepared, result, config)
-    done = hierarchy.reconcile(forecast, country.hierarchy, method, result.selected)
+    done = reconciliation.reconcile(forecast, country.hierarchy, method, result.selected)
     mean = done.pivot(index="ds", columns="unique_id", values="mean")
     for hospital, units in country.hierarchy.groupby("hospital")["unit"]:
         assert np.allclose(mean[hospital], mean[list(units)].sum(axis=1), rtol=1e-6)
