@@ -12,9 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast.los import survival_at
-
-__all__ = ["InBed", "flow_census", "in_bed_at", "survival_at", "ADMISSION_TYPES"]
+__all__ = ["InBed", "flow_census", "in_bed_at", "ADMISSION_TYPES"]
 
 ADMISSION_TYPES = ("acute", "elective")
 

@@ -6,6 +6,9 @@ far. The Kaplan–Meier estimator uses them honestly instead of dropping them (w
 A curve drawn from a handful of stays gives those stays away (its steps are their lengths), so the curves a
 trained model keeps rest on at least `MIN_STAYS` stays: a smaller unit keeps its hospital's pooled curve, or
 all units' (`stored_curves`).
+
+A base module: ingestion (warm-up days), the flow model and the serving bundle (the curves a planner sees) all
+stand on it, and it imports nothing of the project.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ __all__ = [
     "MIN_STAYS",
     "SOURCES",
     "length_of_stay",
+    "length_of_stay_curves",
     "stored_curves",
     "survival_at",
     "survival_curve",
@@ -174,3 +178,15 @@ def stored_curves(
     if not pieces:
         return pd.DataFrame(columns=CURVE_COLUMNS)
     return pd.concat(pieces, ignore_index=True)[CURVE_COLUMNS]
+
+
+def length_of_stay_curves(
+    episodes: pd.DataFrame | None,
+    end: pd.Timestamp,
+    days: int = 60,
+    hospitals: Mapping[str, str] | pd.Series | None = None,
+) -> pd.DataFrame:
+    """The curves a model keeps (`stored_curves`); empty (with `CURVE_COLUMNS`) without episodes."""
+    if episodes is None:
+        return pd.DataFrame(columns=CURVE_COLUMNS)
+    return stored_curves(episodes, end, hospitals, days)

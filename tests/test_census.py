@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.census import InBed, flow_census, in_bed_at, survival_at
-from forecast.los import survival_curve
+from forecast.census import InBed, flow_census, in_bed_at
+from forecast.los import survival_at, survival_curve
 
 
 def test_steady_state_census_is_arrivals_times_mean_stay():
