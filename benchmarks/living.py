@@ -74,7 +74,9 @@ def train_until(
     episodes: pd.DataFrame, units: pd.DataFrame | None, guests: pd.DataFrame | None, origin: pd.Timestamp, **settings
 ) -> ForecastBundle:
     """The bundle training makes from the episodes known at `origin` (no MLflow)."""
-    from training.train import Source, TrainSettings, build_bundle, run_targets
+    from training.pipeline import bundle_of, run_targets
+    from training.settings import TrainSettings
+    from training.sources import Source
 
     known = seen_by(episodes, origin).drop(columns=["row"], errors="ignore")
     raw = known.assign(
@@ -91,7 +93,7 @@ def train_until(
         "policy": {"target_acute": 0.85, "target_elective": 0.95, "overflow_risk": 0.05},
         "backtest": {t: r.metrics["summary"] for t, r in runs.items()},
     }
-    return build_bundle(source, runs, meta)
+    return bundle_of(source, runs, meta)
 
 
 def accuracy(name: str, weeks: int, settings: dict) -> None:
@@ -188,7 +190,8 @@ def update(days: int = 14) -> None:
 def load(rate: float, seconds: float) -> None:
     import load as load_benchmark  # benchmarks/load.py
 
-    from training.train import TrainSettings, train
+    from training.pipeline import train
+    from training.settings import TrainSettings
 
     episodes, units, _ = all_episodes("demo")
     origin = pd.Timestamp(ORIGINS["demo"][1])

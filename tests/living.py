@@ -37,7 +37,8 @@ def seen_by(episodes: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
 @cache
 def replay() -> Replay:
     """Trained once per test session (seconds): the census by seasonal naive and the flow model, one fold."""
-    from training.train import Source, build_bundle, run_targets
+    from training.pipeline import bundle_of, run_targets
+    from training.sources import Source
 
     hospital = generate_demo_hospital(start="2023-01-01", end="2025-03-31", units=DEFAULT_UNITS[:3])
     everything = data.ingest(hospital.episodes)
@@ -46,7 +47,7 @@ def replay() -> Replay:
     raw = training.drop(columns=[c for c in training.columns if c == "row"])
     ingested = data.ingest(raw.assign(discharged_at=raw["discharged_at"].dt.strftime("%Y-%m-%d").fillna("")))
     source = Source("replay", ingested, hospital.units.set_index("unit")["beds"], None, hospital.units)
-    from training.train import TrainSettings
+    from training.settings import TrainSettings
 
     settings = TrainSettings(candidates=("seasonal_naive", "flow"), targets=("census",), horizon=28, folds=1, step=28)
     runs = run_targets(source, settings, lambda line: None)
@@ -57,7 +58,7 @@ def replay() -> Replay:
         "backtest": {t: r.metrics["summary"] for t, r in runs.items()},
         "backtest_units": {t: {u: {"mase": s["mase"]} for u, s in r.metrics["units"].items()} for t, r in runs.items()},
     }
-    bundle = build_bundle(source, runs, meta)
+    bundle = bundle_of(source, runs, meta)
     return Replay(bundle, everything.episodes, everything.daily, training)
 
 

@@ -11,7 +11,9 @@ from mlflow.tracking import MlflowClient
 
 from forecast import registry
 from forecast.demo import DEFAULT_UNITS, generate_demo_hospital
-from training.train import TrainSettings, champion_score_on, fingerprint, load_source, method_of, train, window_of
+from training.pipeline import champion_score_on, method_of, train, window_of
+from training.settings import TrainSettings
+from training.sources import fingerprint, load_source
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +83,7 @@ def test_training_registers_a_champion_a_worse_run_does_not_take_it(small_hospit
     assert served.version == first.version
     curves = served.bundle.length_of_stay
     assert set(curves["unit"]) == {"internal_medicine", "surgery"}
+    assert set(curves["source"]) <= {"unit", "hospital", "all"}  # each rests on at least 20 stays (test_los.py)
     for _, curve in curves.groupby(["unit", "admission_type"]):
         assert curve["survival"].iloc[0] <= 1 and curve["survival"].is_monotonic_decreasing
     model = mlflow.pyfunc.load_model("models:/bed-demand@champion")

@@ -16,7 +16,7 @@ from typing import Literal
 
 import pandas as pd
 
-from forecast import beds, hierarchy
+from forecast import beds, plans
 from forecast.api.errors import OutOfRange, UnknownUnit
 from forecast.api.schemas import (
     BedsAnswer,
@@ -47,6 +47,7 @@ __all__ = [
     "beds_answer",
     "forecast_answer",
     "monitoring_answer",
+    "length_of_stay_sources",
     "parse_quantiles",
     "plan_answer",
     "render",
@@ -132,14 +133,31 @@ def _int_or_none(value: object) -> int | None:
 # --- units ---------------------------------------------------------------------------------------------------
 
 
+def length_of_stay_sources(state: ServingState) -> dict[tuple[str, str], str]:
+    """(unit, admission type) → whose stays its stored curve rests on: unit, hospital or all (`forecast.los`)."""
+    curves = state.bundle.length_of_stay
+    if curves.empty:
+        return {}
+    if "source" not in curves.columns:  # bundles from before pooling kept every unit's own curve
+        curves = curves.assign(source="unit")
+    firsts = curves.drop_duplicates(["unit", "admission_type"])
+    return {
+        (str(u), str(t)): str(src)
+        for u, t, src in zip(firsts["unit"], firsts["admission_type"], firsts["source"], strict=True)
+    }
+
+
 def units_answer(state: ServingState, fmt: Format = "json") -> Pending:
     def build() -> UnitsAnswer:
+        sources = length_of_stay_sources(state)
         units = [
             UnitInfo(
                 unit=str(row.unit),
                 current_beds=_int_or_none(row.beds),
                 first_date=pd.Timestamp(row.first_date).date(),
                 last_date=pd.Timestamp(row.last_date).date(),
+                length_of_stay_source_acute=sources.get((str(row.unit), "acute")),  # type: ignore[arg-type]
+                length_of_stay_source_elective=sources.get((str(row.unit), "elective")),  # type: ignore[arg-type]
             )
             for row in state.bundle.units.sort_values("unit").itertuples(index=False)
         ]
@@ -258,6 +276,7 @@ def beds_answer(
                 for row in plan.itertuples(index=False)
             ],
             note=None if known else UNKNOWN_BEDS,
+            reliability=state.bundle.reliability().get(unit),
         )
 
     return _pending(state, ("beds", unit, begin, days, policy), build, fmt)
@@ -299,17 +318,15 @@ def plan_answer(
     def build() -> PlanAnswer:
         days = (end - start).days + 1
         rows = pd.concat([_slice(frame, start, days) for frame in state.census.values()]).reset_index(drop=True)
-        if level == "unit":
-            daily = beds.daily_bed_plan(rows, state.current_beds, policy)
-            table = beds.period_plan(daily, "week")
-            warnings = beds.small_unit_warnings(daily)
-        else:
-            pools = state.bundle.pools[state.bundle.pools["level"] == level]
-            pools = pools[(pools["ds"] >= start) & (pools["ds"] <= end)]
-            table = hierarchy.pool_period_plan(rows, pools, tree, level, state.current_beds, policy)
-            warnings = []
+        table, warnings = plans.quarter_plan(
+            rows, start, end, policy, state.current_beds, level, state.bundle.pools, tree
+        )
         unknown = sorted(set(table.loc[table["current_beds"].isna(), "unique_id"].astype(str)))
         notes = [f"{unit}: {UNKNOWN_BEDS}" for unit in unknown] + warnings
+        promised = state.bundle.reliability()
+        # A unit whose promise did not hold (or could not be measured) is said plainly, among the notes too.
+        planned = set(table["unique_id"].astype(str))
+        notes += [text for unit, text in sorted(promised.items()) if unit in planned and "conservatively" in text]
         pooled = level != "unit"
         weeks = [
             PlanWeek(
@@ -342,6 +359,7 @@ def plan_answer(
             level=level,
             weeks=weeks,
             notes=notes,
+            reliability={unit: text for unit, text in sorted(promised.items()) if unit in planned},
         )
 
     return _pending(state, ("plan", start, risk, level), build, fmt)
