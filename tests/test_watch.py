@@ -135,3 +135,24 @@ def test_retrain_promotes_on_the_stored_episodes_and_reloads_the_serving_process
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_ingest_into_stores_the_episodes_once_and_a_conflict_stores_nothing(tmp_path):
+    episodes = replay().training.head(300)[STORED]
+    file = tmp_path / "episodes.csv"
+    episodes.to_csv(file, index=False, date_format="%Y-%m-%d")
+    url = f"sqlite:///{tmp_path / 'episodes.db'}"
+    first = CliRunner().invoke(cli, ["ingest", str(file), "--into", url])
+    assert first.exit_code == 0, first.output
+    assert "stored 300 new episode(s)" in first.output
+    again = CliRunner().invoke(cli, ["ingest", str(file), "--into", url])
+    assert "stored 0 new episode(s), completed 0 open stay(s), 300 already stored" in again.output
+    changed = episodes.assign(unit=episodes["unit"].where(episodes.index != episodes.index[0], "somewhere_else"))
+    changed.iloc[1:].assign(episode_id=changed["episode_id"].iloc[1:] + "-new").pipe(
+        lambda extra: pd.concat([changed.head(1), extra])
+    ).to_csv(file, index=False, date_format="%Y-%m-%d")
+    refused = CliRunner().invoke(cli, ["ingest", str(file), "--into", url])
+    assert refused.exit_code == 1 and "nothing stored" in refused.output
+    store = EpisodeStore(url)
+    assert store.count() == 300  # the 299 new ones were not kept either
+    store.dispose()
