@@ -179,11 +179,12 @@ def nowcast(bundle: ForecastBundle, episodes: pd.DataFrame, as_of: pd.Timestamp)
     since = pd.date_range(end + pd.Timedelta(days=1), as_of, freq="D")
     ahead = bundle.forecasts[bundle.forecasts["ds"] > as_of]
     census_rows, admissions_rows, methods, actual = [], [], {}, []
+    forecasts = dict(tuple(bundle.forecasts.groupby(["unique_id", "target"], sort=False)))
+    structure = _structure(bundle)
+    admissions_rows.append(ahead[ahead["target"] == "admissions"])
     for unit in bundle.unit_names:
-        rows = bundle.forecasts[(bundle.forecasts["unique_id"] == unit) & (bundle.forecasts["target"] == "census")]
-        rows = rows.sort_values("ds").reset_index(drop=True)
-        admissions_rows.append(ahead[(ahead["unique_id"] == unit) & (ahead["target"] == "admissions")])
-        flows = _unit_flows(bundle, unit, by_unit.get(unit), end, as_of, len(rows))
+        rows = forecasts[(unit, "census")].sort_values("ds").reset_index(drop=True)
+        flows = _unit_flows(bundle, structure, unit, by_unit.get(unit), end, as_of, len(rows))
         later = rows[rows["ds"] > as_of].reset_index(drop=True)
         if flows is None:
             census_rows.append(later)
@@ -230,33 +231,53 @@ def nowcast(bundle: ForecastBundle, episodes: pd.DataFrame, as_of: pd.Timestamp)
     return Nowcast(as_of, moved, methods, census)
 
 
+_Structure = dict[tuple[str, str], tuple[np.ndarray, np.ndarray, pd.DataFrame]]
+
+
+def _structure(bundle: ForecastBundle) -> _Structure:
+    """Per unit and admission type: the length-of-stay curve, the expected admissions per forecast day and the
+    patients in bed at training, looked up once (types without a curve or admissions are left out)."""
+    curves, arrivals, trained = bundle.length_of_stay, bundle.admissions_by_type, bundle.in_bed
+    if curves.empty or arrivals.empty:
+        return {}
+    curve_of = {
+        key: rows.sort_values("day")["survival"].to_numpy(float)
+        for key, rows in curves.groupby(["unit", "admission_type"])
+    }
+    admitted = {
+        key: rows.sort_values("ds")["expected"].to_numpy(float)
+        for key, rows in arrivals.groupby(["unit", "admission_type"])
+    }
+    no_one = pd.DataFrame({"days_since_admission": np.zeros(0, dtype=np.int64), "patients": np.zeros(0)})
+    in_bed = dict(tuple(trained.groupby(["unit", "admission_type"]))) if len(trained) else {}
+    return {
+        (str(unit), str(kind)): (curve_of[(unit, kind)], expected, in_bed.get((unit, kind), no_one))
+        for (unit, kind), expected in admitted.items()
+        if (unit, kind) in curve_of and len(curve_of[(unit, kind)])
+    }
+
+
 def _unit_flows(
-    bundle: ForecastBundle, unit: str, stays: pd.DataFrame | None, end: pd.Timestamp, as_of: pd.Timestamp, days: int
+    bundle: ForecastBundle,
+    structure: _Structure,
+    unit: str,
+    stays: pd.DataFrame | None,
+    end: pd.Timestamp,
+    as_of: pd.Timestamp,
+    days: int,
 ) -> dict[str, _TypeFlow] | None:
     """Per admission type, the unit's flow since T and from D; None when the flow structure does not apply."""
-    curves, arrivals, trained = bundle.length_of_stay, bundle.admissions_by_type, bundle.in_bed
-    if curves.empty or arrivals.empty or unit not in set(arrivals["unit"]):
+    kinds = [kind for kind in ADMISSION_TYPES if (unit, kind) in structure]
+    if not kinds:
         return None
     level = _level_now(bundle, unit, stays, end, as_of)
     empty = pd.DataFrame({"admitted_at": pd.to_datetime([]), "discharged_at": pd.to_datetime([])})
+    by_kind = dict(tuple(stays.groupby("admission_type"))) if stays is not None else {}
     flows = {}
-    for kind in ADMISSION_TYPES:
-        curve = curves[(curves["unit"] == unit) & (curves["admission_type"] == kind)].sort_values("day")
-        expected = arrivals[(arrivals["unit"] == unit) & (arrivals["admission_type"] == kind)].sort_values("ds")
-        if curve.empty or expected.empty:
-            continue
-        of_kind = empty if stays is None else stays[stays["admission_type"] == kind]
-        in_bed = trained[(trained["unit"] == unit) & (trained["admission_type"] == kind)] if len(trained) else trained
-        flows[kind] = _type_flow(
-            of_kind,
-            curve["survival"].to_numpy(float),
-            expected["expected"].to_numpy(float)[:days],
-            in_bed if len(in_bed) else pd.DataFrame(columns=["days_since_admission", "patients"]),
-            end,
-            as_of,
-            level,
-        )
-    return flows or None
+    for kind in kinds:
+        survival, expected, in_bed = structure[(unit, kind)]
+        flows[kind] = _type_flow(by_kind.get(kind, empty), survival, expected[:days], in_bed, end, as_of, level)
+    return flows
 
 
 def _level_now(
