@@ -44,8 +44,8 @@ class Nowcast:
 
     Attributes:
         as_of: the newest day the episodes cover; the forecast starts the day after.
-        bundle: the trained bundle with its forecasts from `as_of + 1` on (census re-anchored, admissions as
-            trained) and units' `last_date` moved to `as_of`.
+        bundle: the trained bundle with its census re-anchored from `as_of + 1` on and, up to `as_of`, the
+            census counted on those days (every quantile the count); admissions, units and pools as trained.
         methods: per unit, in words, how its census from `as_of` on was made.
         census: `unit, ds, census, expected`: the midnight census of each day after training up to `as_of`
             (patients counted from the episodes, plus `expected` patients in bed at training the episodes do not
@@ -145,6 +145,17 @@ def _type_flow(
     return _TypeFlow(_census_by_day(stays, since), expected, from_end, from_now)
 
 
+def _as_counted(past: pd.DataFrame, flows: dict[str, _TypeFlow]) -> pd.DataFrame:
+    """The forecast's days up to the as-of day with the census counted then (a certain value: every quantile)."""
+    counted = past.copy()
+    census = np.sum([f.census + f.expected for f in flows.values()], axis=0)[: len(past)]
+    for name in ["mean", *QUANTILES]:
+        counted[name] = census
+    for kind in ADMISSION_TYPES:
+        counted[f"mean_{kind}"] = (flows[kind].census + flows[kind].expected)[: len(past)] if kind in flows else 0.0
+    return counted
+
+
 def _requantiled(frozen: pd.DataFrame, mean: np.ndarray) -> pd.DataFrame:
     """Rows with a new mean and the frozen forecast's spread at the same horizon step (first rows first)."""
     offsets = frozen[QUANTILES].to_numpy(float)[: len(mean)] - frozen["mean"].to_numpy(float)[: len(mean), None]
@@ -177,17 +188,16 @@ def nowcast(bundle: ForecastBundle, episodes: pd.DataFrame, as_of: pd.Timestamp)
     chosen = bundle.meta.get("chosen", {}).get("census", {})
     by_unit = dict(tuple(episodes.groupby("unit", sort=False))) if len(episodes) else {}
     since = pd.date_range(end + pd.Timedelta(days=1), as_of, freq="D")
-    ahead = bundle.forecasts[bundle.forecasts["ds"] > as_of]
     census_rows, admissions_rows, methods, actual = [], [], {}, []
     forecasts = dict(tuple(bundle.forecasts.groupby(["unique_id", "target"], sort=False)))
     structure = _structure(bundle)
-    admissions_rows.append(ahead[ahead["target"] == "admissions"])
+    admissions_rows.append(bundle.forecasts[bundle.forecasts["target"] == "admissions"])
     for unit in bundle.unit_names:
         rows = forecasts[(unit, "census")].sort_values("ds").reset_index(drop=True)
         flows = _unit_flows(bundle, structure, unit, by_unit.get(unit), end, as_of, len(rows))
         later = rows[rows["ds"] > as_of].reset_index(drop=True)
         if flows is None:
-            census_rows.append(later)
+            census_rows.append(rows)
             methods[unit] = "kept as trained: the unit has no length-of-stay curve (trained on daily counts)"
             continue
         now = np.sum([f.from_now for f in flows.values()], axis=0)
@@ -210,6 +220,7 @@ def nowcast(bundle: ForecastBundle, episodes: pd.DataFrame, as_of: pd.Timestamp)
         piece = pd.concat([piece, _requantiled(rows, mean)], axis=1)
         piece["mean_acute"] = split.get("acute", np.nan)
         piece["mean_elective"] = split.get("elective", np.nan)
+        census_rows.append(_as_counted(rows[rows["ds"] <= as_of].reset_index(drop=True), flows))
         census_rows.append(piece[rows.columns])
         actual.append(
             pd.DataFrame(
@@ -222,9 +233,7 @@ def nowcast(bundle: ForecastBundle, episodes: pd.DataFrame, as_of: pd.Timestamp)
             )
         )
     forecasts = pd.concat([*census_rows, *admissions_rows], ignore_index=True)[bundle.forecasts.columns]
-    units = bundle.units.assign(last_date=as_of)
-    pools = bundle.pools[bundle.pools["ds"] > as_of] if "ds" in bundle.pools.columns else bundle.pools
-    moved = replace(bundle, forecasts=forecasts, units=units, pools=pools)
+    moved = replace(bundle, forecasts=forecasts)
     census = (
         pd.concat(actual, ignore_index=True) if actual else pd.DataFrame(columns=["unit", "ds", "census", "expected"])
     )

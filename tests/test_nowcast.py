@@ -30,9 +30,13 @@ def test_census_since_training_is_the_true_census_and_the_forecast_starts_the_ne
     assert len(counted) == len(truth) == 10 * 3
     assert (counted == truth.reindex(counted.index)).all()
     assert (now.census["expected"] == 0).all()
-    assert now.bundle.first_forecast_day == day + pd.Timedelta(days=1)
+    # The days up to the as-of day are the census counted then; the forecast's range and units stay.
+    assert now.bundle.first_forecast_day == r.bundle.first_forecast_day
     assert now.bundle.last_forecast_day == r.bundle.last_forecast_day
-    assert (now.bundle.units["last_date"] == day).all()
+    pd.testing.assert_frame_equal(now.bundle.units, r.bundle.units)
+    past = now.bundle.forecasts[now.bundle.forecasts["ds"] <= day].set_index(["unique_id", "ds"])
+    assert (past["mean"] == truth.reindex(past.index).to_numpy()).all()
+    assert (past["q0.995"] == past["mean"]).all() and (past["mean_acute"] + past["mean_elective"] == past["mean"]).all()
     values = now.bundle.forecasts[columns()].to_numpy()
     assert (values >= 0).all() and (np.diff(values, axis=1) >= 0).all()
     assert set(now.methods) == set(r.bundle.unit_names)
@@ -96,7 +100,7 @@ def test_units_without_stays_keep_the_trained_forecast_and_say_so():
     day = TRAINED_TO + pd.Timedelta(days=3)
     now = nowcast(counts_only, seen_by(r.episodes, day), day)
     assert all(how.startswith("kept as trained") for how in now.methods.values())
-    kept = r.bundle.forecasts[r.bundle.forecasts["ds"] > day].reset_index(drop=True)
+    kept = r.bundle.forecasts
     pd.testing.assert_frame_equal(
         now.bundle.forecasts.sort_values(["unique_id", "ds"]).reset_index(drop=True),
         kept.sort_values(["unique_id", "ds"]).reset_index(drop=True),

@@ -101,7 +101,8 @@ def _unit(state: ServingState, unit: str) -> pd.DataFrame:
 def _window(state: ServingState, start: dt.date | None, days: int | None) -> tuple[pd.Timestamp, int]:
     """The asked window, checked against the forecast's days (the errors name the parameter and its range)."""
     first, last = state.first_day, state.last_day
-    begin = pd.Timestamp(start) if start is not None else first
+    # Without `start`, from the day after the newest known day (the days before are as they were).
+    begin = pd.Timestamp(start) if start is not None else min(max(first, state.as_of + pd.Timedelta(days=1)), last)
     if not first <= begin <= last:
         raise OutOfRange("start", f"start must be between {first:%Y-%m-%d} and {last:%Y-%m-%d} (the forecast's days)")
     most = (last - begin).days + 1
@@ -415,6 +416,7 @@ def warm(state: ServingState) -> None:
     formats: tuple[Format, ...] = ("json", "csv")
     for fmt in formats:
         units_answer(state, fmt).body(state)
+        monitoring_answer(state, fmt).body(state)
         # A forecast without the next whole quarter: the plan answers 422 on request.
         with contextlib.suppress(OutOfRange):
             plan_answer(state, "next", None, fmt).body(state)
