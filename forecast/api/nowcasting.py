@@ -14,9 +14,13 @@ on its next look.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import threading
 import time
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -24,13 +28,17 @@ import pandas as pd
 from forecast.api.answers import warm
 from forecast.api.loading import describe
 from forecast.api.state import ServingState, build_state
+from forecast.beds import BedPolicy
 from forecast.monitoring import monitor
 from forecast.nowcast import nowcast
+from forecast.registry import ServedModel
 from forecast.store import EpisodeStore
 
 __all__ = ["Nowcaster", "NowcastStatus"]
 
 log = logging.getLogger("bedcast.api")
+WORKER_NICENESS = 10
+POLICY_FIELDS = {f.name for f in fields(BedPolicy)}
 
 
 @dataclass(frozen=True)
@@ -51,8 +59,14 @@ class Nowcaster:
         interval: seconds between looks at the database for episodes added from outside the service.
     """
 
-    def __init__(self, holder: Any, store: EpisodeStore, interval: float = 2.0):
+    def __init__(self, holder: Any, store: EpisodeStore, interval: float = 2.0, in_process: bool = False):
         self.holder, self.store, self.interval = holder, store, interval
+        # Updates run in a worker process (lower priority), so requests here never wait for the interpreter
+        # while one runs; the state comes back whole (pickled) and is swapped in by reference.
+        self._pool: ProcessPoolExecutor | None = None
+        if not in_process:
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_start_worker)
         self.status = NowcastStatus()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -70,6 +84,8 @@ class Nowcaster:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def poke(self) -> None:
         """New episodes were stored: update soon, off the caller's thread."""
@@ -122,21 +138,50 @@ class Nowcaster:
             return swapped
 
     def _rebuild(self, state: ServingState) -> ServingState | None:
-        """The state re-anchored on the stored episodes, or None when nothing is newer than training."""
-        trained = state.trained
-        end = trained.first_forecast_day - pd.Timedelta(days=1)
-        episodes = self.store.read_in_bed_after(end.date())
-        as_of = episodes.attrs.get("as_of")
-        if as_of is None or as_of <= end:
-            if state.nowcast is None:  # nothing newer than training: the state as trained stays
-                return None
-            new = build_state(state.served, None, monitor(trained, _no_census(), state.policy))
-        else:
-            current = nowcast(trained, episodes, as_of)
-            new = build_state(state.served, current, monitor(trained, current.census, state.policy))
-        new.loaded_at = state.loaded_at
-        warm(new)
-        return new
+        """The state re-anchored on the stored episodes, or None when nothing is newer than training; made in
+        the worker process (or here, without one)."""
+        if self._pool is None:
+            return rebuild(state.served, state.loaded_at, state.nowcast is not None, self.store)
+        future = self._pool.submit(
+            rebuild_in_worker, state.served, state.loaded_at, state.nowcast is not None, self.store.url
+        )
+        return future.result()
+
+
+def rebuild(served: ServedModel, loaded_at: datetime, anchored: bool, store: EpisodeStore) -> ServingState | None:
+    """A whole serving state of `served` re-anchored on the stored episodes, its common answers rendered; None
+    when nothing is newer than training and the state is not `anchored` already."""
+    trained = served.bundle
+    end = trained.first_forecast_day - pd.Timedelta(days=1)
+    episodes = store.read_in_bed_after(end.date())
+    as_of = episodes.attrs.get("as_of")
+    policy = BedPolicy(**{k: float(v) for k, v in trained.meta.get("policy", {}).items() if k in POLICY_FIELDS})
+    if as_of is None or as_of <= end:
+        if not anchored:  # nothing newer than training: the state as trained stays
+            return None
+        new = build_state(served, None, monitor(trained, _no_census(), policy))
+    else:
+        current = nowcast(trained, episodes, as_of)
+        new = build_state(served, current, monitor(trained, current.census, policy))
+    new.loaded_at = loaded_at
+    warm(new)
+    return new
+
+
+_stores: dict[str, EpisodeStore] = {}
+
+
+def rebuild_in_worker(served: ServedModel, loaded_at: datetime, anchored: bool, url: str) -> ServingState | None:
+    """`rebuild` in the worker process, which keeps one connection pool per database."""
+    store = _stores.get(url)
+    if store is None:
+        store = _stores[url] = EpisodeStore(url)
+    return rebuild(served, loaded_at, anchored, store)
+
+
+def _start_worker() -> None:
+    # The worker yields the CPU to the serving process: its answers come first, the update when there is time.
+    os.nice(WORKER_NICENESS)
 
 
 def _no_census() -> pd.DataFrame:

@@ -74,6 +74,14 @@ class BodyCache:
     def __len__(self) -> int:
         return len(self._bodies)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A state made in another process (the nowcast's worker) travels pickled; its lock is made anew here.
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+        self._lock = threading.Lock()
+
 
 @dataclass
 class ServingState:

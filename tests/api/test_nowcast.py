@@ -58,7 +58,7 @@ def service(tmp_path):
         yield client
 
 
-def wait_for(client: TestClient, day: pd.Timestamp, seconds: float = 20.0) -> dict:
+def wait_for(client: TestClient, day: pd.Timestamp, seconds: float = 90.0) -> dict:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         ready = client.get("/ready").json()
