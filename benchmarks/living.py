@@ -219,6 +219,7 @@ def load(rate: float, seconds: float) -> None:
         server = load_benchmark.start_server(folder, port)
         try:
             load_benchmark.wait_ready(port, server)
+            time.sleep(20)  # the nowcast's worker process starts beside the server: measure once it has
             unit_paths = [f"/v1/forecast/{u}" for u in sorted(units["unit"])]
             paths = ["/v1/plan", *unit_paths, "/v1/units", "/v1/monitoring"]
             asyncio.run(load_benchmark.drive(port, paths, 50, 1))

@@ -76,6 +76,8 @@ class Nowcaster:
         self._lock = threading.Lock()
 
     def start(self) -> None:
+        if self._pool is not None:
+            self._pool.submit(os.getpid)  # start the worker now, not on the first update
         self._thread = threading.Thread(target=self._run, name="bedcast-nowcast", daemon=True)
         self._thread.start()
 
