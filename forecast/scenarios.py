@@ -560,6 +560,17 @@ def check(
             if planned.beds < 0:
                 raise ScenarioError(f"planned_beds.{k}.beds", f"beds must be 0 or more, got {planned.beds}")
     _check_stays(scenario, inputs.mean_stays)
+    for unit in sorted(known):
+        if scenario.changes_census_of(unit) and inputs.flows.get(unit) is None:
+            raise ScenarioError(
+                "admissions"
+                if scenario.admissions
+                else "length_of_stay"
+                if scenario.length_of_stay
+                else "smooth_electives",
+                f"{unit}: the served model has no admissions by type or length of stay for this unit (trained on "
+                "daily counts, not episodes): only targets, overflow risk and planned beds can change its plan",
+            )
 
 
 def _check_stays(scenario: Scenario, mean_stays: Mapping[tuple[str, str], float]) -> None:
