@@ -413,7 +413,7 @@ def read_scenario(file: Path) -> dict[str, Any]:
     """A scenario file: JSON, or YAML (`.yaml`, `.yml`)."""
     text = file.read_text()
     if file.suffix.lower() in {".yaml", ".yml"}:
-        import yaml  # type: ignore[import-untyped]
+        import yaml  # type: ignore[import-untyped,unused-ignore]
 
         raw = yaml.safe_load(text)
     else:
