@@ -17,6 +17,7 @@ import pytest
 
 from forecast import data, engine
 from forecast.bundle import ForecastBundle
+from forecast.los import length_of_stay_curves
 from forecast.scenarios import (
     AdmissionsChange,
     FlowStructure,
@@ -40,19 +41,19 @@ DAYS = 90
 def demo_structures(days: int = DAYS) -> dict[str, dict[str, FlowStructure]]:
     """The demo hospital's flow structure per unit, as training puts it in the bundle."""
     from forecast.demo import generate_demo_hospital
-    from training.train import Source, TargetRun, length_of_stay_curves
-    from training.train import flow_structure as bundle_flow_structure
+    from training.pipeline import TargetRun, flow_of
+    from training.sources import Source
 
     hospital = generate_demo_hospital(start="2022-01-01", end="2024-12-31")
-    source = Source("demo", data.ingest(hospital.episodes), None, hospital.guest_nights)
+    ingested = data.ingest(hospital.episodes)
+    source = Source("demo", ingested, None, hospital.guest_nights)
     config = engine.EngineConfig(target="census", horizon=days)
-    run = TargetRun(config, None, {}, pd.DataFrame(), [])  # type: ignore[arg-type]
-    by_type, in_bed = bundle_flow_structure(source, run)
+    by_type, in_bed = flow_of(source, TargetRun(config, None, {}, pd.DataFrame(), [], pd.DataFrame()))  # type: ignore[arg-type]
     bundle = ForecastBundle(
         pd.DataFrame(),
         pd.DataFrame(),
         pd.DataFrame(),
-        length_of_stay=length_of_stay_curves(source),
+        length_of_stay=length_of_stay_curves(ingested.episodes, ingested.last_day),
         admissions_by_type=by_type,
         in_bed=in_bed,
     )

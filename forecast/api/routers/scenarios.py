@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from forecast.api.deps import ApiKey, FormatQuery, StateDep
@@ -129,7 +129,7 @@ async def save_scenario(request: Request, state: StateDep, scenario: ScenarioBod
 async def saved_scenario(
     request: Request,
     state: StateDep,
-    scenario_id: int,
+    scenario_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="The id `POST /v1/scenarios/saved` gave.")],
     fmt: FormatQuery = "json",
     tables: TablesQuery = "weeks,days,fte",
     table: TableQuery = "weeks",
