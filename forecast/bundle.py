@@ -161,6 +161,7 @@ def build_bundle(
     current_beds: pd.Series | None = None,
     tree: pd.DataFrame | None = None,
     promise: pd.DataFrame | None = None,
+    flow: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> ForecastBundle:
     """What serving needs: the forecasts, units (beds, range, hierarchy), recent history, pools, stays.
 
@@ -176,6 +177,8 @@ def build_bundle(
         tree: `unit, hospital, region` when every unit has both.
         promise: per unit, the census backtest's overflow promise (`metrics.promise_kept`): kept into the units
             table as `promise, promised_risk, overflow_share, promise_days, upper_widened_by`.
+        flow: the expected admissions by type and the patients in bed of every unit (`engine.flow_tables`),
+            what scenarios change.
     """
     table = pd.concat(list(forecasts), ignore_index=True)
     span = daily.groupby("unit")["date"].agg(first_date="min", last_date="max").reset_index()
@@ -195,7 +198,8 @@ def build_bundle(
     pools = pooled_forecasts(census, census_forecast, tree)
     hospitals = tree.set_index("unit")["hospital"] if tree is not None else None  # else the episodes' own
     curves = length_of_stay_curves(episodes, last_day, hospitals=hospitals)  # each from 20 stays or more
-    return ForecastBundle(table, units, history, meta, curves, pools)
+    by_type, in_bed = flow if flow is not None else (pd.DataFrame(), pd.DataFrame())
+    return ForecastBundle(table, units, history, meta, curves, pools, admissions_by_type=by_type, in_bed=in_bed)
 
 
 # The pyfunc model's input: one request per row (an empty `start` means the first forecast day, `days` ≤ 0 all).

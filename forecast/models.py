@@ -37,7 +37,6 @@ from forecast.quantiles import LEVELS, column
 
 __all__ = [
     "LEVEL_DAYS",
-    "expected_admissions",
     "BASELINE",
     "CANDIDATES",
     "SIMPLICITY",
@@ -424,29 +423,6 @@ class GradientBoosting(Candidate):
 
 # The flow model's admissions follow the level of this many recent days (the nowcast rolls the same rule on).
 LEVEL_DAYS = 70
-
-
-def expected_admissions(
-    history: pd.DataFrame, future: pd.DataFrame, flow: FlowInputs, unit: str, years: float = 2.0
-) -> dict[str, np.ndarray]:
-    """The flow model's expected admissions per day of `future`, by admission type, for one unit (what the
-    nowcast and what-if scenarios start from, whatever model the unit's census chose).
-
-    Args:
-        history: the unit's `unique_id, ds, y` and calendar regressors, up to the origin.
-        future: the unit's regressors on the days after the origin.
-        flow: admissions by type (and episodes) of every unit.
-        unit: the unit.
-    """
-    origin = history["ds"].max()
-    regressors = [c for c in history.columns if c not in ("unique_id", "ds", "y")]
-    admitted = flow.admissions[(flow.admissions["unique_id"] == unit) & (flow.admissions["ds"] <= origin)]
-    by_type = {}
-    for kind in ADMISSION_TYPES:
-        counts = admitted[["unique_id", "ds", kind]].rename(columns={kind: "y"})
-        rate = AdmissionsRate(years).fit(counts.merge(history[["ds", *regressors]], on="ds"))
-        by_type[kind] = rate.predict(future)
-    return by_type
 
 
 class AdmissionsRate:

@@ -18,10 +18,9 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from forecast import beds, distributed, engine, metrics, models, registry
+from forecast import beds, distributed, engine, metrics, registry
 from forecast.backtest import Backtest
 from forecast.bundle import FORECAST_COLUMNS, ForecastBundle, build_bundle
-from forecast.census import in_bed_at
 from training.settings import TrainSettings
 from training.sources import Source, fingerprint, hierarchy_of, load_source, unit_ratios
 from training.tracking import log_artifacts, run_metrics, run_params
@@ -187,10 +186,8 @@ def score_of(runs: dict[str, TargetRun]) -> float:
 
 
 def bundle_of(source: Source, runs: dict[str, TargetRun], meta: dict[str, Any]) -> ForecastBundle:
-    """The serving bundle of a run's forecasts (`forecast.bundle.build_bundle` on this source), with the flow
-    structure every unit's nowcast and what-if scenarios start from."""
-    by_type, in_bed = flow_structure(source, runs["census"])
-    bundle = build_bundle(
+    """The serving bundle of a run's forecasts (`forecast.bundle.build_bundle` on this source)."""
+    return build_bundle(
         source.ingested.daily,
         [run.forecast for run in runs.values()],
         runs["census"].result,
@@ -200,55 +197,23 @@ def bundle_of(source: Source, runs: dict[str, TargetRun], meta: dict[str, Any]) 
         current_beds=source.current_beds,
         tree=hierarchy_of(source),
         promise=runs["census"].promise,
+        flow=flow_of(source, runs["census"]),
     )
-    return replace(bundle, admissions_by_type=by_type, in_bed=in_bed)
-
-
-def flow_structure(source: Source, census: TargetRun) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """For every unit, whatever model its census chose: the flow model's expected admissions per forecast day by
-    type (`unit, admission_type, ds, expected`) and the patients in bed at the end of the data by days since
-    admission (`unit, admission_type, days_since_admission, patients`): what the nowcast re-anchors and what-if
-    scenarios change.
-
-    Both are aggregates; both are empty without episodes (daily counts have no stays to follow).
-    """
-    by_type = pd.DataFrame(columns=["unit", "admission_type", "ds", "expected"])
-    in_bed = pd.DataFrame(columns=["unit", "admission_type", "days_since_admission", "patients"])
-    episodes, daily = source.ingested.episodes, source.ingested.daily
-    if episodes is None or not {"admissions_acute", "admissions_elective"} <= set(daily.columns):
-        return by_type, in_bed
-    config = replace(
-        census.config, horizon=forecast_days(daily["date"].max(), census.config.horizon), candidates=("flow",)
-    )
-    prepared = engine.prepare(daily, config, episodes, source.guest_nights)
-    assert prepared.flow is not None
-    arrivals, patients = [], []
-    for unit, past in prepared.series.groupby("unique_id", sort=True):
-        ahead = prepared.future[prepared.future["unique_id"] == unit].sort_values("ds").reset_index(drop=True)
-        origin = past["ds"].max()
-        for kind, expected in models.expected_admissions(past, ahead, prepared.flow, str(unit)).items():
-            arrivals.append(
-                pd.DataFrame({"unit": unit, "admission_type": kind, "ds": ahead["ds"], "expected": expected})
-            )
-            stays = episodes[(episodes["unit"] == unit) & (episodes["admission_type"] == kind)]
-            there = in_bed_at(stays, origin)
-            patients.append(
-                pd.DataFrame(
-                    {
-                        "unit": unit,
-                        "admission_type": kind,
-                        "days_since_admission": there.days_since_admission,
-                        "patients": there.patients,
-                    }
-                )
-            )
-    return pd.concat(arrivals, ignore_index=True), pd.concat(patients, ignore_index=True)
 
 
 def backtest_per_unit(runs: dict[str, TargetRun]) -> dict[str, dict[str, dict[str, float]]]:
     """Per target and unit, the honest backtest scores monitoring compares production with."""
     keys = ("mase", "mae", "bias", "coverage_80", "coverage_95")
     return {t: {u: {k: float(s[k]) for k in keys} for u, s in r.metrics["units"].items()} for t, r in runs.items()}
+
+
+def flow_of(source: Source, census: TargetRun) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every unit's expected admissions by type over the forecast's days and its patients in bed (for scenarios)."""
+    daily = source.ingested.daily
+    config = replace(census.config, horizon=forecast_days(source.ingested.last_day, census.config.horizon))
+    config = replace(config, candidates=("flow",))
+    prepared = engine.prepare(daily, config, source.ingested.episodes, source.guest_nights, source.future_regressors)
+    return engine.flow_tables(prepared)
 
 
 def train(settings: TrainSettings = DEFAULT_SETTINGS, say: Say = print) -> TrainResult:

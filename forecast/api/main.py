@@ -14,6 +14,7 @@ from forecast.api.errors import install_handlers
 from forecast.api.loading import Loader, default_loader, describe, load_state
 from forecast.api.nowcasting import Nowcaster
 from forecast.api.routers import beds, episodes, forecast, health, model, monitoring, plan, staffing, units
+from forecast.api.routers import scenarios as scenario_routes
 from forecast.api.settings import Settings
 from forecast.store import EpisodeStore
 
@@ -72,4 +73,5 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
     install_handlers(app)
     for router in (health, units, forecast, beds, plan, staffing, model, episodes, monitoring):
         app.include_router(router.router)
+    app.include_router(scenario_routes.router)
     return app

@@ -104,6 +104,7 @@ class ServingState:
         cache: rendered answers.
         nowcast: the forecast re-anchored on the newest episodes (None: as trained).
         monitoring: per unit, production accuracy since training (None: not measured yet).
+        derived: tables worked out from the model on first use (scenario inputs, the served plan of a quarter).
     """
 
     served: ServedModel
@@ -120,6 +121,7 @@ class ServingState:
     cache: BodyCache = field(default_factory=BodyCache)
     nowcast: Nowcast | None = None
     monitoring: list[UnitMonitor] | None = None
+    derived: dict[Hashable, Any] = field(default_factory=dict)
 
     def ratios_for(self, unit: str) -> StaffingRatios:
         """A unit's staffing ratios: its own from training, else the model's."""
