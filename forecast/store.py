@@ -1,9 +1,18 @@
 """The episodes store: validated episodes kept durably in a SQL database (SQLAlchemy Core).
 
-Any SQLAlchemy URL works; the embedded default is SQLite (`sqlite:///episodes.db`). Adding is idempotent on
+Any SQLAlchemy URL works; the embedded default is SQLite (`sqlite:///episodes.db`), and PostgreSQL
+(`postgresql://user:password@host/db`, driver psycopg) is tested against a real server. Adding is idempotent on
 `episode_id` and all-or-nothing: a batch is written in one transaction or not at all. An episode seen before
 with the same content is left as it is; an open stay that now has its discharge is completed; any other
 difference is a conflict, because two versions of one stay cannot both be right.
+
+Concurrent batches (several clients, several serving workers) are serialized while they write, so each batch
+decides new / unchanged / completed / conflict on the rows as the batches before it left them: on SQLite the
+batch's transaction starts with `BEGIN IMMEDIATE` (the database's write lock, taken before the first read; the
+others wait up to `SQLITE_WAIT` seconds), on PostgreSQL with `LOCK TABLE episodes IN SHARE ROW EXCLUSIVE MODE`
+(a lock only one writer holds at a time; reads go on). Under PostgreSQL's READ COMMITTED each statement after
+the lock sees every batch committed before it, so an episode_id is stored once, a repeat is `unchanged` rather
+than a conflict, and a completion is never lost to a concurrent one.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 
 __all__ = ["AddResult", "EpisodeConflict", "EpisodeStore", "episodes_table", "metadata"]
@@ -35,6 +45,8 @@ episodes_table = sa.Table(
 CONTENT = ("unit", "admitted_at", "discharged_at", "admission_type", "hospital", "region")
 # Bound parameters per IN (...) query: well under SQLite's limit on variables.
 CHUNK = 500
+# Seconds a SQLite writer waits for another's batch to commit before it fails.
+SQLITE_WAIT = 60
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,8 @@ class EpisodeStore:
     def __init__(self, url: str, **engine_options: Any):
         self.url = url
         self.engine = sa.create_engine(url, **engine_options)
+        if self.engine.dialect.name == "sqlite":
+            _sqlite_transactions(self.engine)
 
     def create(self) -> None:
         """Create the table if it is not there (safe to call on every start)."""
@@ -94,7 +108,9 @@ class EpisodeStore:
         records = [_record(row) for row in episodes.to_dict("records")]
         now = pd.Timestamp.now(tz="UTC").to_pydatetime()
         try:
-            with self.engine.begin() as connection:
+            with self.engine.connect().execution_options(writes=True) as connection, connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(sa.text("LOCK TABLE episodes IN SHARE ROW EXCLUSIVE MODE"))
                 stored = _stored(connection, [r["episode_id"] for r in records])
                 new, completed, unchanged, conflicts = [], [], 0, []
                 for record in records:
@@ -118,9 +134,28 @@ class EpisodeStore:
                         .values(discharged_at=record["discharged_at"], received_at=now)
                     )
         except IntegrityError:
-            # Another request stored one of these ids between our read and our insert: nothing of ours is kept.
+            # Only on a database without the write lock above: another request stored one of these ids between
+            # our read and our insert. Nothing of ours is kept.
             raise EpisodeConflict(sorted({r["episode_id"] for r in records})) from None
         return AddResult(added=len(new), unchanged=unchanged, discharged=len(completed))
+
+
+def _sqlite_transactions(engine: sa.Engine) -> None:
+    """Let SQLAlchemy, not the sqlite3 module, begin transactions, so that a write starts with the write lock.
+
+    The sqlite3 module would begin only at the first INSERT, after the batch's reads: two batches could then
+    both read an id as new. (SQLAlchemy's documented recipe for SQLite transactions.)
+    """
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the sqlite3 module issues no BEGIN of its own
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_WAIT * 1000}")
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        writes = connection.get_execution_options().get("writes", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:
