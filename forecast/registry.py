@@ -15,6 +15,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
 import pandas as pd
@@ -41,6 +42,8 @@ __all__ = [
     "champion_tags",
     "set_alias",
     "load_model",
+    "alias_version",
+    "shown_uri",
 ]
 
 DEFAULT_MODEL_NAME = "bed-demand"
@@ -74,7 +77,7 @@ def configure_tracking(root: Path | None = None, experiment: str = DEFAULT_EXPER
         experiment: experiment name; created with its artifacts under `root/mlruns` on the embedded store.
 
     Returns:
-        The tracking URI in use.
+        The tracking URI in use, with any password hidden (for showing).
 
     Raises:
         TrackingUnavailable: the store did not answer (after bounded retries).
@@ -83,21 +86,33 @@ def configure_tracking(root: Path | None = None, experiment: str = DEFAULT_EXPER
         os.environ.setdefault(key, value)
     root = (root or Path.cwd()).resolve()
     uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+    # A database store (sqlite, postgresql, ...) keeps artifacts in a folder of ours; a server has its own.
+    local_artifacts = not uri.startswith(("http:", "https:", "databricks"))
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
         client = MlflowClient(uri)
         found = client.get_experiment_by_name(experiment)
         if found is None:
-            location = (root / "mlruns" / experiment).as_uri() if uri.startswith("sqlite:") else None
+            location = (root / "mlruns" / experiment).as_uri() if local_artifacts else None
             client.create_experiment(experiment, artifact_location=location)
         mlflow.set_experiment(experiment)
     except Exception as error:  # MlflowException, or requests/urllib3 errors from a server
         raise TrackingUnavailable(
-            f"the MLflow tracking store at {uri} cannot be used: {_reason(error)}; "
+            f"the MLflow tracking store at {shown_uri(uri)} cannot be used: {_reason(error)}; "
             "check MLFLOW_TRACKING_URI, or unset it to use the embedded store (mlflow.db)"
         ) from None
-    return uri
+    return shown_uri(uri)
+
+
+def shown_uri(uri: str) -> str:
+    """A store's URI with its password replaced by `***`, fit for messages and logs."""
+    parsed = urlsplit(uri)
+    if parsed.password is None:
+        return uri
+    user = f"{parsed.username}:***@" if parsed.username else ":***@"
+    host = parsed.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parsed._replace(netloc=user + host))
 
 
 def _reason(error: BaseException) -> str:
@@ -285,7 +300,7 @@ def load_model(model_name: str = DEFAULT_MODEL_NAME, alias: str = CHAMPION) -> S
         version = client.get_model_version_by_alias(model_name, alias)
     except MlflowException:
         raise ModelNotFound(
-            f"no model version {model_name}@{alias} in the registry at {mlflow.get_tracking_uri()}; "
+            f"no model version {model_name}@{alias} in the registry at {shown_uri(mlflow.get_tracking_uri())}; "
             "train one with `bedcast train` (or `make demo`)"
         ) from None
     model = mlflow.pyfunc.load_model(f"models:/{model_name}@{alias}")
@@ -300,3 +315,20 @@ def load_model(model_name: str = DEFAULT_MODEL_NAME, alias: str = CHAMPION) -> S
         run_id=str(version.run_id),
         tags=dict(version.tags),
     )
+
+
+def alias_version(model_name: str = DEFAULT_MODEL_NAME, alias: str = CHAMPION) -> str:
+    """The version the alias names now: one registry call, no download (serving workers poll it).
+
+    Raises:
+        ModelNotFound: no such model or alias.
+        TrackingUnavailable: the registry did not answer.
+    """
+    try:
+        return str(MlflowClient().get_model_version_by_alias(model_name, alias).version)
+    except MlflowException as error:
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            raise ModelNotFound(f"no model version {model_name}@{alias} in the registry") from None
+        raise TrackingUnavailable(
+            f"the MLflow registry at {shown_uri(mlflow.get_tracking_uri())} did not answer: {_reason(error)}"
+        ) from None

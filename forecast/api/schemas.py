@@ -64,6 +64,7 @@ class Ready(BaseModel):
     model_name: str
     model_version: str
     alias: str
+    worker: int = Field(description="Process id of the serving worker that answered (`bedcast serve --workers`).")
 
 
 class UnitInfo(BaseModel):
@@ -225,11 +226,21 @@ class ModelAnswer(BaseModel):
     staffing: dict[str, float]
 
 
+class WorkerServing(BaseModel):
+    """One serving worker and the version it serves."""
+
+    worker: int
+    model_version: str | None
+
+
 class ReloadAnswer(BaseModel):
     model_name: str
     model_version: str
     previous_version: str | None
     loaded_at: dt.datetime
+    workers: list[WorkerServing] = Field(
+        default_factory=list, description="With several workers: each one and the version it serves after the reload."
+    )
 
 
 class EpisodeIn(BaseModel):
