@@ -151,6 +151,9 @@ def _sqlite_transactions(engine: sa.Engine) -> None:
     def _connect(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None  # the sqlite3 module issues no BEGIN of its own
         dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_WAIT * 1000}")
+        # Write-ahead log: readers do not wait for a writer, and a commit is one sync of the log (still durable:
+        # synchronous stays FULL).
+        dbapi_connection.execute("PRAGMA journal_mode = WAL")
 
     @event.listens_for(engine, "begin")
     def _begin(connection: sa.Connection) -> None:

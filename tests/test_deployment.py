@@ -65,7 +65,8 @@ def stop(process: subprocess.Popen) -> None:
 def train_demo(folder: Path, say=lambda line: None, **settings):
     """The small demo model (2 units, 2 candidates) trained into whatever MLFLOW_TRACKING_URI names."""
     from forecast.demo import DEFAULT_UNITS, generate_demo_hospital
-    from training.train import TrainSettings, train
+    from training.pipeline import train
+    from training.settings import TrainSettings
 
     folder.mkdir(parents=True, exist_ok=True)
     hospital = generate_demo_hospital(start="2023-01-01", end="2024-12-31", units=DEFAULT_UNITS[:2])
