@@ -55,9 +55,10 @@ class ForecastBundle:
         pools: `level, unique_id, ds, mean` and the quantile grid: the summed census of each hospital's and
             region's units (`unique_id` is the pool), for plans of pooled beds; empty when units have no
             hospital or region.
-        length_of_stay: `unit, admission_type, day, survival`: each unit's length-of-stay curve at the end of
-            the data (P(stay > day), Kaplan–Meier), the flow model's view of how long patients stay; empty when
-            trained on daily counts.
+        length_of_stay: `unit, admission_type, day, survival, source`: each unit's length-of-stay curve at the
+            end of the data (P(stay > day), Kaplan–Meier), the flow model's view of how long patients stay; from
+            the unit's own stays only when there are at least 20, else its hospital's or all units' pooled stays
+            (`source`: unit, hospital, all; see `forecast.los.stored_curves`); empty when trained on daily counts.
     """
 
     forecasts: pd.DataFrame
@@ -162,7 +163,8 @@ def build_bundle(
         census: the census backtest (the pools' distributions come from its errors).
         meta: how the forecast was made (see `ForecastBundle.meta`).
         last_day: the data's last day.
-        episodes: the validated episodes, for the length-of-stay curves (none with daily counts).
+        episodes: the validated episodes, for the length-of-stay curves (none with daily counts); a unit's own
+            curve only from 20 stays up, else its hospital's or all units' (`forecast.los.stored_curves`).
         current_beds: today's beds per unit where known.
         tree: `unit, hospital, region` when every unit has both.
         promise: per unit, the census backtest's overflow promise (`metrics.promise_kept`): kept into the units
@@ -184,7 +186,9 @@ def build_bundle(
         units = units.merge(measured[columns], left_on="unit", right_index=True, how="left")
     census_forecast = table[table["target"] == "census"]
     pools = pooled_forecasts(census, census_forecast, tree)
-    return ForecastBundle(table, units, history, meta, length_of_stay_curves(episodes, last_day), pools)
+    hospitals = tree.set_index("unit")["hospital"] if tree is not None else None  # else the episodes' own
+    curves = length_of_stay_curves(episodes, last_day, hospitals=hospitals)  # each from 20 stays or more
+    return ForecastBundle(table, units, history, meta, curves, pools)
 
 
 # The pyfunc model's input: one request per row (an empty `start` means the first forecast day, `days` ≤ 0 all).

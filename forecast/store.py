@@ -1,7 +1,8 @@
 """The episodes store: validated episodes kept durably in a SQL database (SQLAlchemy Core).
 
-Any SQLAlchemy URL works; the embedded default is SQLite (`sqlite:///episodes.db`), and PostgreSQL
-(`postgresql://user:password@host/db`, driver psycopg) is tested against a real server. Adding is idempotent on
+Any SQLAlchemy URL works; the service's default is an SQLite file in the user's data folder
+(`forecast.api.settings.default_episodes_url`), and PostgreSQL (`postgresql://user:password@host/db`, driver
+psycopg) is tested against a real server. Adding is idempotent on
 `episode_id` and all-or-nothing: a batch is written in one transaction or not at all. An episode seen before
 with the same content is left as it is; an open stay that now has its discharge is completed; any other
 difference is a conflict, because two versions of one stay cannot both be right.
@@ -18,6 +19,7 @@ than a conflict, and a completion is never lost to a concurrent one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -80,7 +82,10 @@ class EpisodeStore:
             _sqlite_transactions(self.engine)
 
     def create(self) -> None:
-        """Create the table if it is not there (safe to call on every start)."""
+        """Create the table if it is not there (safe to call on every start), and an SQLite file's folder."""
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         metadata.create_all(self.engine)
 
     def dispose(self) -> None:

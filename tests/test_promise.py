@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import backtest, beds, engine
+from forecast import backtest, beds, engine, metrics
 from forecast.calibration import error_quantiles, level_scale, origin_level, widen_upper
 from forecast.data import ingest_file
 from forecast.quantiles import LEVELS, column
@@ -137,8 +137,8 @@ def test_metrics_carry_the_measured_promise_and_the_served_plan_widens_where_it_
     )
     prepared = engine.prepare(daily, config)
     result = engine.run(prepared, config)
-    metrics = engine.backtest_metrics(result, config)
-    for unit, scores in metrics["units"].items():
+    report = metrics.backtest_metrics(result, config)
+    for unit, scores in report["units"].items():
         beds_risk = scores["decisions"]["beds_risk"]
         assert beds_risk["promised_risk"] == 0.05
         assert beds_risk["days"] == 84
@@ -146,9 +146,9 @@ def test_metrics_carry_the_measured_promise_and_the_served_plan_widens_where_it_
         planned = np.ceil(rows[column(0.95)].to_numpy() - 1e-9)
         assert beds_risk["overflow_share"] == pytest.approx((rows["y"].to_numpy() > planned).mean())
         assert scores["promise"] in ("kept", "broken")
-    summary = metrics["summary"]["decisions"]
+    summary = report["summary"]["decisions"]
     assert 0 <= summary["beds_risk"]["overflow_share"] <= 1
-    promise = engine.promise_kept(result, 0.05)
+    promise = metrics.promise_kept(result, 0.05)
     served = engine.forecast_units(prepared, result, config)
     for _, row in promise.iterrows():
         if row["status"] == "broken":
