@@ -186,6 +186,7 @@ class ChampionFollower:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="champion-follower", daemon=True)
         self._failing: str | None = None
+        self.loading = False
 
     def start(self) -> ChampionFollower:
         self.report()
@@ -240,14 +241,17 @@ class ChampionFollower:
     def _load(self, why: str, key: str = "reload") -> str | None:
         """Load the alias's model and swap it in; on failure the current model keeps serving."""
         previous = self.state.serving
+        self.loading = True  # a POST /v1/reload arriving now waits for this load instead of refusing
         try:
             state = load_state(self.loader)
         except Exception as failure:
+            self.loading = False
             reason = describe(failure)
             self._warn(key, f"following the champion ({why}): load failed, still serving the previous model: {reason}")
             return reason
         self.state.serving = state
         self.state.load_error = None
+        self.loading = False
         self._failing = None
         was = previous.served.version if previous else "none"
         log.info("following the champion (%s): serving version %s (was %s)", why, state.served.version, was)

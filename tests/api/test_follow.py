@@ -95,3 +95,21 @@ def test_reload_says_which_worker_did_not_reload(tmp_path):
     # A worker that has ended is not waited for, and its status goes.
     assert silent.pid not in [s.pid for s in WorkerBoard(board_dir, 2).statuses()]
     assert not (board_dir / f"{silent.pid}.json").exists()
+
+
+def test_a_reload_during_the_followers_load_waits_for_it(tmp_path):
+    registry = Registry()
+
+    def load():
+        served = registry.load()
+        if served.version == "2":
+            time.sleep(1.5)  # the follower is busy loading the new champion
+        return served
+
+    app = create_app(settings_for(tmp_path, follow_seconds=0.1), loader=load, resolver=registry.resolve)
+    with TestClient(app) as client:
+        registry.champion = "2"
+        assert wait_until(lambda: app.state.follower.loading)
+        answer = client.post("/v1/reload", headers={"X-API-Key": KEY})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["model_version"] == "2" and served(client) == "2"

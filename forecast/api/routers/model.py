@@ -63,8 +63,12 @@ def reload_model(request: Request) -> ReloadAnswer:
     worker reloads, and the answer lists what each serves; a worker that does not reload within
     `BEDCAST_RELOAD_WAIT_SECONDS` makes the answer 503 naming it."""
     app = request.app
+    follower = app.state.follower
     if not app.state.reload_lock.acquire(blocking=False):
-        raise HTTPException(status.HTTP_409_CONFLICT, detail="a reload is already running; try again when it ends")
+        # The worker's own follower loading the alias's new version is no reason to refuse: wait for it.
+        following = follower is not None and follower.loading
+        if not (following and app.state.reload_lock.acquire(timeout=app.state.settings.reload_wait_seconds)):
+            raise HTTPException(status.HTTP_409_CONFLICT, detail="a reload is already running; try again when it ends")
     try:
         previous = app.state.serving
         try:
@@ -77,7 +81,6 @@ def reload_model(request: Request) -> ReloadAnswer:
             ) from None
         app.state.serving = state  # one reference: requests see the old state or the new, never a mix
         app.state.load_error = None
-        follower = app.state.follower
         board = follower.board if follower is not None else None
         if board is not None:
             follower.reloaded = board.ask_reload()  # the other workers' followers take it from here
