@@ -14,6 +14,7 @@ from forecast.api.errors import install_handlers
 from forecast.api.follow import Resolver, alias_resolver, start_follower
 from forecast.api.loading import Loader, default_loader, describe, load_state
 from forecast.api.routers import beds, episodes, forecast, health, model, plan, staffing, units
+from forecast.api.routers import scenarios as scenario_routes
 from forecast.api.settings import Settings
 from forecast.store import EpisodeStore
 
@@ -75,4 +76,5 @@ def create_app(
     install_handlers(app)
     for router in (health, units, forecast, beds, plan, staffing, model, episodes):
         app.include_router(router.router)
+    app.include_router(scenario_routes.router)
     return app

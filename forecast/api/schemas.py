@@ -284,7 +284,9 @@ _TIME = (
 ISO_DAY_OR_TIME = f"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29){_TIME}$"
 IsoDayOrTime = Annotated[str, StringConstraints(max_length=40, pattern=ISO_DAY_OR_TIME)]
 # Text with something in it: the fields are compared after stripping spaces.
-NOT_BLANK = r"\S"
+# Not blank by Python's str.strip, which the validation uses: it also strips \x1c-\x1f and \x85, which a JSON
+# Schema (ECMA) \S counts as visible.
+NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
 
 
 class EpisodeIn(BaseModel):
