@@ -63,7 +63,7 @@ def _one_stay(episode: dict, index: int) -> dict:
     if episode.get("discharged_at") is not None:
         admitted, _, _ = parse_local_dates(pd.Series([episode["admitted_at"]]))
         discharged, _, _ = parse_local_dates(pd.Series([episode["discharged_at"]]))
-        if discharged.dt.normalize().iloc[0] < admitted.dt.normalize().iloc[0]:
+        if discharged.iloc[0] < admitted.iloc[0]:  # to the minute, in local time, as the validation compares
             episode["discharged_at"] = None
     return episode
 
@@ -80,7 +80,14 @@ def test_api_conforms_to_its_schema(tmp_path):
                 strategy = strategy.map(within_the_model)
 
             @given(case=strategy)
-            @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+            # Derandomized: the same requests every run, so CI is never red by chance; widen max_examples to explore.
+            @settings(
+                max_examples=20,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                database=None,
+                derandomize=True,
+            )
             def check(case: schemathesis.Case) -> None:
                 case.call_and_validate(headers=AUTH)  # every check, positive_data_acceptance included
 
