@@ -59,6 +59,11 @@ class ForecastBundle:
             end of the data (P(stay > day), Kaplan–Meier), the flow model's view of how long patients stay; from
             the unit's own stays only when there are at least 20, else its hospital's or all units' pooled stays
             (`source`: unit, hospital, all; see `forecast.los.stored_curves`); empty when trained on daily counts.
+        admissions_by_type: `unit, admission_type, ds, expected`: the flow model's expected admissions per day
+            of the forecast, by type, for every unit whatever model its census chose (what-if scenarios change
+            these); empty when trained on daily counts.
+        in_bed: `unit, admission_type, days_since_admission, patients`: the patients in bed at the end of the
+            data, counted by days since admission (aggregates only); empty when trained on daily counts.
     """
 
     forecasts: pd.DataFrame
@@ -67,6 +72,8 @@ class ForecastBundle:
     meta: dict[str, Any] = field(default_factory=dict)
     length_of_stay: pd.DataFrame = field(default_factory=pd.DataFrame)
     pools: pd.DataFrame = field(default_factory=pd.DataFrame)
+    admissions_by_type: pd.DataFrame = field(default_factory=pd.DataFrame)
+    in_bed: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def hierarchy(self) -> pd.DataFrame | None:
         """`unit, hospital, region` when every unit has both, else None."""
@@ -154,6 +161,7 @@ def build_bundle(
     current_beds: pd.Series | None = None,
     tree: pd.DataFrame | None = None,
     promise: pd.DataFrame | None = None,
+    flow: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> ForecastBundle:
     """What serving needs: the forecasts, units (beds, range, hierarchy), recent history, pools, stays.
 
@@ -169,6 +177,8 @@ def build_bundle(
         tree: `unit, hospital, region` when every unit has both.
         promise: per unit, the census backtest's overflow promise (`metrics.promise_kept`): kept into the units
             table as `promise, promised_risk, overflow_share, promise_days, upper_widened_by`.
+        flow: the expected admissions by type and the patients in bed of every unit (`engine.flow_tables`),
+            what scenarios change.
     """
     table = pd.concat(list(forecasts), ignore_index=True)
     span = daily.groupby("unit")["date"].agg(first_date="min", last_date="max").reset_index()
@@ -188,7 +198,8 @@ def build_bundle(
     pools = pooled_forecasts(census, census_forecast, tree)
     hospitals = tree.set_index("unit")["hospital"] if tree is not None else None  # else the episodes' own
     curves = length_of_stay_curves(episodes, last_day, hospitals=hospitals)  # each from 20 stays or more
-    return ForecastBundle(table, units, history, meta, curves, pools)
+    by_type, in_bed = flow if flow is not None else (pd.DataFrame(), pd.DataFrame())
+    return ForecastBundle(table, units, history, meta, curves, pools, admissions_by_type=by_type, in_bed=in_bed)
 
 
 # The pyfunc model's input: one request per row (an empty `start` means the first forecast day, `days` ≤ 0 all).

@@ -36,6 +36,7 @@ __all__ = [
     "Runner",
     "Target",
     "candidates_in",
+    "flow_tables",
     "forecast_units",
     "prepare",
     "require_future_regressors",
@@ -284,6 +285,31 @@ def forecast_units(
     parts = _map(runner, partial(_forecast_chunk, config=config, widening=wider), tasks)
     frame = pd.concat(parts, ignore_index=True)
     return frame.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
+
+
+def flow_tables(prepared: Prepared) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What-if scenarios' inputs for every unit, whatever model its census chose: the flow model's expected
+    admissions per day of `prepared`'s future by type (`unit, admission_type, ds, expected`) and the patients in
+    bed at the end of the data by days since admission (`unit, admission_type, days_since_admission, patients`).
+
+    Both are aggregates; both are empty without episodes (`prepared.flow`: daily counts have no stays).
+    """
+    by_type = pd.DataFrame(columns=["unit", "admission_type", "ds", "expected"])
+    in_bed = pd.DataFrame(columns=["unit", "admission_type", "days_since_admission", "patients"])
+    if prepared.flow is None:
+        return by_type, in_bed
+    fitted = models.FlowModel().fit(prepared.series, len(prepared.future), flow=prepared.flow)
+    arrivals, patients = [], []
+    for unit, kinds in fitted.fits_.items():
+        ahead = prepared.future[prepared.future["unique_id"] == unit].sort_values("ds")
+        for kind, fit in kinds.items():
+            expected = fit.rate.predict(ahead)
+            arrivals.append(
+                pd.DataFrame({"unit": unit, "admission_type": kind, "ds": ahead["ds"], "expected": expected})
+            )
+            there = {"days_since_admission": fit.in_bed.days_since_admission, "patients": fit.in_bed.patients}
+            patients.append(pd.DataFrame({"unit": unit, "admission_type": kind, **there}))
+    return pd.concat(arrivals, ignore_index=True), pd.concat(patients, ignore_index=True)
 
 
 def _forecast_chunk(

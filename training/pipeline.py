@@ -197,7 +197,17 @@ def bundle_of(source: Source, runs: dict[str, TargetRun], meta: dict[str, Any]) 
         current_beds=source.current_beds,
         tree=hierarchy_of(source),
         promise=runs["census"].promise,
+        flow=flow_of(source, runs["census"]),
     )
+
+
+def flow_of(source: Source, census: TargetRun) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every unit's expected admissions by type over the forecast's days and its patients in bed (for scenarios)."""
+    daily = source.ingested.daily
+    config = replace(census.config, horizon=forecast_days(source.ingested.last_day, census.config.horizon))
+    config = replace(config, candidates=("flow",))
+    prepared = engine.prepare(daily, config, source.ingested.episodes, source.guest_nights, source.future_regressors)
+    return engine.flow_tables(prepared)
 
 
 def train(settings: TrainSettings = DEFAULT_SETTINGS, say: Say = print) -> TrainResult:

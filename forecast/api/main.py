@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from forecast.api.errors import install_handlers
 from forecast.api.loading import Loader, default_loader, describe, load_state
 from forecast.api.routers import beds, episodes, forecast, health, model, plan, staffing, units
+from forecast.api.routers import scenarios as scenario_routes
 from forecast.api.settings import Settings
 from forecast.store import EpisodeStore
 
@@ -63,4 +64,5 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
     install_handlers(app)
     for router in (health, units, forecast, beds, plan, staffing, model, episodes):
         app.include_router(router.router)
+    app.include_router(scenario_routes.router)
     return app

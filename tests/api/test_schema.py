@@ -2,9 +2,10 @@
 refused, every answer as documented, and no schema-valid request refused.
 
 What the schema cannot state is set by the test, openly, before a valid request is sent: the rules that depend on
-the loaded model (the forecast's days, its quarters, whether its units have a hospital) and the two rules that tie
-fields together (a discharge not before its admission; one episode_id, one content in a batch). Everything else the
-server enforces is in the schema, and a schema-valid request it refuses fails the test.
+the loaded model (the forecast's days, quarters and weeks, its units and whether they have a hospital, a unit's
+mean stay that a shorter stay must leave above a day) and the two rules that tie fields together (a discharge not
+before its admission; one episode_id, one content in a batch). Everything else the server enforces is in the
+schema, and a schema-valid request it refuses fails the test.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from schemathesis import GenerationMode
 
 from forecast.api import create_app
 from forecast.data import parse_local_dates
+from forecast.registry import ServedModel
 from tests.api.conftest import AUTH, Loader, settings_for
-from tests.bundles import FIRST_DAY, make_served
+from tests.bundles import FIRST_DAY
+from tests.scenario_bundles import flow_bundle
 
 FORECAST_DAYS = 120  # make_bundle's
 UNITS = ("medicine", "surgery")
@@ -54,7 +57,47 @@ def within_the_model(case: schemathesis.Case) -> schemathesis.Case:
         case.path_parameters["unit"] = UNITS[_pick(case.path_parameters["unit"], 2)]
     if isinstance(case.body, list):
         case.body = [_one_stay(episode, i) for i, episode in enumerate(case.body)]
+    if isinstance(case.body, dict):
+        case.body = _within_the_forecast(case.body)
     return case
+
+
+def _within_the_forecast(scenario: dict) -> dict:
+    # A scenario's units, weeks and days must be the model's, and a shorter stay must leave a day at least.
+    def unit(name: object) -> object:
+        return UNITS[_pick(name, 2)] if isinstance(name, str) else name
+
+    def day(value: object) -> object:
+        if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            return (FIRST_DAY + pd.Timedelta(days=_pick(value, FORECAST_DAYS))).date().isoformat()
+        return value
+
+    scenario = dict(scenario)
+    if isinstance(scenario.get("quarter"), str):
+        scenario["quarter"] = ("next", "2026Q1")[_pick(scenario["quarter"], 2)]
+    for key in ("admissions", "length_of_stay"):
+        changes = []
+        for change in scenario.get(key) or []:
+            change = dict(change)
+            if isinstance(change.get("units"), list):
+                change["units"] = [unit(u) for u in change["units"]]
+            change["start"] = day(change.get("start"))
+            if key == "length_of_stay" and isinstance(change.get("days"), int | float):
+                change["days"] = max(change["days"], -0.5)
+            if key == "length_of_stay" and isinstance(change.get("percent"), int | float):
+                change["percent"] = max(change["percent"], -10.0)
+            changes.append(change)
+        if key in scenario:
+            scenario[key] = changes
+    if isinstance(scenario.get("planned_beds"), list):
+        weeks = [f"2026-W{w:02d}" for w in range(1, 14)]  # the test model's quarter 2026Q1
+        scenario["planned_beds"] = [
+            {**b, "unit": unit(b.get("unit")), "week": weeks[_pick(b.get("week"), len(weeks))]}
+            for b in scenario["planned_beds"]
+        ]
+    if isinstance(scenario.get("smooth_electives"), list):
+        scenario["smooth_electives"] = [unit(u) for u in scenario["smooth_electives"]]
+    return scenario
 
 
 def _one_stay(episode: dict, index: int) -> dict:
@@ -63,31 +106,26 @@ def _one_stay(episode: dict, index: int) -> dict:
     if episode.get("discharged_at") is not None:
         admitted, _, _ = parse_local_dates(pd.Series([episode["admitted_at"]]))
         discharged, _, _ = parse_local_dates(pd.Series([episode["discharged_at"]]))
-        if discharged.iloc[0] < admitted.iloc[0]:  # to the minute, in local time, as the validation compares
+        if discharged.iloc[0] < admitted.iloc[0]:  # the server compares the local times, not only the days
             episode["discharged_at"] = None
     return episode
 
 
 def test_api_conforms_to_its_schema(tmp_path):
-    app = create_app(settings_for(tmp_path), loader=Loader(make_served("1")))
+    # A model with the flow structure, so that every lever of a scenario applies.
+    served = ServedModel(flow_bundle(FORECAST_DAYS), "bed-demand", "1", "champion", "run1", {})
+    app = create_app(settings_for(tmp_path), loader=Loader(served))
     with TestClient(app):  # runs the lifespan: the model is loaded for every generated call
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         operations = [result.ok() for result in schema.get_all_operations()]
-        assert len(operations) == 10
+        assert len(operations) == 14
         for operation, mode in itertools.product(operations, GenerationMode):
             strategy = operation.as_strategy(generation_mode=mode)
             if mode is GenerationMode.POSITIVE:
                 strategy = strategy.map(within_the_model)
 
             @given(case=strategy)
-            # Derandomized: the same requests every run, so CI is never red by chance; widen max_examples to explore.
-            @settings(
-                max_examples=20,
-                deadline=None,
-                suppress_health_check=list(HealthCheck),
-                database=None,
-                derandomize=True,
-            )
+            @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
             def check(case: schemathesis.Case) -> None:
                 case.call_and_validate(headers=AUTH)  # every check, positive_data_acceptance included
 
