@@ -35,6 +35,12 @@ class Settings(BaseSettings):
         timezone: where timestamps with an offset are converted to local calendar dates.
         nowcast_interval: seconds between looks at the episodes database for episodes stored from outside the
             service (`BEDCAST_NOWCAST_INTERVAL`); 0 turns the nowcast off (the forecast stays as trained).
+        follow_seconds: how often each worker asks the registry which version the alias names, and loads it
+            when it is new (`BEDCAST_FOLLOW_SECONDS`; 0: only at start and on `POST /v1/reload`).
+        reload_wait_seconds: how long `POST /v1/reload` waits for every worker to reload
+            (`BEDCAST_RELOAD_WAIT_SECONDS`).
+        workers: how many workers serve together (`BEDCAST_WORKERS`; set by `bedcast serve --workers`).
+        workers_dir: the folder they share (`BEDCAST_WORKERS_DIR`; set by `bedcast serve --workers`).
     """
 
     model_config = SettingsConfigDict(env_prefix="BEDCAST_", env_file=".env", extra="ignore")
@@ -45,3 +51,7 @@ class Settings(BaseSettings):
     episodes_url: str = Field(default_factory=default_episodes_url)
     timezone: str = "Europe/Stockholm"
     nowcast_interval: float = 2.0
+    follow_seconds: float = Field(default=30.0, ge=0)
+    reload_wait_seconds: float = Field(default=60.0, gt=0)
+    workers: int = Field(default=1, ge=1)
+    workers_dir: str | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -28,6 +30,7 @@ async def ready(request: Request) -> Ready | JSONResponse:
         model_name=served.name,
         model_version=served.version,
         alias=served.alias,
+        worker=os.getpid(),
         as_of=state.as_of.date(),
         nowcast_error=nowcaster.status.error if nowcaster is not None else None,
     )
