@@ -219,7 +219,8 @@ def load(rate: float, seconds: float) -> None:
         server = load_benchmark.start_server(folder, port)
         try:
             load_benchmark.wait_ready(port, server)
-            time.sleep(20)  # the nowcast's worker process starts beside the server: measure once it has
+            # The nowcast's worker process starts with the first update: one day posted before measuring.
+            post_day(port, episodes, origin + pd.Timedelta(days=1))
             unit_paths = [f"/v1/forecast/{u}" for u in sorted(units["unit"])]
             paths = ["/v1/plan", *unit_paths, "/v1/units", "/v1/monitoring"]
             asyncio.run(load_benchmark.drive(port, paths, 50, 1))
@@ -229,29 +230,12 @@ def load(rate: float, seconds: float) -> None:
             stop = threading.Event()
 
             def post_days() -> None:
-                for lag in range(1, 10_000):
+                for lag in range(2, 10_000):
                     if stop.is_set():
                         return
-                    day = origin + pd.Timedelta(days=lag)
-                    body = posted_on(episodes, day)[STORED]
-                    rows = json.loads(body.to_json(orient="records", date_format="iso"))
-                    for row in rows:
-                        for key in ("admitted_at", "discharged_at"):
-                            row[key] = row[key][:10] if row[key] else None
-                    request = urllib.request.Request(
-                        f"http://{load_benchmark.HOST}:{port}/v1/episodes",
-                        data=json.dumps(rows).encode(),
-                        headers={"X-API-Key": "benchmark-key", "Content-Type": "application/json"},
-                        method="POST",
-                    )
                     tick = time.perf_counter()
-                    urllib.request.urlopen(request, timeout=30).read()
-                    while not stop.is_set():
-                        with urllib.request.urlopen(f"http://{load_benchmark.HOST}:{port}/ready", timeout=5) as answer:
-                            if json.loads(answer.read())["as_of"] == f"{day:%Y-%m-%d}":
-                                updates.append(time.perf_counter() - tick)
-                                break
-                        time.sleep(0.01)
+                    if post_day(port, episodes, origin + pd.Timedelta(days=lag), stop):
+                        updates.append(time.perf_counter() - tick)
                     time.sleep(max(0.0, 1.0 - (time.perf_counter() - tick)))
 
             poster = threading.Thread(target=post_days, daemon=True)
@@ -269,6 +253,29 @@ def load(rate: float, seconds: float) -> None:
         finally:
             server.terminate()
             server.wait(timeout=10)
+
+
+def post_day(port: int, episodes: pd.DataFrame, day: pd.Timestamp, stop: threading.Event | None = None) -> bool:
+    """POST a day's episodes to the service and wait until /ready says that day (False when stopped first)."""
+    import load as load_benchmark  # benchmarks/load.py
+
+    rows = json.loads(posted_on(episodes, day)[STORED].to_json(orient="records", date_format="iso"))
+    for row in rows:
+        for key in ("admitted_at", "discharged_at"):
+            row[key] = row[key][:10] if row[key] else None
+    request = urllib.request.Request(
+        f"http://{load_benchmark.HOST}:{port}/v1/episodes",
+        data=json.dumps(rows).encode(),
+        headers={"X-API-Key": "benchmark-key", "Content-Type": "application/json"},
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=30).read()
+    while stop is None or not stop.is_set():
+        with urllib.request.urlopen(f"http://{load_benchmark.HOST}:{port}/ready", timeout=5) as answer:
+            if json.loads(answer.read())["as_of"] == f"{day:%Y-%m-%d}":
+                return True
+        time.sleep(0.01)
+    return False
 
 
 def main() -> None:

@@ -62,7 +62,8 @@ class Nowcaster:
     def __init__(self, holder: Any, store: EpisodeStore, interval: float = 2.0, in_process: bool = False):
         self.holder, self.store, self.interval = holder, store, interval
         # Updates run in a worker process (lower priority), so requests here never wait for the interpreter
-        # while one runs; the state comes back whole (pickled) and is swapped in by reference.
+        # while one runs; the state comes back whole (pickled) and is swapped in by reference. The worker
+        # starts with the first update that has newer episodes (a service without any never starts one).
         self._pool: ProcessPoolExecutor | None = None
         if not in_process:
             context = multiprocessing.get_context("spawn")
@@ -76,8 +77,6 @@ class Nowcaster:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        if self._pool is not None:
-            self._pool.submit(os.getpid)  # start the worker now, not on the first update
         self._thread = threading.Thread(target=self._run, name="bedcast-nowcast", daemon=True)
         self._thread.start()
 
