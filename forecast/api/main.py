@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
+from forecast.api.docs import install_docs
 from forecast.api.errors import install_handlers
 from forecast.api.loading import Loader, default_loader, describe, load_state
-from forecast.api.routers import beds, episodes, forecast, health, model, plan, staffing, units
+from forecast.api.routers import beds, episodes, forecast, health, history, model, pages, plan, staffing, units
 from forecast.api.settings import Settings
 from forecast.store import EpisodeStore
 
@@ -54,7 +56,10 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
         yield
         store.dispose()
 
-    app = FastAPI(title="bedcast", version="1", description=DESCRIPTION, lifespan=lifespan)
+    # The docs are served from installed assets (install_docs), not FastAPI's CDN defaults.
+    app = FastAPI(
+        title="bedcast", version="1", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.settings = settings
     app.state.loader = loader
     app.state.serving = None
@@ -63,4 +68,9 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
     install_handlers(app)
     for router in (health, units, forecast, beds, plan, staffing, model, episodes):
         app.include_router(router.router)
+    # The planner's pages and their assets, all from installed packages (no internet needed).
+    app.include_router(history.router)
+    app.include_router(pages.router)
+    install_docs(app)  # before /assets, which would otherwise take /assets/docs
+    app.mount("/assets", StaticFiles(packages=[("forecast.api", "static")]), name="assets")
     return app
