@@ -186,3 +186,21 @@ def wait_drawn(driver: Any, timeout: float = 15) -> float:
             return float(done)
         time.sleep(0.02)
     raise TimeoutError(f"{driver.current_url} did not finish loading in {timeout} s")
+
+
+def emulate(driver: Any, width: int, height: int, mobile: bool) -> None:
+    """Lay the page out as a screen of `width` × `height` CSS pixels (a phone: mobile viewport rules)."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+    )
+
+
+def screenshot(driver: Any, path: Path, width: int, mobile: bool) -> None:
+    """The whole page at `width` CSS pixels as a PNG."""
+    emulate(driver, width, 900, mobile)
+    full = int(driver.execute_script("return document.documentElement.scrollHeight"))
+    emulate(driver, width, min(full, 12000), mobile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(path))
+    emulate(driver, width, 900, mobile)

@@ -1,8 +1,8 @@
-"""The API's docs (Swagger UI and ReDoc) from assets installed with the package: they work with no internet.
+"""The API's docs (Swagger UI) from assets installed with the package: they work with no internet.
 
 FastAPI's own docs pages load Swagger UI from a CDN, which on a hospital intranet leaves a blank page. Following
-FastAPI's self-hosting recipe, the same pages point at the copies of Swagger UI and ReDoc that the
-`fastapi-offline` package ships.
+FastAPI's self-hosting recipe, `/docs` points at the copy of Swagger UI that the `fastapi-offline` package ships.
+ReDoc is not offered: even self-hosted it fetches its logo from its maker's CDN, so `/redoc` leads to `/docs`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from importlib.resources import files
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import HTMLResponse
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 __all__ = ["install_docs"]
@@ -20,7 +20,7 @@ DOCS_ASSETS = "/assets/docs"
 
 
 def install_docs(app: FastAPI) -> None:
-    """`/docs` and `/redoc` for an app made with `docs_url=None, redoc_url=None`, assets under `/assets/docs`."""
+    """`/docs` for an app made with `docs_url=None, redoc_url=None`, its assets under `/assets/docs`."""
     assets = files("fastapi_offline") / "static"
     app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
     openapi_url = app.openapi_url or "/openapi.json"
@@ -43,11 +43,5 @@ def install_docs(app: FastAPI) -> None:
         return get_swagger_ui_oauth2_redirect_html()
 
     @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} API",
-            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
-            redoc_favicon_url="/assets/favicon.svg",
-            with_google_fonts=False,
-        )
+    async def redoc() -> RedirectResponse:
+        return RedirectResponse("/docs")
