@@ -16,9 +16,8 @@ from typing import Literal
 
 __all__ = ["Band", "Line", "nice_ticks", "time_chart"]
 
-WIDTH, HEIGHT = 720, 300  # the plot's height; the legend's rows come below it
-LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 24  # room for the axes' labels
-CHAR_WIDTH, LEGEND_ROW = 6.6, 18  # a legend label's width per character at the chart's font size, a row's height
+WIDTH, HEIGHT = 720, 300
+LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 34  # room for the axes' labels
 
 
 @dataclass(frozen=True)
@@ -131,10 +130,10 @@ def _tooltips(line: Line, scale: _Scale) -> str:
 
 
 def time_chart(title: str, lines: Sequence[Line], bands: Sequence[Band] = (), y_label: str = "beds") -> str:
-    """An SVG chart of lines and bands over days, with axes and a legend; `title` names it for screen readers.
+    """An SVG chart of lines and bands over days, with axes, and its legend; `title` names it for screen readers.
 
     Returns:
-        The `<svg>` element as text (safe to insert into a page: every label is escaped).
+        The `<svg>` element and the legend's list as text (safe to insert into a page: every label is escaped).
     """
     days = [d for line in lines for d in line.days] + [d for band in bands for d in band.days]
     if not days:
@@ -143,23 +142,24 @@ def time_chart(title: str, lines: Sequence[Line], bands: Sequence[Band] = (), y_
     values += [v for band in bands for v in band.high if math.isfinite(v)]
     ticks = nice_ticks(max(values, default=1.0) * 1.05)
     scale = _Scale(min(days), max(days), ticks[-1], ticks)
-    legend = _legend_layout(lines, bands)
-    total_height = HEIGHT + 14 + LEGEND_ROW * (1 + max((row for *_, row in legend), default=0))
     out = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {total_height}" role="img" aria-label="{escape(title)}" '
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" '
         f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
     ]
     for tick in ticks:
         y = _f(scale.y(tick))
         out.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y}" y2="{y}"/>')
         out.append(f'<text class="tick" x="{LEFT - 6}" y="{y}" text-anchor="end" dy="0.35em">{tick:g}</text>')
+    shown_year = None
     for k, month in enumerate(_month_ticks(scale.first, scale.last)):
         x = _f(scale.x(month))
         out.append(f'<line class="grid" x1="{x}" x2="{x}" y1="{TOP}" y2="{HEIGHT - BOTTOM}"/>')
-        label = f"{month:%b %Y}" if k == 0 or month.month == 1 else f"{month:%b}"
-        out.append(f'<text class="tick" x="{x}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{label}</text>')
+        label = f"{month:%b %Y}" if month.year != shown_year else f"{month:%b}"  # the year where it changes
+        shown_year = month.year
+        minor = " minor" if k % 2 else ""  # every other month's label gives way on a narrow screen
+        out.append(f'<text class="tick{minor}" x="{x}" y="{HEIGHT - BOTTOM + 24}" text-anchor="middle">{label}</text>')
     out.append(
-        f'<text class="axis-label" x="{LEFT - 40}" y="{TOP + 4}" transform="rotate(-90 {LEFT - 40} {TOP + 4})" '
+        f'<text class="axis-label" x="20" y="{TOP}" transform="rotate(-90 20 {TOP})" '
         f'text-anchor="end">{escape(y_label)}</text>'
     )
     for band in bands:
@@ -171,33 +171,16 @@ def time_chart(title: str, lines: Sequence[Line], bands: Sequence[Band] = (), y_
         out.append(f'<path class="line {line.css}{dash}" d="{path}" data-points="{points}"/>')
         if line.tooltips:
             out.append(_tooltips(line, scale))
-    out.append(_legend(legend, HEIGHT + 14))
     out.append("</svg>")
+    out.append(_legend(lines, bands))
     return "".join(out)
 
 
-def _legend_layout(lines: Sequence[Line], bands: Sequence[Band]) -> list[tuple[str, str, bool, float, int]]:
-    """Legend entries placed left to right, wrapping to a new row when the chart's width is used up."""
-    items = [(band.label, f"band {band.css}", True) for band in bands]
-    items += [(line.label, f"line {line.css}{' dashed' if line.dashed else ''}", False) for line in lines]
-    placed, x, row = [], float(LEFT), 0
-    for label, css, filled in items:
-        width = 24 + CHAR_WIDTH * len(label) + 16
-        if x > LEFT and x + width > WIDTH - RIGHT:
-            x, row = float(LEFT), row + 1
-        placed.append((label, css, filled, x, row))
-        x += width
-    return placed
-
-
-def _legend(placed: list[tuple[str, str, bool, float, int]], top: float) -> str:
-    out = ['<g class="legend">']
-    for label, css, filled, x, row in placed:
-        y = top + LEGEND_ROW * row
-        if filled:
-            out.append(f'<rect class="{css}" x="{_f(x)}" y="{_f(y - 8)}" width="18" height="10"/>')
-        else:
-            out.append(f'<path class="{css}" d="M{_f(x)},{_f(y - 3)}h18"/>')
-        out.append(f'<text x="{_f(x + 24)}" y="{_f(y)}" dy="0.1em">{escape(label)}</text>')
-    out.append("</g>")
-    return "".join(out)
+def _legend(lines: Sequence[Line], bands: Sequence[Band]) -> str:
+    # In HTML below the drawing, so it wraps to any screen's width.
+    items = [f'<li><span class="swatch band {band.css}"></span>{escape(band.label)}</li>' for band in bands]
+    items += [
+        f'<li><span class="swatch line {line.css}{" dashed" if line.dashed else ""}"></span>{escape(line.label)}</li>'
+        for line in lines
+    ]
+    return f'<ul class="legend" aria-hidden="true">{"".join(items)}</ul>'
