@@ -26,6 +26,7 @@ __all__ = [
     "backtest_windows",
     "choice_point",
     "cutoffs",
+    "expected_admissions",
     "forecast_origin",
     "lead_windows_for",
     "judge",
@@ -82,19 +83,29 @@ def lead_windows_for(horizon: int, step: int, fewest: int = 3, most: int = 6) ->
     return int(np.clip(1 + step // spacing, fewest, most))
 
 
-def _flow_forecast(
-    history: pd.DataFrame, future: pd.DataFrame, horizon: int, flow: FlowInputs, unit: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def expected_admissions(
+    history: pd.DataFrame, future: pd.DataFrame, flow: FlowInputs, unit: str
+) -> dict[str, np.ndarray]:
+    """The flow model's expected admissions per day after the origin, by admission type, for one unit."""
     origin = history["ds"].max()
     regressors = [c for c in history.columns if c not in ("unique_id", "ds", "y")]
     admitted = flow.admissions[(flow.admissions["unique_id"] == unit) & (flow.admissions["ds"] <= origin)]
-    stays = flow.episodes[flow.episodes["unit"] == unit]
-    by_type = []
+    by_type = {}
     for kind in ADMISSION_TYPES:
         past = (
             admitted[["unique_id", "ds", kind]].rename(columns={kind: "y"}).merge(history[["ds", *regressors]], on="ds")
         )
-        arrivals = models.admissions_rate(past, future, years=2.0)
+        by_type[kind] = models.admissions_rate(past, future, years=2.0)
+    return by_type
+
+
+def _flow_forecast(
+    history: pd.DataFrame, future: pd.DataFrame, horizon: int, flow: FlowInputs, unit: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    origin = history["ds"].max()
+    stays = flow.episodes[flow.episodes["unit"] == unit]
+    by_type = []
+    for kind, arrivals in expected_admissions(history, future, flow, unit).items():
         of_kind = stays[stays["admission_type"] == kind]
         mean, _ = flow_census(arrivals, survival_at(of_kind, origin), in_bed_at(of_kind, origin))
         by_type.append(mean)

@@ -47,10 +47,25 @@ def _grid(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return levels, np.maximum.accumulate(np.clip(values, 0, None), axis=1)
 
 
+def _interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """`np.interp` row by row, vectorised: `x` lies in [xp[j], xp[j + 1]) of its row (same formula as numpy's)."""
+    rows = np.arange(len(x))
+    x0, x1, y0, y1 = xp[rows, j], xp[rows, j + 1], fp[rows, j], fp[rows, j + 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = (y1 - y0) / (x1 - x0)
+        out = slope * (x - x0) + y0
+    return np.where(x == x0, y0, out)
+
+
 def quantile_at(frame: pd.DataFrame, level: float) -> np.ndarray:
     """The census quantile at `level` per row, interpolated linearly between the grid's levels."""
     levels, values = _grid(frame)
-    return np.array([np.interp(level, levels, row) for row in values])
+    if level <= levels[0]:
+        return values[:, 0].copy()
+    if level >= levels[-1]:
+        return values[:, -1].copy()
+    j = np.full(len(values), int(np.searchsorted(levels, level, side="right")) - 1)
+    return _interp(np.full(len(values), float(level)), np.broadcast_to(levels, values.shape), values, j)
 
 
 def exceedance(frame: pd.DataFrame, threshold: np.ndarray | float) -> np.ndarray:
@@ -60,13 +75,26 @@ def exceedance(frame: pd.DataFrame, threshold: np.ndarray | float) -> np.ndarray
     which errs on the side of warning.
     """
     levels, values = _grid(frame)
-    threshold = np.broadcast_to(np.asarray(threshold, dtype=float), (len(frame),))
-    out = np.empty(len(frame))
-    for i, (row, b) in enumerate(zip(values, threshold, strict=True)):
-        # Counts make flat stretches (the same quantile at several levels): P(census ≤ x) is the highest.
-        x, from_end = np.unique(row[::-1], return_index=True)
-        out[i] = 1.0 - np.interp(b, x, levels[len(row) - 1 - from_end])
-    return np.clip(out, 0.0, 1.0)
+    n, width = values.shape
+    threshold = np.broadcast_to(np.asarray(threshold, dtype=float), (n,))
+    if n == 0:
+        return np.zeros(0)
+    # Counts make flat stretches (the same quantile at several levels): P(census ≤ x) is the highest level at
+    # x. Interpolate between the last grid value ≤ the threshold and the next larger value, each at the
+    # highest level it holds.
+    below = (values <= threshold[:, None]).sum(axis=1) - 1
+    inside = (below >= 0) & (below < width - 1)
+    lowest = (values <= values[:, :1]).sum(axis=1) - 1
+    out = np.where(below < 0, levels[lowest], levels[-1]).astype(float)
+    if inside.any():
+        rows = values[inside]
+        low = below[inside]
+        upper = rows[np.arange(len(rows)), low + 1]
+        high = (rows <= upper[:, None]).sum(axis=1) - 1
+        xp = np.stack([rows[np.arange(len(rows)), low], upper], axis=1)
+        fp = np.stack([levels[low], levels[high]], axis=1)
+        out[inside] = _interp(threshold[inside], xp, fp, np.zeros(len(rows), dtype=int))
+    return np.clip(1.0 - out, 0.0, 1.0)
 
 
 def beds_at_target_occupancy(
@@ -126,7 +154,10 @@ def daily_bed_plan(
 
 def _period_start(ds: pd.Series, period: Period) -> pd.Series:
     freq = {"week": "W-SUN", "month": "M", "quarter": "Q"}[period]
-    return ds.dt.to_period(freq).dt.start_time
+    # Worked out once per distinct day: a plan repeats each day for every unit.
+    days, index = np.unique(ds.to_numpy(), return_inverse=True)
+    starts = pd.Series(days).dt.to_period(freq).dt.start_time.to_numpy()
+    return pd.Series(starts[index], index=ds.index)
 
 
 def _period_label(start: pd.Series, period: Period) -> pd.Series:
@@ -154,9 +185,11 @@ def period_plan(daily_plan: pd.DataFrame, period: Period = "week") -> pd.DataFra
         beds_target=("beds_target", "max"),
         beds_risk=("beds_risk", "max"),
         current_beds=("current_beds", "first"),
-        expected_days_over_capacity=("p_over_capacity", lambda p: p.sum(min_count=1)),
-        surge_days=("surge_day", lambda s: s.sum() if s.notna().any() else pd.NA),
     ).reset_index()
+    # Sums that stay empty where every day is unknown (beds unknown), not 0; built-in sums, not lambdas per group.
+    table["expected_days_over_capacity"] = grouped["p_over_capacity"].sum(min_count=1).to_numpy()
+    surge = frame["surge_day"].astype("Int64").groupby([frame["unique_id"], frame["period_start"]], sort=True)
+    table["surge_days"] = surge.sum(min_count=1).to_numpy()
     table.insert(2, "period", _period_label(table["period_start"], period))
     table["gap"] = (table["beds_risk"] - table["current_beds"]).astype("Int64")
     return table

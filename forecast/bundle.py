@@ -39,6 +39,11 @@ class ForecastBundle:
         length_of_stay: `unit, admission_type, day, survival`: each unit's length-of-stay curve at the end of
             the data (P(stay > day), Kaplan–Meier), the flow model's view of how long patients stay; empty when
             trained on daily counts.
+        admissions_by_type: `unit, admission_type, ds, expected`: the flow model's expected admissions per day
+            of the forecast, by type, for every unit whatever model its census chose (what-if scenarios change
+            these); empty when trained on daily counts.
+        in_bed: `unit, admission_type, days_since_admission, patients`: the patients in bed at the end of the
+            data, counted by days since admission (aggregates only); empty when trained on daily counts.
     """
 
     forecasts: pd.DataFrame
@@ -47,6 +52,8 @@ class ForecastBundle:
     meta: dict[str, Any] = field(default_factory=dict)
     length_of_stay: pd.DataFrame = field(default_factory=pd.DataFrame)
     pools: pd.DataFrame = field(default_factory=pd.DataFrame)
+    admissions_by_type: pd.DataFrame = field(default_factory=pd.DataFrame)
+    in_bed: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def hierarchy(self) -> pd.DataFrame | None:
         """`unit, hospital, region` when every unit has both, else None."""

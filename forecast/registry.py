@@ -120,6 +120,8 @@ def save_bundle(bundle: ForecastBundle, folder: Path) -> Path:
     bundle.history.to_parquet(folder / "history.parquet", index=False)
     bundle.length_of_stay.to_parquet(folder / "length_of_stay.parquet", index=False)
     bundle.pools.to_parquet(folder / "pools.parquet", index=False)
+    bundle.admissions_by_type.to_parquet(folder / "admissions_by_type.parquet", index=False)
+    bundle.in_bed.to_parquet(folder / "in_bed.parquet", index=False)
     (folder / "meta.json").write_text(json.dumps(bundle.meta, indent=2, default=str))
     return folder
 
@@ -132,6 +134,8 @@ def load_bundle(folder: Path) -> ForecastBundle:
         meta=json.loads((folder / "meta.json").read_text()),
         length_of_stay=_optional_table(folder / "length_of_stay.parquet"),
         pools=_optional_table(folder / "pools.parquet"),
+        admissions_by_type=_optional_table(folder / "admissions_by_type.parquet"),
+        in_bed=_optional_table(folder / "in_bed.parquet"),
     )
 
 

@@ -63,21 +63,26 @@ def shift_staffing(
         `unique_id, ds, shift, census, registered_nurses, assistant_nurses`, nurses rounded up.
     """
     census = forecast["mean"].to_numpy(float) if level is None else quantile_at(forecast, level)
-    pieces = []
-    for shift in SHIFTS:
-        per_unit = [_ratios_for(ratios, str(u)) for u in forecast["unique_id"]]
-        rn = np.array([r.patients_per_nurse("rn", shift) for r in per_unit])
-        an = np.array([r.patients_per_nurse("an", shift) for r in per_unit])
-        piece = forecast[["unique_id", "ds"]].copy()
-        piece["shift"] = shift
-        piece["census"] = census
-        # A unit with any patient needs a nurse; 1e-9 keeps exact multiples from rounding up a whole nurse.
-        piece["registered_nurses"] = np.ceil(census / rn - 1e-9).astype(int)
-        piece["assistant_nurses"] = np.ceil(census / an - 1e-9).astype(int)
-        pieces.append(piece)
-    order = {s: k for k, s in enumerate(SHIFTS)}
-    table = pd.concat(pieces, ignore_index=True)
-    return table.sort_values(["unique_id", "ds", "shift"], key=lambda c: c.map(order) if c.name == "shift" else c)
+    # The ratios of each distinct unit once, spread to its rows (a lookup per row dominated large tables).
+    units, codes = np.unique(forecast["unique_id"].astype(str).to_numpy(), return_inverse=True)
+    per_unit = [_ratios_for(ratios, unit) for unit in units]
+    order = np.lexsort((forecast["ds"].to_numpy(), codes))
+    n = len(order)
+    table = pd.DataFrame(
+        {
+            "unique_id": np.repeat(forecast["unique_id"].to_numpy()[order], len(SHIFTS)),
+            "ds": np.repeat(forecast["ds"].to_numpy()[order], len(SHIFTS)),
+            "shift": np.tile(np.array(SHIFTS, dtype=object), n),
+            "census": np.repeat(census[order], len(SHIFTS)),
+        }
+    )
+    rn = np.array([[r.patients_per_nurse("rn", s) for s in SHIFTS] for r in per_unit]).reshape(-1, len(SHIFTS))
+    an = np.array([[r.patients_per_nurse("an", s) for s in SHIFTS] for r in per_unit]).reshape(-1, len(SHIFTS))
+    row_codes = codes[order]
+    # A unit with any patient needs a nurse; 1e-9 keeps exact multiples from rounding up a whole nurse.
+    table["registered_nurses"] = np.ceil(table["census"].to_numpy() / rn[row_codes].ravel() - 1e-9).astype(int)
+    table["assistant_nurses"] = np.ceil(table["census"].to_numpy() / an[row_codes].ravel() - 1e-9).astype(int)
+    return table
 
 
 def weekly_fte(
@@ -88,13 +93,17 @@ def weekly_fte(
     A week only partly inside the forecast counts the days it has (`days` says how many).
     """
     frame = staffing.copy()
-    per_row = [_ratios_for(ratios, str(u)) for u in frame["unique_id"]]
-    hours = np.array([r.hours(s) for r, s in zip(per_row, frame["shift"], strict=True)])
-    post = np.array([r.fte_hours_per_week for r in per_row])
+    units, codes = np.unique(frame["unique_id"].astype(str).to_numpy(), return_inverse=True)
+    per_unit = [_ratios_for(ratios, unit) for unit in units]
+    shift_of = {s: k for k, s in enumerate(SHIFTS)}
+    hours_by = np.array([[r.hours(s) for s in SHIFTS] for r in per_unit]).reshape(-1, len(SHIFTS))
+    hours = hours_by[codes, frame["shift"].map(shift_of).to_numpy()]
+    post = np.array([r.fte_hours_per_week for r in per_unit])[codes]
     frame["rn_fte"] = frame["registered_nurses"] * hours / post
     frame["an_fte"] = frame["assistant_nurses"] * hours / post
-    iso = frame["ds"].dt.isocalendar()
-    frame["week"] = iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
+    days, index = np.unique(frame["ds"].to_numpy(), return_inverse=True)
+    iso = pd.Series(days).dt.isocalendar()
+    frame["week"] = (iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)).to_numpy()[index]
     table = frame.groupby(["unique_id", "week"], as_index=False, sort=True).agg(
         days=("ds", "nunique"), rn_fte=("rn_fte", "sum"), an_fte=("an_fte", "sum")
     )
@@ -126,7 +135,11 @@ def ratios_per_unit(units: pd.DataFrame, base: StaffingRatios = StaffingRatios()
     return out
 
 
+_DEFAULT_RATIOS = StaffingRatios()
+
+
 def _ratios_for(ratios: StaffingRatios | Mapping[str, StaffingRatios], unit: str) -> StaffingRatios:
     if isinstance(ratios, StaffingRatios):
         return ratios
-    return ratios.get(unit, StaffingRatios())
+    # One default object: building (and validating) a new one per row was most of a whole-hospital table's cost.
+    return ratios.get(unit, _DEFAULT_RATIOS)

@@ -8,6 +8,7 @@ difference is a conflict, because two versions of one stay cannot both be right.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,16 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-__all__ = ["AddResult", "EpisodeConflict", "EpisodeStore", "episodes_table", "metadata"]
+__all__ = [
+    "AddResult",
+    "EpisodeConflict",
+    "EpisodeStore",
+    "ScenarioNameTaken",
+    "ScenarioStore",
+    "episodes_table",
+    "metadata",
+    "scenarios_table",
+]
 
 metadata = sa.MetaData()
 
@@ -155,3 +165,59 @@ def _completes(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """An open stay now sent with its discharge, everything else the same."""
     same = all(old[c] == new[c] for c in CONTENT if c != "discharged_at")
     return same and old["discharged_at"] is None and new["discharged_at"] is not None
+
+
+# --- saved what-if scenarios ---------------------------------------------------------------------------------
+
+scenarios_table = sa.Table(
+    "scenarios",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("scenario", sa.Text, nullable=False),  # the scenario as JSON: planning levers, no patient data
+    sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+class ScenarioNameTaken(ValueError):
+    """A scenario of that name is already saved."""
+
+
+class ScenarioStore:
+    """Named what-if scenarios beside the episodes (same database; `EpisodeStore.create` makes the table)."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+
+    def save(self, name: str, scenario: dict[str, Any]) -> dict[str, Any]:
+        """Store a scenario under a new name; returns its row (`id, name, saved_at, scenario`).
+
+        Raises:
+            ScenarioNameTaken: the name is in use; nothing is written.
+        """
+        row = {"name": name, "scenario": json.dumps(scenario, sort_keys=True), "saved_at": pd.Timestamp.now(tz="UTC")}
+        try:
+            with self.engine.begin() as connection:
+                inserted = connection.execute(scenarios_table.insert().values(**row)).inserted_primary_key
+        except IntegrityError:
+            raise ScenarioNameTaken(f"a scenario named {name!r} is already saved: choose another name") from None
+        assert inserted is not None
+        return self.get(int(inserted[0])) or {}
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(scenarios_table).order_by(scenarios_table.c.id)).mappings()
+            return [_scenario_row(row) for row in rows]
+
+    def get(self, scenario_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as connection:
+            query = sa.select(scenarios_table).where(scenarios_table.c.id == scenario_id)
+            row = connection.execute(query).mappings().first()
+        return None if row is None else _scenario_row(row)
+
+
+def _scenario_row(row: Any) -> dict[str, Any]:
+    # SQLite gives the time back without its zone; it was stored in UTC.
+    saved = pd.Timestamp(row["saved_at"])
+    saved = saved.tz_localize("UTC") if saved.tzinfo is None else saved.tz_convert("UTC")
+    return {**dict(row), "saved_at": saved.to_pydatetime(), "scenario": json.loads(row["scenario"])}

@@ -29,9 +29,9 @@ from mlflow.tracking import MlflowClient
 from sqlalchemy.engine import make_url
 
 from forecast import beds, data, distributed, engine, hierarchy, models, plots, registry
-from forecast.backtest import Backtest
+from forecast.backtest import Backtest, expected_admissions
 from forecast.bundle import FORECAST_COLUMNS, TARGETS, ForecastBundle
-from forecast.census import survival_at
+from forecast.census import in_bed_at, survival_at
 from forecast.staffing import StaffingRatios, ratios_per_unit, shift_staffing, weekly_fte
 
 __all__ = ["TrainSettings", "TrainResult", "Source", "load_source", "train", "main"]
@@ -286,7 +286,17 @@ def build_bundle(source: Source, runs: dict[str, TargetRun], meta: dict) -> Fore
     if tree is not None:
         span = span.merge(tree, on="unit", how="left")
     units = span[["unit", "beds", "first_date", "last_date", *(["hospital", "region"] if tree is not None else [])]]
-    return ForecastBundle(forecasts, units, history, meta, length_of_stay_curves(source), pools_of(runs, tree))
+    by_type, in_bed = flow_structure(source, runs["census"])
+    return ForecastBundle(
+        forecasts,
+        units,
+        history,
+        meta,
+        length_of_stay_curves(source),
+        pools_of(runs, tree),
+        admissions_by_type=by_type,
+        in_bed=in_bed,
+    )
 
 
 def unit_ratios(source: Source, settings: TrainSettings) -> dict[str, StaffingRatios]:
@@ -327,6 +337,46 @@ def length_of_stay_curves(source: Source, days: int = 60) -> pd.DataFrame:
         curve = survival_at(stays, end)[: days + 1]
         pieces.append(pd.DataFrame({"unit": unit, "admission_type": kind, "day": range(len(curve)), "survival": curve}))
     return pd.concat(pieces, ignore_index=True)
+
+
+def flow_structure(source: Source, census: TargetRun) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What-if scenarios' inputs for every unit, whatever model its census chose: the flow model's expected
+    admissions per forecast day by type (`unit, admission_type, ds, expected`) and the patients in bed at the
+    end of the data by days since admission (`unit, admission_type, days_since_admission, patients`).
+
+    Both are aggregates; both are empty without episodes (daily counts have no stays to follow).
+    """
+    by_type = pd.DataFrame(columns=["unit", "admission_type", "ds", "expected"])
+    in_bed = pd.DataFrame(columns=["unit", "admission_type", "days_since_admission", "patients"])
+    episodes, daily = source.ingested.episodes, source.ingested.daily
+    if episodes is None or not {"admissions_acute", "admissions_elective"} <= set(daily.columns):
+        return by_type, in_bed
+    config = replace(
+        census.config, horizon=forecast_days(daily["date"].max(), census.config.horizon), candidates=("flow",)
+    )
+    prepared = engine.prepare(daily, config, episodes, source.guest_nights)
+    assert prepared.flow is not None
+    arrivals, patients = [], []
+    for unit, past in prepared.series.groupby("unique_id", sort=True):
+        ahead = prepared.future[prepared.future["unique_id"] == unit].sort_values("ds").reset_index(drop=True)
+        origin = past["ds"].max()
+        for kind, expected in expected_admissions(past, ahead, prepared.flow, str(unit)).items():
+            arrivals.append(
+                pd.DataFrame({"unit": unit, "admission_type": kind, "ds": ahead["ds"], "expected": expected})
+            )
+            stays = episodes[(episodes["unit"] == unit) & (episodes["admission_type"] == kind)]
+            there = in_bed_at(stays, origin)
+            patients.append(
+                pd.DataFrame(
+                    {
+                        "unit": unit,
+                        "admission_type": kind,
+                        "days_since_admission": there.days_since_admission,
+                        "patients": there.patients,
+                    }
+                )
+            )
+    return pd.concat(arrivals, ignore_index=True), pd.concat(patients, ignore_index=True)
 
 
 def next_quarter_plan(bundle: ForecastBundle, policy: beds.BedPolicy) -> tuple[pd.DataFrame, str]:

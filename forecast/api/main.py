@@ -15,6 +15,7 @@ from forecast.api.docs import install_docs
 from forecast.api.errors import install_handlers
 from forecast.api.loading import Loader, default_loader, describe, load_state
 from forecast.api.routers import beds, episodes, forecast, health, history, model, pages, plan, staffing, units
+from forecast.api.routers import scenarios as scenario_routes
 from forecast.api.settings import Settings
 from forecast.store import EpisodeStore
 
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
     install_handlers(app)
     for router in (health, units, forecast, beds, plan, staffing, model, episodes):
         app.include_router(router.router)
+    app.include_router(scenario_routes.router)
     # The planner's pages and their assets, all from installed packages (no internet needed).
     app.include_router(history.router)
     app.include_router(pages.router)

@@ -92,6 +92,7 @@ class ServingState:
             data), first and last day.
         loaded_at: when this state was built.
         cache: rendered answers.
+        derived: tables worked out from the model on first use (scenario inputs, the served plan of a quarter).
     """
 
     served: ServedModel
@@ -106,6 +107,7 @@ class ServingState:
     quarters: dict[str, tuple[pd.Timestamp, pd.Timestamp]]
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     cache: BodyCache = field(default_factory=BodyCache)
+    derived: dict[Hashable, Any] = field(default_factory=dict)
 
     def ratios_for(self, unit: str) -> StaffingRatios:
         """A unit's staffing ratios: its own from training, else the model's."""
