@@ -129,8 +129,12 @@ def _tooltips(line: Line, scale: _Scale) -> str:
     return f'<g class="points {line.css}">{"".join(marks)}</g>'
 
 
-def time_chart(title: str, lines: Sequence[Line], bands: Sequence[Band] = (), y_label: str = "beds") -> str:
+def time_chart(
+    title: str, lines: Sequence[Line], bands: Sequence[Band] = (), y_label: str = "beds", top: float | None = None
+) -> str:
     """An SVG chart of lines and bands over days, with axes, and its legend; `title` names it for screen readers.
+
+    `top` fixes the top of the scale (charts meant to be compared side by side share it).
 
     Returns:
         The `<svg>` element and the legend's list as text (safe to insert into a page: every label is escaped).
@@ -140,7 +144,7 @@ def time_chart(title: str, lines: Sequence[Line], bands: Sequence[Band] = (), y_
         return f'<p class="empty">{escape(title)}: nothing to draw.</p>'
     values = [v for line in lines for v in line.values if v is not None and math.isfinite(v)]
     values += [v for band in bands for v in band.high if math.isfinite(v)]
-    ticks = nice_ticks(max(values, default=1.0) * 1.05)
+    ticks = nice_ticks(top if top is not None else max(values, default=1.0) * 1.05)
     scale = _Scale(min(days), max(days), ticks[-1], ticks)
     out = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" '

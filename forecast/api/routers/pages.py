@@ -1,4 +1,4 @@
-"""The planner's pages in a browser: the hospital overview and a page per unit (HTML, no key needed)."""
+"""The planner's pages in a browser: the hospital overview, a page per unit and what-ifs (HTML, no key needed)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from collections.abc import Callable
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from forecast.api import pages
+from forecast.api import pages, whatif
 from forecast.api.deps import NO_MODEL
 from forecast.api.errors import UnknownUnit
 from forecast.api.state import Body, ServingState
+from forecast.store import ScenarioStore
 
 router = APIRouter(include_in_schema=False)
 
@@ -56,3 +57,22 @@ async def unit(request: Request, unit: str) -> Response:
         return await _page(request, ("page", "unit", unit), lambda state: pages.unit_page(state, unit))
     except UnknownUnit as error:
         return _problem("Unknown unit", str(error), 404)
+
+
+@router.get("/what-if")
+async def what_if(request: Request) -> Response:
+    """The scenario levers as a form, the result beside the served plan, and the saved scenarios."""
+    state: ServingState | None = request.app.state.serving
+    if state is None:
+        return _problem("No model yet", request.app.state.load_error or NO_MODEL, 503)
+    store = ScenarioStore(request.app.state.store.engine)
+    form = dict(request.query_params)
+    loaded = None
+    if "saved" in form:
+        number = form.pop("saved")
+        loaded = await run_in_threadpool(store.get, int(number)) if number.isdigit() else None
+        if loaded is None:
+            return _problem("No such saved scenario", f"no saved scenario {number!r}: see the list on /what-if", 404)
+    saved = await run_in_threadpool(store.list)
+    body, status = await run_in_threadpool(whatif.whatif_page, state, form, saved, loaded)
+    return _send(body, status)
