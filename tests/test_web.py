@@ -171,12 +171,12 @@ def test_an_unknown_unit_is_a_page_saying_which_units_there_are(service, chrome)
 
 
 def pages_of(service) -> list[str]:
-    return ["/", *[f"/units/{unit}" for unit in units_of(service)]]
+    return ["/", *[f"/units/{unit}" for unit in units_of(service)], "/what-if?unit=surgery&admissions=5"]
 
 
 def test_every_page_loads_clean_offline_at_both_widths_with_screenshots(service, chrome):
     for path in pages_of(service):
-        name = path.strip("/").replace("/", "-") or "overview"
+        name = path.split("?")[0].strip("/").replace("/", "-") or "overview"
         for width in (DESKTOP, PHONE):
             open_page(chrome, service, path, width)
             assert_clean(chrome, service)
@@ -214,3 +214,110 @@ def test_api_docs_work_offline(service, chrome):
     browser.screenshot(chrome, OUTPUT / f"docs-{DESKTOP}.png", DESKTOP, mobile=False)
     open_page(chrome, service, "/redoc")  # ReDoc would fetch its logo from the internet: it leads to /docs
     assert chrome.current_url.endswith("/docs")
+
+
+# --- what if -------------------------------------------------------------------------------------------------
+
+
+def submit(driver, button_css: str) -> None:
+    """Click a button that loads a new page, and wait until the new page has loaded."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element("tag name", "html")
+    driver.find_element("css selector", button_css).click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+    browser.wait_drawn(driver)
+
+
+def served_and_what_if(driver, table_id: str) -> dict[str, tuple[int, int]]:
+    rows = js(
+        driver,
+        "return [...document.querySelectorAll('#' + arguments[0] + ' tbody tr')]"
+        ".map(r => [r.dataset.unit || r.dataset.week, +r.dataset.served, +r.dataset.whatIf])",
+        table_id,
+    )
+    return {key: (served, what_if) for key, served, what_if in rows}
+
+
+def post_scenario(service, body: dict) -> dict:
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        service.base + "/v1/scenarios?tables=weeks",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def test_what_if_moves_the_numbers_the_expected_way(service, chrome):
+    from selenium.webdriver.support.ui import Select
+
+    open_page(chrome, service, "/what-if?unit=surgery")
+    assert_clean(chrome, service)
+    # Nothing changed: the result is the served plan.
+    assert all(served == what_if for served, what_if in served_and_what_if(chrome, "summary-table").values())
+    # More admissions everywhere: more beds in every unit.
+    chrome.find_element("id", "admissions").send_keys("20")
+    submit(chrome, "#show")
+    assert_clean(chrome, service)
+    more = served_and_what_if(chrome, "summary-table")
+    assert len(more) == 6 and all(what_if > served for served, what_if in more.values())
+    weeks = served_and_what_if(chrome, "difference-table")
+    api = post_scenario(service, {"admissions": [{"percent": 20, "admission_type": "all", "units": None}]})
+    assert weeks == {
+        w["week"]: (w["served_beds_at_overflow_risk"], w["beds_at_overflow_risk"])
+        for w in api["weeks"]
+        if w["unit"] == "surgery"
+    }
+    # Shorter stays in surgery only, and fewer beds open in one week: surgery needs fewer beds, the rest as
+    # served, and that week is shorter of beds.
+    chrome.find_element("id", "admissions").clear()
+    Select(chrome.find_element("id", "applies")).select_by_value("surgery")
+    chrome.find_element("id", "stay_days").send_keys("-0.5")
+    week = sorted(weeks)[4]
+    beds = chrome.find_element("name", f"beds_{week}")
+    beds.clear()
+    beds.send_keys("20")
+    submit(chrome, "#show")
+    assert_clean(chrome, service)
+    fewer = served_and_what_if(chrome, "summary-table")
+    assert fewer["surgery"][1] < fewer["surgery"][0]
+    assert all(served == what_if for unit, (served, what_if) in fewer.items() if unit != "surgery")
+    row = chrome.find_element("css selector", f'#difference-table tr[data-week="{week}"]').text
+    assert "30 → 20" in row  # open beds of that week
+
+
+def test_a_scenario_is_saved_with_the_key_and_reloads(service, chrome):
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    open_page(chrome, service, "/what-if?unit=psychiatry&admissions=10")
+    chrome.find_element("id", "save-name").send_keys("ten percent more")
+    chrome.find_element("id", "save-key").send_keys("not-the-key")
+    chrome.find_element("css selector", "#save button").click()
+    WebDriverWait(chrome, 20).until(expected_conditions.text_to_be_present_in_element(("id", "save-status"), "Not"))
+    assert "key is missing or wrong" in chrome.find_element("id", "save-status").text
+    assert chrome.find_element("id", "save-key").get_attribute("value") == ""  # the key is not kept
+    assert service.json("/v1/scenarios") == []
+    errors = browser.console_errors(chrome)
+    assert len(errors) == 1 and "401" in errors[0]  # the refused request, nothing else
+    chrome.find_element("id", "save-key").send_keys(browser.KEY)
+    old = chrome.find_element("tag name", "html")
+    chrome.find_element("css selector", "#save button").click()
+    WebDriverWait(chrome, 30).until(expected_conditions.staleness_of(old))
+    browser.wait_drawn(chrome)
+    assert_clean(chrome, service)
+    saved = service.json("/v1/scenarios")
+    assert [s["name"] for s in saved] == ["ten percent more"]
+    assert chrome.current_url.endswith(f"/what-if?saved={saved[0]['id']}")
+    assert "ten percent more" in chrome.find_element("id", "saved-list").text
+    assert chrome.find_element("id", "admissions").get_attribute("value") == "10"
+    assert browser.KEY not in chrome.page_source
+    for width in (DESKTOP, PHONE):
+        open_page(chrome, service, f"/what-if?saved={saved[0]['id']}", width)
+        assert_clean(chrome, service)
+        browser.screenshot(chrome, OUTPUT / f"what-if-{width}.png", width, mobile=width < 700)
