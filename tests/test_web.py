@@ -313,7 +313,7 @@ def test_a_scenario_is_saved_with_the_key_and_reloads(service, chrome):
     assert_clean(chrome, service)
     saved = service.json("/v1/scenarios")
     assert [s["name"] for s in saved] == ["ten percent more"]
-    assert chrome.current_url.endswith(f"/what-if?saved={saved[0]['id']}")
+    assert chrome.current_url.endswith(f"/what-if?saved={saved[0]['id']}&unit=psychiatry")
     assert "ten percent more" in chrome.find_element("id", "saved-list").text
     assert chrome.find_element("id", "admissions").get_attribute("value") == "10"
     assert browser.KEY not in chrome.page_source

@@ -348,9 +348,13 @@ def unit_page(state: ServingState, unit: str) -> Body:
 # --- ahead of time -------------------------------------------------------------------------------------------
 
 
+# Unit pages rendered at load, at most: each costs tens of milliseconds, so with thousands of units the rest
+# are rendered on their first request (and cached) rather than holding up the load.
+WARM_UNIT_PAGES = 50
+
+
 def warm_pages(state: ServingState) -> None:
-    """Render the overview and every unit's page before the state serves."""
+    """Render the overview and the units' pages (up to `WARM_UNIT_PAGES`) before the state serves."""
     overview_page(state)
-    for unit in state.units:
-        if unit in state.census:
-            unit_page(state, unit)
+    for unit in [u for u in state.units if u in state.census][:WARM_UNIT_PAGES]:
+        unit_page(state, unit)

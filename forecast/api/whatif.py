@@ -220,7 +220,10 @@ def whatif_context(
     }
     if loaded is not None:
         scenario = ScenarioIn.model_validate(loaded["scenario"])
+        asked = form.get("unit")
         form = form_of(scenario, units)
+        if asked and not scenario.planned_beds:  # the unit on screen when it was saved, unless it plans beds
+            form["unit"] = asked
         context["not_in_form"] = not _fits_the_form(scenario, form, units)
     unit = shown_unit(form, units)
     context.update(form=dict(form), unit=unit)

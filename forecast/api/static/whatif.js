@@ -26,7 +26,8 @@ document.addEventListener("DOMContentLoaded", () => {
     }
     const answer = await response.json().catch(() => ({}));
     if (response.status === 201) {
-      window.location.assign("/what-if?saved=" + encodeURIComponent(answer.id));
+      const unit = document.getElementById("unit").value;
+      window.location.assign("/what-if?saved=" + encodeURIComponent(answer.id) + "&unit=" + encodeURIComponent(unit));
       return;
     }
     const detail = Array.isArray(answer.detail) ? answer.detail.map((d) => d.msg).join("; ") : answer.detail;
