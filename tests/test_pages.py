@@ -123,3 +123,22 @@ def test_chart_draws_every_point_and_escapes_labels():
     assert 'data-points="39"' in svg and svg.count('<circle class="point"') == 39
     assert "A &lt;chart&gt;" in svg and "census &amp; more" in svg
     assert nice_ticks(52.5) == [0, 20, 40, 60] and nice_ticks(3) == [0, 1, 2, 3]
+
+
+def test_reliability_sentences_flag_the_units_planned_conservatively():
+    from forecast.api.pages import _reliability
+
+    plan = {
+        "reliability": {
+            "ward_a": "ward_a: in backtest the census exceeded these beds on 4.6% of 364 days; promised 5%",
+            "ward_b": "ward_b: only 20 backtest days, too few to measure the 5% overflow promise; planned "
+            "conservatively (upper forecast widened ×1.50)",
+        }
+    }
+    found = _reliability(plan)
+    assert found["ward_a"] == {
+        "text": "in backtest the census exceeded these beds on 4.6% of 364 days; promised 5%",
+        "poor": False,
+    }
+    assert found["ward_b"]["poor"] and found["ward_b"]["text"].startswith("only 20 backtest days")
+    assert _reliability({}) == {}  # a model from before the measure

@@ -97,21 +97,16 @@ def _gap_class(gap: int | None, beds: int | None) -> str:
     return "enough"
 
 
-def _reliability_warnings(model: dict[str, Any], plan: dict[str, Any]) -> dict[str, str]:
-    """Per unit, why its measured reliability is poor, where the model or the plan says so.
+def _reliability(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per unit, the plan's sentence on how often its beds at the risk held in the backtest, and whether it is
+    poor (the promise broke or could not be measured: the plan says it planned those units conservatively).
 
-    Serving gains the measure from the calibration work; until a model carries one, there is nothing to show.
+    Models trained before the measure existed have none: then there is nothing to show.
     """
-    found: dict[str, str] = {}
-    sources = [model.get("reliability") or {}, plan.get("reliability") or {}]
-    for source in sources:
-        for unit, measure in source.items() if isinstance(source, dict) else ():
-            if isinstance(measure, dict) and measure.get("poor"):
-                found[str(unit)] = str(measure.get("reason") or "its beds at the risk held less often than promised")
-    for week in plan.get("weeks", []):
-        measure = week.get("reliability")
-        if isinstance(measure, dict) and measure.get("poor"):
-            found.setdefault(str(week["unit"]), str(measure.get("reason") or "poor measured reliability"))
+    found = {}
+    for unit, text in (plan.get("reliability") or {}).items():
+        sentence = str(text).removeprefix(f"{unit}: ")
+        found[str(unit)] = {"text": sentence, "poor": "conservatively" in sentence}
     return found
 
 
@@ -124,7 +119,7 @@ def overview_context(state: ServingState) -> dict[str, Any]:
     try:
         plan = _answer(state, answers.plan_answer(state, "next"))
     except OutOfRange as error:
-        return {"model": model, "as_of": _as_of(model), "plan": None, "problem": str(error)}
+        return {"model": model, "as_of": _as_of(model), "plan": None, "problem": str(error), "reliability": {}}
     pooled = None
     if state.bundle.hierarchy() is not None and not state.bundle.pools.empty:
         pooled = _answer(state, answers.plan_answer(state, "next", level="hospital"))
@@ -164,7 +159,7 @@ def overview_context(state: ServingState) -> dict[str, Any]:
         "pools": pools,
         "chart": Markup(chart),
         "hospital_csv": _data_csv(*_hospital_table(totals, pools)),
-        "warnings": _reliability_warnings(model, plan),
+        "reliability": _reliability(plan),
         "problem": None,
     }
 
@@ -247,7 +242,7 @@ def unit_context(state: ServingState, unit: str) -> dict[str, Any]:
         "candidates_csv": _data_csv(
             ["target", "model", "mase"], [[c["target"], c["model"], c["mase"]] for c in scores["candidates"]]
         ),
-        "warnings": _reliability_warnings(model, plan or {}),
+        "reliability": _reliability(plan or {}).get(unit),
         "fan_quantiles": {"q": ",".join(f"{q:g}" for q in FAN_LEVELS), "days": days},
     }
 
