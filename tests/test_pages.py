@@ -75,6 +75,8 @@ def test_every_download_link_is_a_csv(client):
 
 
 def test_unknown_unit_and_no_model_are_pages_saying_what_to_do(client, tmp_path):
+    for number in ("99", "x", "9" * 30):
+        assert client.get(f"/what-if?saved={number}").status_code == 404
     missing = client.get("/units/nowhere")
     assert missing.status_code == 404 and "medicine, surgery" in missing.text
     never = ModelNotFound("no model version bed-demand@champion; train one with `bedcast train`")

@@ -70,7 +70,8 @@ async def what_if(request: Request) -> Response:
     loaded = None
     if "saved" in form:
         number = form.pop("saved")
-        loaded = await run_in_threadpool(store.get, int(number)) if number.isdigit() else None
+        # Ids are database integers: anything longer than 18 digits is no id (and would overflow the query).
+        loaded = await run_in_threadpool(store.get, int(number)) if number.isdigit() and len(number) <= 18 else None
         if loaded is None:
             return _problem("No such saved scenario", f"no saved scenario {number!r}: see the list on /what-if", 404)
     saved = await run_in_threadpool(store.list)
