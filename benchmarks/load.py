@@ -1,14 +1,16 @@
 """Load on the HTTP API: a bounded open-loop request stream against `bedcast serve` on this machine.
 
-    .venv/bin/python benchmarks/load.py [--store DIR] [--rate 200] [--seconds 20] [--port 0]
+    .venv/bin/python benchmarks/load.py [--store DIR] [--rate 200] [--seconds 20] [--port 0] [--scenario-rate 20]
+                                        [--only TEXT]
 
 Trains a champion on the demo hospital (all units, three years, seasonal naive and ETS) into a temporary MLflow
 store, or serves the store in `--store DIR` (`mlflow.db` and `mlruns/`; trained into when empty); starts the
 service as a subprocess on 127.0.0.1 only; then, per endpoint, sends `rate` requests a second for `seconds`
 seconds on a fixed schedule (open loop: a slow answer does not delay the next request, so queueing shows in the latency,
-which is measured from each request's scheduled time). Prints p50/p99 latency, throughput, errors and the
-server's resident memory. Figures only; nothing is asserted. Stops by itself: at most rate × seconds requests
-per endpoint and a hard time limit.
+which is measured from each request's scheduled time). What-if scenarios (`POST /v1/scenarios`, the whole
+hospital's next quarter, a new scenario each request) run at `--scenario-rate`, beside the plain plan at the
+same rate. Prints p50/p99 latency, throughput, errors and the server's resident memory. Figures only; nothing
+is asserted. Stops by itself: at most rate × seconds requests per endpoint and a hard time limit.
 """
 
 from __future__ import annotations
@@ -132,10 +134,18 @@ class Connections:
         connection[1].close()
 
 
-async def exchange(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter], path: str) -> tuple[int, int]:
-    """One GET on a keep-alive connection: (status, body bytes); status 0 when the server had closed it."""
+Request = str | tuple[str, bytes]  # a GET path, or a POST path and its JSON body
+
+
+async def exchange(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter], path: Request) -> tuple[int, int]:
+    """One request on a keep-alive connection: (status, body bytes); status 0 when the server had closed it."""
     reader, writer = connection
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+    if isinstance(path, tuple):
+        target, body = path
+        head = f"POST {target} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
+        writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    else:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
     await writer.drain()
     status_line = await reader.readline()
     if not status_line:
@@ -148,7 +158,7 @@ async def exchange(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter]
     return int(status_line.split()[1]), len(await reader.readexactly(length))
 
 
-async def request(connections: Connections, path: str, scheduled: float, run: Run) -> None:
+async def request(connections: Connections, path: Request, scheduled: float, run: Run) -> None:
     for attempt in range(2):  # a keep-alive connection the server closed while idle: once more on a new one
         connection = await connections.get(fresh=attempt > 0)
         try:
@@ -170,7 +180,7 @@ async def request(connections: Connections, path: str, scheduled: float, run: Ru
     run.latencies.append(time.perf_counter() - scheduled)
 
 
-async def drive(port: int, paths: list[str], rate: float, seconds: float) -> tuple[Run, float]:
+async def drive(port: int, paths: list[Request], rate: float, seconds: float) -> tuple[Run, float]:
     """Send `rate` requests a second for `seconds` on a fixed schedule; wait for the answers (bounded)."""
     run, connections = Run(), Connections(port)
     count = int(rate * seconds)
@@ -204,6 +214,32 @@ def report(name: str, run: Run, elapsed: float, rss: float, cpu: float) -> None:
     )
 
 
+def what_if(units: list[str], first_day: pd.Timestamp, count: float) -> dict[str, list[Request]]:
+    """Whole-hospital what-if scenarios of the next quarter, each one new (no answer comes from the cache), and
+    the plain plan at the same rate beside them."""
+    week = (first_day + pd.Timedelta(days=40)).isocalendar()
+    closure = f"{week.year}-W{week.week:02d}"
+
+    def scenario(k: int) -> bytes:
+        return json.dumps(
+            {
+                "admissions": [{"percent": -5 + k / 1000}],
+                "length_of_stay": [{"days": -0.5, "units": units[:3]}],
+                "target_acute": 0.88,
+                "planned_beds": [{"unit": units[0], "week": closure, "beds": 10}],
+                "smooth_electives": True,
+            }
+        ).encode()
+
+    n = int(count) + 100
+    return {
+        "/v1/plan at the scenario rate": ["/v1/plan"],
+        "POST /v1/scenarios": [("/v1/scenarios", scenario(k)) for k in range(n)],
+        "POST /v1/scenarios +shifts": [("/v1/scenarios?tables=weeks,days,shifts,fte", scenario(k)) for k in range(n)],
+        "POST /v1/scenarios?tables=weeks": [("/v1/scenarios?tables=weeks", scenario(k)) for k in range(n)],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -212,6 +248,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200, help="requests a second")
     parser.add_argument("--seconds", type=float, default=20, help="seconds per endpoint")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument(
+        "--scenario-rate", type=float, default=20, help="requests a second for what-if scenarios and the plan beside"
+    )
+    parser.add_argument("--only", default="", help="run only the endpoints whose name contains this text")
     args = parser.parse_args()
     if args.rate * args.seconds > 100_000:
         parser.error("at most 100,000 requests per endpoint")
@@ -234,7 +274,7 @@ def main() -> None:
                 f"server RSS after start: {rss_mib(server.pid):.0f} MiB; {args.rate:.0f} rps for {args.seconds:.0f} s "
                 f"per endpoint; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other jobs included)"
             )
-            scenarios = {
+            scenarios: dict[str, list[Request]] = {
                 "/v1/plan": ["/v1/plan"],
                 "/v1/forecast/{unit}": [f"/v1/forecast/{urllib.request.quote(u)}" for u in units],
                 # Requests nobody made before: each answer is computed once, then served from the cache.
@@ -244,10 +284,17 @@ def main() -> None:
                     for u in units
                 ],
             }
+            rates = dict.fromkeys(scenarios, args.rate)
+            for name, paths in what_if(units, first_day, args.rate * args.seconds).items():
+                scenarios[name], rates[name] = paths, args.scenario_rate
             for name, paths in scenarios.items():
-                asyncio.run(drive(port, paths, min(args.rate, 50), 1))  # warm the connections
+                if args.only not in name:
+                    continue
+                # Warm the connections (a what-if with scenarios the run does not send again).
+                warming = paths[-50:] if rates[name] == args.scenario_rate else paths
+                asyncio.run(drive(port, warming, min(rates[name], 50), 1))
                 cpu = cpu_seconds(server.pid)
-                run, elapsed = asyncio.run(drive(port, paths, args.rate, args.seconds))
+                run, elapsed = asyncio.run(drive(port, paths, rates[name], args.seconds))
                 report(name, run, elapsed, rss_mib(server.pid), cpu_seconds(server.pid) - cpu)
         finally:
             server.terminate()

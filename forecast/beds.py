@@ -23,9 +23,13 @@ __all__ = [
     "daily_bed_plan",
     "decision_scores",
     "exceedance",
+    "grid_exceedance",
+    "grid_quantile",
     "period_plan",
     "quarter_bounds",
     "quantile_at",
+    "quantile_grid",
+    "small_unit_warning",
     "small_unit_warnings",
 ]
 
@@ -41,7 +45,8 @@ class BedPolicy:
     overflow_risk: float = 0.05
 
 
-def _grid(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def quantile_grid(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The grid's levels and, per row, its quantiles made non-negative and non-crossing."""
     levels = np.array([q for q in LEVELS if column(q) in frame.columns])
     values = frame[[column(q) for q in levels]].to_numpy(float)
     return levels, np.maximum.accumulate(np.clip(values, 0, None), axis=1)
@@ -59,7 +64,11 @@ def _interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray, j: np.ndarray) -> np.
 
 def quantile_at(frame: pd.DataFrame, level: float) -> np.ndarray:
     """The census quantile at `level` per row, interpolated linearly between the grid's levels."""
-    levels, values = _grid(frame)
+    return grid_quantile(*quantile_grid(frame), level)
+
+
+def grid_quantile(levels: np.ndarray, values: np.ndarray, level: float) -> np.ndarray:
+    """`quantile_at` on the arrays of `quantile_grid`."""
     if level <= levels[0]:
         return values[:, 0].copy()
     if level >= levels[-1]:
@@ -74,7 +83,11 @@ def exceedance(frame: pd.DataFrame, threshold: np.ndarray | float) -> np.ndarray
     Beyond the grid the tail is not known; we take the outermost level (e.g. 0.5 % above the top quantile),
     which errs on the side of warning.
     """
-    levels, values = _grid(frame)
+    return grid_exceedance(*quantile_grid(frame), threshold)
+
+
+def grid_exceedance(levels: np.ndarray, values: np.ndarray, threshold: np.ndarray | float) -> np.ndarray:
+    """`exceedance` on the arrays of `quantile_grid`."""
     n, width = values.shape
     threshold = np.broadcast_to(np.asarray(threshold, dtype=float), (n,))
     if n == 0:
@@ -217,13 +230,24 @@ def small_unit_warnings(daily_plan: pd.DataFrame, threshold: float = 2.0, relati
     """
     messages = []
     for unit, rows in daily_plan.groupby("unique_id", sort=True):
-        target, risk = rows["beds_target"].mean(), rows["beds_risk"].mean()
-        if risk - target > threshold and risk > (1 + relative) * target:
-            messages.append(
-                f"{unit}: the occupancy target gives {target:.0f} beds but the overflow risk needs {risk:.0f}; "
-                "in a unit this small random peaks dominate (de Bruin et al. 2010): plan by the overflow risk"
-            )
+        message = small_unit_warning(
+            str(unit), rows["beds_target"].mean(), rows["beds_risk"].mean(), threshold, relative
+        )
+        if message:
+            messages.append(message)
     return messages
+
+
+def small_unit_warning(
+    unit: str, target: float, risk: float, threshold: float = 2.0, relative: float = 0.2
+) -> str | None:
+    """The warning of `small_unit_warnings` for one unit's mean beds at the target and at the risk, or None."""
+    if risk - target > threshold and risk > (1 + relative) * target:
+        return (
+            f"{unit}: the occupancy target gives {target:.0f} beds but the overflow risk needs {risk:.0f}; "
+            "in a unit this small random peaks dominate (de Bruin et al. 2010): plan by the overflow risk"
+        )
+    return None
 
 
 def decision_scores(census: np.ndarray, beds: np.ndarray) -> dict[str, float]:

@@ -382,6 +382,104 @@ def beds_command(
         write_table(table, output)
 
 
+# --- scenario: what-if on the served model (issue 13) --------------------------------------------------------
+
+
+class ScenarioTable(StrEnum):
+    weeks = "weeks"
+    days = "days"
+    shifts = "shifts"
+    fte = "fte"
+
+
+# The weekly table's columns a terminal has room for; --output writes them all.
+SCENARIO_WEEK_COLUMNS = [
+    "unit",
+    "week",
+    "mean_census",
+    "change_mean_census",
+    "beds_at_target_occupancy",
+    "beds_at_overflow_risk",
+    "change_beds_at_overflow_risk",
+    "open_beds",
+    "gap",
+    "expected_days_over_capacity",
+    "change_expected_days_over_capacity",
+    "surge_days",
+]
+
+
+def read_scenario(file: Path) -> dict[str, Any]:
+    """A scenario file: JSON, or YAML (`.yaml`, `.yml`)."""
+    text = file.read_text()
+    if file.suffix.lower() in {".yaml", ".yml"}:
+        import yaml  # type: ignore[import-untyped]
+
+        raw = yaml.safe_load(text)
+    else:
+        raw = json.loads(text)
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ValueError("a scenario is a mapping of fields (admissions, length_of_stay, planned_beds, ...)")
+    return raw
+
+
+@app.command()
+def scenario(
+    file: Annotated[Path, typer.Argument(help="The scenario, JSON or YAML (the body of POST /v1/scenarios).")],
+    table: Annotated[
+        ScenarioTable, typer.Option(help="The table to print: weeks, days, shifts or fte.")
+    ] = ScenarioTable.weeks,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the whole table (.csv).")] = None,
+    model_name: Annotated[str, typer.Option(help="Registered model.")] = "bed-demand",
+    alias: Annotated[str, typer.Option(help="Its alias.")] = "champion",
+) -> None:
+    """A what-if scenario against the served model: the quarter's plan beside the served plan (per unit and
+    week, per day, nurses per shift, FTE per week) and how each unit's scenario was made."""
+    from pydantic import ValidationError
+
+    from forecast import registry, scenarios
+    from forecast.api.scenario_answers import _api_table
+    from forecast.api.scenario_schemas import ScenarioIn
+    from forecast.api.state import build_state
+
+    try:
+        body = ScenarioIn.model_validate(read_scenario(file))
+    except FileNotFoundError:
+        raise fail(f"{file}: no such file") from None
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise fail(f"{file}: {problems}") from None
+    except ValueError as error:
+        raise fail(f"{file}: {error}") from None
+    try:
+        registry.configure_tracking()
+        state = build_state(registry.load_model(model_name, alias))
+    except (registry.ModelNotFound, registry.TrackingUnavailable) as error:
+        raise fail(str(error), 2) from None
+    window = state.quarters.get(body.quarter.strip().upper())
+    if window is None:
+        allowed = ", ".join(["next", *(q for q in state.quarters if q != "NEXT")])
+        raise fail(f"{file}: quarter: {body.quarter!r} is not in the forecast; quarters: {allowed}")
+    ratios = {unit: state.ratios_for(unit) for unit in state.units}
+    try:
+        result = scenarios.run_scenario(state.bundle, body.core(), *window, state.policy, ratios)
+    except scenarios.ScenarioError as error:
+        raise fail(f"{file}: {error.field}: {error}") from None
+    typer.echo(f"{state.served.name} version {state.served.version}, {window[0]:%Y-%m-%d} to {window[1]:%Y-%m-%d}")
+    for unit, how in result.how.items():
+        typer.echo(f"  {unit}: {how}")
+    chosen = str(table.value)
+    frame = _api_table(getattr(result, chosen), table.value)
+    print_table(frame[SCENARIO_WEEK_COLUMNS] if chosen == "weeks" else frame)
+    for note in result.notes:
+        typer.echo(f"note: {note}")
+    if output is not None:
+        write_table(frame, output)
+        typer.echo(f"wrote {len(frame)} rows to {output}")
+
+
 # --- serve: the HTTP API (issue 5) ---------------------------------------------------------------------------
 
 

@@ -18,8 +18,9 @@ bed arithmetic, not the census.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -29,6 +30,7 @@ from forecast import beds
 from forecast.bundle import ForecastBundle
 from forecast.census import ADMISSION_TYPES, InBed, flow_census
 from forecast.quantiles import LEVELS, column
+from forecast.scenario_tables import Arrays, Window, tables_beside, window_of
 from forecast.staffing import StaffingRatios, shift_staffing, weekly_fte
 
 __all__ = [
@@ -154,6 +156,9 @@ class FlowStructure:
     admissions: np.ndarray
     survival: np.ndarray
     in_bed: InBed
+    served: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the flow census as served
+    remaining: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the census of the patients in bed
+    weeks: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # ISO year·100 + week per day
 
 
 def flow_structure(bundle: ForecastBundle, unit: str, days: pd.DatetimeIndex) -> dict[str, FlowStructure] | None:
@@ -169,7 +174,7 @@ def flow_structure(bundle: ForecastBundle, unit: str, days: pd.DatetimeIndex) ->
         per_day = pd.Series(expected["expected"].to_numpy(float), index=pd.to_datetime(expected["ds"]))
         if len(per_day) == 0 or not days.isin(per_day.index).all():
             return None
-        out[kind] = FlowStructure(
+        structure = FlowStructure(
             days=days,
             admissions=per_day.reindex(days).to_numpy(float),
             survival=curve["survival"].to_numpy(float),
@@ -177,8 +182,18 @@ def flow_structure(bundle: ForecastBundle, unit: str, days: pd.DatetimeIndex) ->
                 here["days_since_admission"].to_numpy(np.int64) if len(here) else np.zeros(0, np.int64),
                 here["patients"].to_numpy(float) if len(here) else np.zeros(0),
             ),
+            weeks=_iso_weeks(days),
         )
+        remaining, _ = flow_census(np.zeros(len(days)), structure.survival, structure.in_bed)
+        structure = replace(structure, remaining=remaining)
+        served = _queue_census(structure, structure.admissions, [(0, structure.survival)])
+        out[kind] = replace(structure, served=served)
     return out
+
+
+def _iso_weeks(days: pd.DatetimeIndex) -> np.ndarray:
+    iso = days.isocalendar()
+    return (iso["year"].to_numpy() * 100 + iso["week"].to_numpy()).astype(np.int64)
 
 
 @dataclass
@@ -189,11 +204,38 @@ class ScenarioInputs:
         census: per unit, the served census forecast rows by day.
         flows: per unit, its queue per admission type (None where the model has none).
         mean_stays: per unit and admission type, the served mean stay in days.
+        current_beds: today's beds per unit where known.
+        days: the forecast's first and last day.
+        windows: plan windows cut for scenario arithmetic (see `window`).
     """
 
     census: dict[str, pd.DataFrame]
     flows: dict[str, dict[str, FlowStructure] | None]
     mean_stays: dict[tuple[str, str], float]
+    current_beds: pd.Series = field(default_factory=lambda: pd.Series(dtype=int))
+    days: tuple[pd.Timestamp, pd.Timestamp] = (pd.Timestamp(0), pd.Timestamp(0))
+    windows: dict[Hashable, tuple[Window, Arrays, dict[str, int]]] = field(default_factory=dict)
+
+    def window(
+        self,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        current_beds: pd.Series,
+        ratios: Mapping[str, StaffingRatios],
+    ) -> tuple[Window, Arrays, dict[str, int]]:
+        """The served census of `start`..`end` cut for scenario arithmetic, and each unit's first forecast day
+        in it (kept: a planner tries many scenarios on one quarter)."""
+        key = (start, end, tuple(current_beds.items()), tuple(sorted(ratios.items(), key=lambda item: item[0])))
+        found = self.windows.get(key)
+        if found is None:
+            rows, offsets = [], {}
+            for unit, census in self.census.items():
+                inside = ((census["ds"] >= start) & (census["ds"] <= end)).to_numpy()
+                offsets[unit] = int(np.argmax(inside))
+                rows.append(census[inside])
+            window, served = window_of(pd.concat(rows, ignore_index=True), current_beds, ratios)
+            found = self.windows[key] = (window, served, offsets)
+        return found
 
 
 def scenario_inputs(bundle: ForecastBundle) -> ScenarioInputs:
@@ -209,7 +251,8 @@ def scenario_inputs(bundle: ForecastBundle) -> ScenarioInputs:
     if not curves.empty:
         for (unit, kind), curve in curves.groupby(["unit", "admission_type"], sort=True):
             stays[(str(unit), str(kind))] = mean_stay(curve.sort_values("day")["survival"].to_numpy(float))
-    return ScenarioInputs(census, flows, stays)
+    days = (bundle.first_forecast_day, bundle.last_forecast_day)
+    return ScenarioInputs(census, flows, stays, bundle.current_beds(), days)
 
 
 def mean_stay(survival: np.ndarray) -> float:
@@ -240,7 +283,7 @@ def changed_stays(survival: np.ndarray, factor: float) -> np.ndarray:
     return np.clip(out[:-1], 0.0, 1.0)
 
 
-def smooth_electives(admissions: np.ndarray, days: pd.DatetimeIndex) -> np.ndarray:
+def smooth_electives(admissions: np.ndarray, days: pd.DatetimeIndex, weeks: np.ndarray | None = None) -> np.ndarray:
     """Each ISO week's planned admissions spread evenly over its open weekdays; the week's total is kept.
 
     Open weekdays: Monday to Friday, less any whose expected admissions are below `CLOSED_WEEKDAY_SHARE` of the
@@ -248,18 +291,17 @@ def smooth_electives(admissions: np.ndarray, days: pd.DatetimeIndex) -> np.ndarr
     left as it is.
     """
     out = np.asarray(admissions, dtype=float).copy()
-    iso = days.isocalendar()
-    weeks = (iso["year"].to_numpy() * 100 + iso["week"].to_numpy()).astype(np.int64)
+    weeks = _iso_weeks(days) if weeks is None else weeks
     weekday = days.dayofweek.to_numpy() < 5
-    for week in np.unique(weeks):
-        inside = weeks == week
-        candidates = inside & weekday
-        if not candidates.any():
-            continue
-        open_days = candidates & (out >= CLOSED_WEEKDAY_SHARE * out[candidates].max())
-        total = out[inside].sum()
-        out[inside] = 0.0
-        out[open_days] = total / open_days.sum()
+    _, week = np.unique(weeks, return_inverse=True)
+    busiest = np.zeros(week.max(initial=-1) + 1)
+    np.maximum.at(busiest, week[weekday], out[weekday])
+    has_weekday = np.bincount(week[weekday], minlength=len(busiest)) > 0
+    open_days = weekday & (out >= CLOSED_WEEKDAY_SHARE * busiest[week])
+    total = np.bincount(week, weights=out, minlength=len(busiest))
+    opened = np.bincount(week[open_days], minlength=len(busiest))
+    moved = has_weekday[week]
+    out[moved] = np.where(open_days[moved], total[week[moved]] / np.maximum(opened[week[moved]], 1), 0.0)
     return out
 
 
@@ -268,8 +310,8 @@ def _factor(changes: Sequence[AdmissionsChange], kind: str, unit: str, days: pd.
     for change in changes:
         if change.admission_type not in ("all", kind) or (change.units is not None and unit not in change.units):
             continue
-        start = change.start if change.start is not None else days[0]
-        factor[days >= start] *= 1 + change.percent / 100
+        first = 0 if change.start is None else int(days.searchsorted(change.start))
+        factor[first:] *= 1 + change.percent / 100
     return factor
 
 
@@ -300,7 +342,7 @@ def _stay_factor(
 def _queue_census(structure: FlowStructure, admissions: np.ndarray, curves: list[tuple[int, np.ndarray]]) -> np.ndarray:
     """Expected census on each forecast day: admissions from day `i` on follow the curve of the segment that
     begins at `i` (segments in order of their first day); the patients in bed follow the served curve."""
-    census, _ = flow_census(np.zeros(len(admissions)), structure.survival, structure.in_bed)
+    census = structure.remaining.copy()
     starts = [start for start, _ in curves] + [len(admissions)]
     for (start, survival), end in zip(curves, starts[1:], strict=True):
         part = np.zeros(len(admissions))
@@ -320,8 +362,8 @@ def _unit_flow(
         days = structure.days
         changed = structure.admissions * _factor(scenario.admissions, kind, unit, days)
         if kind == "elective" and scenario.smoothed(unit):
-            changed = smooth_electives(changed, days)
-        served = _queue_census(structure, structure.admissions, [(0, structure.survival)])
+            changed = smooth_electives(changed, days, structure.weeks)
+        served = structure.served
         # A new curve wherever a change of stays begins: before it, admissions keep the served stays.
         breaks = sorted({0, *(int(days.searchsorted(c.start)) for _, c in stays if c.start is not None)})
         breaks = [b for b in breaks if b < len(days)]
@@ -338,6 +380,58 @@ def _ratio(scenario: np.ndarray, served: np.ndarray) -> np.ndarray:
     return np.divide(scenario, served, out=np.ones_like(served), where=served > 0)
 
 
+@dataclass(frozen=True)
+class CensusChange:
+    """How a scenario moves one unit's census on each forecast day: the served value × `total` (and, for a
+    census split by type, the acute and planned parts × their own ratios)."""
+
+    total: np.ndarray
+    acute: np.ndarray
+    elective: np.ndarray
+
+
+def census_changes(scenario: Scenario, inputs: ScenarioInputs) -> dict[str, CensusChange]:
+    """Per unit the scenario changes, the ratio of its scenario to its served flow census on each forecast day.
+
+    Raises:
+        ScenarioError: a unit the scenario changes has no flow structure (trained on daily counts).
+    """
+    out = {}
+    for unit in inputs.census:
+        if not scenario.changes_census_of(unit):
+            continue
+        structures = inputs.flows.get(unit)
+        if structures is None:
+            raise ScenarioError("units", f"{unit}: {NO_FLOW}")
+        flows = _unit_flow(scenario, unit, structures)
+        total_served = sum(s for s, _ in flows.values())
+        total_changed = sum(c for _, c in flows.values())
+        out[unit] = CensusChange(
+            _ratio(np.asarray(total_changed), np.asarray(total_served)),
+            _ratio(flows["acute"][1], flows["acute"][0]),
+            _ratio(flows["elective"][1], flows["elective"][0]),
+        )
+    return out
+
+
+NO_FLOW = (
+    "the served model has no admissions by type or length of stay for this unit (trained on daily counts, not "
+    "episodes): only targets, overflow risk and planned beds can change its plan"
+)
+
+
+def how_made(scenario: Scenario, unit: str, model: str) -> str:
+    """How a unit's scenario census is made, in a sentence for the planner."""
+    if not scenario.changes_census_of(unit):
+        return f"unchanged: the served {model} forecast"
+    if model == "flow":
+        return "flow model: its own admissions by type and length-of-stay curves, changed by the scenario"
+    return (
+        f"the served {model} forecast, scaled day by day by the flow model's change (scenario / served census "
+        "from the unit's forecast admissions by type, length-of-stay curves and patients in bed)"
+    )
+
+
 def scenario_census(
     bundle: ForecastBundle, scenario: Scenario, inputs: ScenarioInputs | None = None
 ) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -348,40 +442,22 @@ def scenario_census(
             by type and stays for (trained on daily counts).
     """
     inputs = inputs or scenario_inputs(bundle)
+    changes = census_changes(scenario, inputs)
     pieces, how = [], {}
     for unit, served in inputs.census.items():
-        model = str(served["model"].iloc[0])
-        if not scenario.changes_census_of(unit):
+        how[unit] = how_made(scenario, unit, str(served["model"].iloc[0]))
+        change = changes.get(unit)
+        if change is None:
             pieces.append(served)
-            how[unit] = f"unchanged: the served {model} forecast"
             continue
-        structures = inputs.flows.get(unit)
-        if structures is None:
-            raise ScenarioError(
-                "units",
-                f"{unit}: the served model has no admissions by type or length of stay for this unit (trained on "
-                "daily counts, not episodes): only targets, overflow risk and planned beds can change its plan",
-            )
-        flows = _unit_flow(scenario, unit, structures)
-        total_served = sum(s for s, _ in flows.values())
-        total_changed = sum(c for _, c in flows.values())
-        ratio = _ratio(np.asarray(total_changed), np.asarray(total_served))
         grid = [column(q) for q in LEVELS if column(q) in served.columns]
         changed = served.copy()
-        changed["mean"] = served["mean"].to_numpy(float) * ratio
-        changed[grid] = served[grid].to_numpy(float) * ratio[:, None]
+        changed["mean"] = served["mean"].to_numpy(float) * change.total
+        changed[grid] = served[grid].to_numpy(float) * change.total[:, None]
         if served["mean_acute"].notna().all():
-            for kind in ADMISSION_TYPES:
-                served_kind, changed_kind = flows[kind]
-                changed[f"mean_{kind}"] = served[f"mean_{kind}"].to_numpy(float) * _ratio(changed_kind, served_kind)
+            changed["mean_acute"] = served["mean_acute"].to_numpy(float) * change.acute
+            changed["mean_elective"] = served["mean_elective"].to_numpy(float) * change.elective
         pieces.append(changed)
-        if model == "flow":
-            how[unit] = "flow model: its own admissions by type and length-of-stay curves, changed by the scenario"
-        else:
-            how[unit] = (
-                f"the served {model} forecast, scaled day by day by the flow model's change (scenario / served "
-                "census from the unit's forecast admissions by type, length-of-stay curves and patients in bed)"
-            )
     return pd.concat(pieces, ignore_index=True), how
 
 
@@ -409,34 +485,12 @@ def plan_tables(
     current_beds: pd.Series,
     policy: beds.BedPolicy,
     ratios: Mapping[str, StaffingRatios],
-    planned: Sequence[PlannedBeds] = (),
 ) -> PlanTables:
-    """The plan of a census forecast: `beds.daily_bed_plan` and `period_plan` by week, `shift_staffing` and
-    `weekly_fte`, with planned open beds replacing today's beds in their weeks."""
+    """The served plan's tables of a census forecast: `beds.daily_bed_plan` and `period_plan` by week,
+    `shift_staffing` and `weekly_fte`."""
     days = beds.daily_bed_plan(census, current_beds, policy)
-    if planned:
-        days = _with_open_beds(days, census, planned, policy)
     staffing = shift_staffing(census, ratios).reset_index(drop=True)
     return PlanTables(days, beds.period_plan(days, "week"), staffing, weekly_fte(staffing, ratios))
-
-
-def _with_open_beds(
-    days: pd.DataFrame, census: pd.DataFrame, planned: Sequence[PlannedBeds], policy: beds.BedPolicy
-) -> pd.DataFrame:
-    open_beds = {(p.unit, p.week): p.beds for p in planned}
-    keys = list(zip(days["unique_id"].astype(str), iso_week(days["ds"]), strict=True))
-    beds_open = np.array([open_beds.get(k, -1) for k in keys], dtype=float)
-    mask = beds_open >= 0
-    days = days.copy()
-    current = days["current_beds"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-    current[mask] = beds_open[mask]
-    days["current_beds"] = pd.array(np.where(np.isnan(current), pd.NA, current), dtype="Int64")
-    p_over = days["p_over_capacity"].to_numpy(float).copy()
-    p_over[mask] = beds.exceedance(census[mask], beds_open[mask])
-    days["p_over_capacity"] = p_over
-    known = ~np.isnan(current)
-    days["surge_day"] = pd.array(np.where(known, p_over > policy.overflow_risk, pd.NA), dtype="boolean")
-    return days
 
 
 @dataclass
@@ -444,17 +498,14 @@ class ScenarioResult:
     """The scenario's plan beside the served one.
 
     Attributes:
-        scenario: the plan's tables under the scenario.
-        baseline: the served plan's tables for the same days.
-        weeks: per unit and ISO week, the scenario's week table with the served figures (`served_*`) and the
-            differences (`change_*`, scenario − served).
+        weeks: per unit and ISO week, the plan's week table (`beds.period_plan`) under the scenario, with the
+            served plan's figures (`served_*`) and the differences (`change_*`, scenario − served).
         days, shifts, fte: the same for the daily plan, the nurses per shift and the weekly FTE.
         how: per unit, how its scenario census was made.
         policy: the scenario's bed policy.
+        notes: units so small that the overflow risk needs clearly more beds than the occupancy target.
     """
 
-    scenario: PlanTables
-    baseline: PlanTables
     weeks: pd.DataFrame
     days: pd.DataFrame
     shifts: pd.DataFrame
@@ -517,8 +568,8 @@ def check(
     weeks outside the plan's days, beds below zero, changes of −100 % or less, stays shorter than a day, targets
     outside (0, 1]."""
     inputs = inputs or scenario_inputs(bundle)
-    known = set(bundle.unit_names)
-    first, last = bundle.first_forecast_day, bundle.last_forecast_day
+    known = set(inputs.census)
+    first, last = inputs.days
 
     def units_known(where: str, units: Sequence[str] | None) -> None:
         for k, unit in enumerate(units or ()):
@@ -548,7 +599,7 @@ def check(
     if isinstance(scenario.smooth_electives, tuple):
         units_known("smooth_electives", scenario.smooth_electives)
     if scenario.planned_beds:
-        weeks = sorted(set(iso_week(pd.date_range(start, end, freq="D"))))
+        weeks = _plan_weeks(start, end)
         for k, planned in enumerate(scenario.planned_beds):
             units_known(f"planned_beds.{k}.unit", [planned.unit])
             if planned.week not in weeks:
@@ -571,6 +622,11 @@ def check(
                 f"{unit}: the served model has no admissions by type or length of stay for this unit (trained on "
                 "daily counts, not episodes): only targets, overflow risk and planned beds can change its plan",
             )
+
+
+@lru_cache(maxsize=64)
+def _plan_weeks(start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
+    return sorted(set(iso_week(pd.date_range(start, end, freq="D"))))
 
 
 def _check_stays(scenario: Scenario, mean_stays: Mapping[tuple[str, str], float]) -> None:
@@ -608,7 +664,7 @@ def run_scenario(
         start, end: the plan's first and last day (inside the forecast).
         policy: the served bed policy (the scenario's targets and risk replace parts of it).
         ratios: staffing ratios per unit.
-        baseline: the served plan of these days when already at hand (else worked out here).
+        baseline: the served plan of these days when already at hand (for the empty scenario).
         inputs: `scenario_inputs(bundle)` when already at hand.
 
     Raises:
@@ -616,16 +672,43 @@ def run_scenario(
     """
     inputs = inputs or scenario_inputs(bundle)
     check(bundle, scenario, start, end, inputs)
-    current = bundle.current_beds()
-    if baseline is None:
-        baseline = plan_tables(_window(inputs.census.values(), start, end), current, policy, ratios)
-    census, how = scenario_census(bundle, scenario, inputs)
-    census = census[(census["ds"] >= start) & (census["ds"] <= end)].reset_index(drop=True)
+    current = inputs.current_beds
+    how = {unit: how_made(scenario, unit, str(rows["model"].iloc[0])) for unit, rows in inputs.census.items()}
+    if scenario == Scenario():
+        # The served plan by the served plan's own functions: the same numbers as GET /v1/plan, to the digit.
+        baseline = baseline or served_plan(inputs, current, start, end, policy, ratios)
+        weeks, days, shifts, fte = compare(baseline, baseline)
+        return ScenarioResult(weeks, days, shifts, fte, how, policy, beds.small_unit_warnings(baseline.days))
+    window, served, offsets = inputs.window(start, end, current, ratios)
+    changed = _changed(window, served, offsets, census_changes(scenario, inputs))
     changed_policy = scenario.policy(policy)
-    tables = plan_tables(census, current, changed_policy, ratios, scenario.planned_beds)
-    weeks, days, shifts, fte = compare(tables, baseline)
-    notes = beds.small_unit_warnings(tables.days)
-    return ScenarioResult(tables, baseline, weeks, days, shifts, fte, how, changed_policy, notes)
+    weeks, days, shifts, fte, notes = tables_beside(
+        window, changed, served, changed_policy, policy, _open_beds(window, scenario.planned_beds)
+    )
+    return ScenarioResult(weeks, days, shifts, fte, how, changed_policy, notes)
+
+
+def _changed(window: Window, served: Arrays, offsets: dict[str, int], changes: dict[str, CensusChange]) -> Arrays:
+    """The window's served census moved by each changed unit's ratios (quantiles scale with the mean)."""
+    mean, grid = served.mean.copy(), served.grid.copy()
+    acute, elective = served.acute.copy(), served.elective.copy()
+    for unit, change in changes.items():
+        rows = window.rows_of[unit]
+        days = slice(offsets[unit], offsets[unit] + rows.stop - rows.start)
+        mean[rows] *= change.total[days]
+        grid[rows] *= change.total[days, None]
+        acute[rows] *= change.acute[days]
+        elective[rows] *= change.elective[days]
+    return Arrays(mean, grid, acute, elective)
+
+
+def _open_beds(window: Window, planned: Sequence[PlannedBeds]) -> np.ndarray:
+    """Per row, the week's planned open beds where the scenario gives them, else today's beds."""
+    beds_open = window.current_beds.copy()
+    for plan in planned:
+        rows = np.arange(window.rows_of[plan.unit].start, window.rows_of[plan.unit].stop)
+        beds_open[rows[window.weeks[rows] == plan.week]] = plan.beds
+    return beds_open
 
 
 def served_plan(

@@ -42,7 +42,7 @@ def client(tmp_path):
 
 def test_the_empty_scenario_is_the_served_plan(client):
     plan = client.get("/v1/plan").json()
-    answer = client.post("/v1/scenarios", json={}).json()
+    answer = client.post("/v1/scenarios?tables=weeks,days,shifts,fte", json={}).json()
     assert (answer["quarter"], answer["start"], answer["end"]) == (plan["quarter"], plan["start"], plan["end"])
     weeks = pd.DataFrame(answer["weeks"])
     served = pd.DataFrame(plan["weeks"]).rename(columns={"current_beds": "open_beds"})
@@ -76,6 +76,8 @@ def test_a_scenario_moves_beds_and_staff(client):
 
 
 def test_tables_and_csv(client):
+    default = client.post("/v1/scenarios", json=SUMMER).json()
+    assert default["days"] and default["weekly_fte"] and default["shifts"] is None
     only_weeks = client.post("/v1/scenarios?tables=weeks", json=SUMMER).json()
     assert only_weeks["days"] is None and only_weeks["shifts"] is None and only_weeks["weekly_fte"] is None
     response = client.post("/v1/scenarios?format=csv&table=shifts", json=SUMMER)

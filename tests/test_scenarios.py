@@ -14,10 +14,12 @@ from forecast.scenarios import (
     AdmissionsChange,
     LengthOfStayChange,
     PlannedBeds,
+    PlanTables,
     Scenario,
     ScenarioError,
     changed_stays,
     mean_stay,
+    plan_tables,
     run_scenario,
     scenario_census,
     scenario_inputs,
@@ -50,10 +52,12 @@ def test_the_empty_scenario_is_the_served_plan_exactly(bundle):
     census = served_census(bundle)
     daily = beds.daily_bed_plan(census, bundle.current_beds(), BedPolicy())
     staffing = shift_staffing(census, RATIOS).reset_index(drop=True)
-    pd.testing.assert_frame_equal(result.scenario.days, daily)
-    pd.testing.assert_frame_equal(result.scenario.weeks, beds.period_plan(daily, "week"))
-    pd.testing.assert_frame_equal(result.scenario.shifts, staffing)
-    pd.testing.assert_frame_equal(result.scenario.fte, weekly_fte(staffing, RATIOS))
+    weekly = beds.period_plan(daily, "week")
+    pd.testing.assert_frame_equal(result.days[list(daily.columns)], daily)
+    pd.testing.assert_frame_equal(result.weeks[list(weekly.columns)], weekly)
+    pd.testing.assert_frame_equal(result.shifts[list(staffing.columns)], staffing)
+    fte = weekly_fte(staffing, RATIOS)
+    pd.testing.assert_frame_equal(result.fte[list(fte.columns)], fte)
     changes = [c for table in (result.weeks, result.days, result.shifts, result.fte) for c in table if "change_" in c]
     for table in (result.weeks, result.days, result.shifts, result.fte):
         for name in [c for c in table.columns if c.startswith("change_")]:
@@ -240,3 +244,46 @@ def test_units_without_a_flow_structure_take_only_targets_and_beds():
     with pytest.raises(ScenarioError, match="trained on daily counts"):
         run(bundle, Scenario(admissions=(AdmissionsChange(5),)))
     assert run(bundle, Scenario(target_acute=0.9)).weeks["change_beds_target"].le(0).all()
+
+
+def assert_same_plan(result, expected: PlanTables):
+    """The array arithmetic of a scenario against the served plan's pandas functions on the same census."""
+    for mine, theirs in (
+        (result.weeks, expected.weeks),
+        (result.days, expected.days),
+        (result.shifts, expected.shifts),
+        (result.fte, expected.fte),
+    ):
+        for name in theirs.columns:
+            a, b = mine[name].reset_index(drop=True), theirs[name].reset_index(drop=True)
+            if pd.api.types.is_float_dtype(b) and name not in ("current_beds",):
+                np.testing.assert_allclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-12, err_msg=name)
+            else:
+                assert (
+                    a.astype(object).where(a.notna(), None).tolist() == b.astype(object).where(b.notna(), None).tolist()
+                ), name
+
+
+def test_a_scenario_that_moves_nothing_gives_the_served_figures_and_zero_changes(bundle):
+    # Not the empty scenario: the served targets given again, so the array arithmetic runs.
+    result = run(bundle, Scenario(target_acute=0.85, admissions=(AdmissionsChange(0.0),)))
+    assert_same_plan(result, plan_tables(served_census(bundle), bundle.current_beds(), BedPolicy(), RATIOS))
+    for table in (result.weeks, result.days, result.shifts, result.fte):
+        for name in [c for c in table.columns if c.startswith("change_")]:
+            assert (table[name].fillna(0) == 0).all(), name
+
+
+def test_the_array_arithmetic_is_the_served_plans_on_the_scenario_census(bundle):
+    scenario = Scenario(
+        admissions=(AdmissionsChange(12.0, "acute"),),
+        length_of_stay=(LengthOfStayChange(days=-0.5, start=pd.Timestamp("2026-02-01")),),
+        target_acute=0.9,
+        overflow_risk=0.02,
+        smooth_electives=("surgery",),
+    )
+    result = run(bundle, scenario)
+    census, _ = scenario_census(bundle, scenario)
+    window = census[(census["ds"] >= START) & (census["ds"] <= END)].reset_index(drop=True)
+    assert_same_plan(result, plan_tables(window, bundle.current_beds(), BedPolicy(0.9, 0.95, 0.02), RATIOS))
+    served = plan_tables(served_census(bundle), bundle.current_beds(), BedPolicy(), RATIOS)
+    np.testing.assert_allclose(result.weeks["served_mean_census"], served.weeks["mean_census"], rtol=1e-12)

@@ -118,16 +118,16 @@ def _whole(name: str) -> bool:
 def _api_table(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
     """The core's table with the API's names and types: dates as YYYY-MM-DD, whole numbers as whole."""
     frame = frame.rename(columns=_renamed)
-    out = pd.DataFrame(index=frame.index)
+    out = {}
     for name in COLUMNS[table]:
         values = frame[name]
         if name in ("date", "week_start"):
             days, index = np.unique(values.to_numpy(), return_inverse=True)
-            values = pd.Series(pd.DatetimeIndex(days).strftime("%Y-%m-%d").to_numpy()[index], index=frame.index)
-        elif _whole(name):
-            values = pd.array(pd.to_numeric(values).round(), dtype="Int64")
+            values = pd.DatetimeIndex(days).strftime("%Y-%m-%d").to_numpy()[index]
+        elif _whole(name) and not isinstance(values.dtype, pd.Int64Dtype):
+            values = pd.array(np.round(values.to_numpy(dtype=float, na_value=np.nan)), dtype="Int64")
         out[name] = values
-    return out
+    return pd.DataFrame(out, index=frame.index)
 
 
 # --- per loaded model ----------------------------------------------------------------------------------------
@@ -231,7 +231,7 @@ def scenario_answer(
     state: ServingState,
     body: ScenarioIn,
     fmt: Format = "json",
-    tables: Sequence[Table] = TABLES,
+    tables: Sequence[Table] = ("weeks", "days", "fte"),
     table: Table = "weeks",
 ) -> Pending:
     """A checked scenario (422 at once for what the model cannot answer) and how to render its answer."""

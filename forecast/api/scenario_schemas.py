@@ -223,9 +223,11 @@ class ScenarioAnswer(BaseModel):
     scenario: ScenarioIn
     units: list[UnitHow]
     weeks: list[ScenarioWeek]
-    days: list[ScenarioDay] | None = Field(None, description="Left out unless `tables` asks for it.")
-    shifts: list[ScenarioShift] | None = Field(None, description="Left out unless `tables` asks for it.")
-    weekly_fte: list[ScenarioFte] | None = Field(None, description="Left out unless `tables` asks for it.")
+    days: list[ScenarioDay] | None = Field(None, description="Per unit and day; null when `tables` leaves it out.")
+    shifts: list[ScenarioShift] | None = Field(
+        None, description="Nurses per unit, day and shift; only when `tables` names it (a quarter: thousands of rows)."
+    )
+    weekly_fte: list[ScenarioFte] | None = Field(None, description="Null when `tables` leaves it out.")
     notes: list[str]
 
 

@@ -38,7 +38,8 @@ TablesQuery = Annotated[
     Query(
         max_length=40,
         pattern=r"^(weeks|days|shifts|fte)(,(weeks|days|shifts|fte))*$",
-        description="JSON: which tables to include, comma-separated, of weeks, days, shifts, fte (weeks always).",
+        description="JSON: the tables to include, comma-separated, of weeks, days, shifts, fte (weeks always; "
+        "shifts, a row per unit, day and shift, only when asked for).",
     ),
 ]
 TableQuery = Annotated[Literal["weeks", "days", "shifts", "fte"], Query(description="CSV: which table.")]
@@ -62,12 +63,13 @@ async def plan_scenario(
     state: StateDep,
     scenario: ScenarioBody,
     fmt: FormatQuery = "json",
-    tables: TablesQuery = "weeks,days,shifts,fte",
+    tables: TablesQuery = "weeks,days,fte",
     table: TableQuery = "weeks",
 ) -> Response:
     """The quarter's plan under the scenario beside the served plan: per unit and ISO week (as `GET /v1/plan`),
-    per unit and day, nurses per shift and full-time equivalents per week, each figure with `served_` (the
-    served plan) and `change_` (scenario − served). `units` says how each unit's scenario census was made.
+    per unit and day, full-time equivalents per week and (with `tables=...,shifts`) nurses per shift, each
+    figure with `served_` (the served plan) and `change_` (scenario − served). `units` says how each unit's
+    scenario census was made.
 
     Admissions and length-of-stay changes go through each unit's flow structure (its forecast admissions by
     type, length-of-stay curves and patients in bed): a unit whose census model is the flow model is recomputed;
@@ -129,7 +131,7 @@ async def saved_scenario(
     state: StateDep,
     scenario_id: int,
     fmt: FormatQuery = "json",
-    tables: TablesQuery = "weeks,days,shifts,fte",
+    tables: TablesQuery = "weeks,days,fte",
     table: TableQuery = "weeks",
 ) -> Response:
     """The saved scenario's plan against the model serving now (as `POST /v1/scenarios`); a scenario the new

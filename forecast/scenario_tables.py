@@ -1,0 +1,242 @@
+"""The plan tables of a scenario beside the served plan's, in array arithmetic over one window of days.
+
+`forecast.beds` and `forecast.staffing` build the served plan with pandas, a few dozen table operations per
+answer. A planner trying scenarios in a meeting asks for the whole hospital's quarter again and again with a
+lever moved, so the fixed part (rows, weeks, beds, ratios of the window) is cut once per window and each
+scenario is array arithmetic on it: the same rules as `daily_bed_plan`, `period_plan`, `shift_staffing` and
+`weekly_fte` (tests hold them equal), the served figures computed the same way, so a figure the scenario does
+not move changes by exactly zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import pairwise
+
+import numpy as np
+import pandas as pd
+
+from forecast.beds import BedPolicy, grid_exceedance, grid_quantile, quantile_grid, small_unit_warning
+from forecast.staffing import SHIFTS, StaffingRatios
+
+__all__ = ["Window", "Arrays", "window_of", "tables_beside"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """The rows of a plan window (units in order, each unit's days in order) and what does not change in it.
+
+    Attributes:
+        units, ds: per row, its unit and day.
+        rows_of: per unit, its rows.
+        starts: first row of each (unit, ISO week) group; rows of a group are contiguous.
+        levels: the quantile grid's levels.
+        split: whether every row has the census by admission type (then beds at target use it).
+        current_beds: per row, today's beds (NaN where unknown).
+        weeks: per row, its ISO week label.
+        rn, an, hours: per row and shift, patients per nurse and shift hours; post: hours of a full-time post.
+    """
+
+    units: np.ndarray
+    ds: np.ndarray
+    rows_of: dict[str, slice]
+    starts: np.ndarray
+    levels: np.ndarray
+    split: bool
+    current_beds: np.ndarray
+    weeks: np.ndarray
+    rn: np.ndarray
+    an: np.ndarray
+    hours: np.ndarray
+    post: np.ndarray
+
+
+@dataclass(frozen=True)
+class Arrays:
+    """A census forecast of the window's rows: mean, the quantile grid, and the mean by type (NaN if unsplit)."""
+
+    mean: np.ndarray
+    grid: np.ndarray
+    acute: np.ndarray
+    elective: np.ndarray
+
+
+def window_of(
+    census: pd.DataFrame, current_beds: pd.Series, ratios: Mapping[str, StaffingRatios]
+) -> tuple[Window, Arrays]:
+    """Cut a window's served census rows (sorted by unit and day) into a `Window` and its served `Arrays`."""
+    units = census["unique_id"].astype(str).to_numpy()
+    ds = census["ds"].to_numpy()
+    names, first = np.unique(units, return_index=True)
+    bounds = [*sorted(first), len(units)]
+    rows_of = {str(units[a]): slice(a, b) for a, b in pairwise(bounds)}
+    days, index = np.unique(ds, return_inverse=True)
+    iso = pd.DatetimeIndex(days).isocalendar()
+    labels = (iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)).to_numpy()[index]
+    change = np.ones(len(units), dtype=bool)
+    change[1:] = (units[1:] != units[:-1]) | (labels[1:] != labels[:-1])
+    levels, grid = quantile_grid(census)
+    per_row = [ratios.get(unit, StaffingRatios()) for unit in names]
+    code = {name: k for k, name in enumerate(names)}
+    codes = np.array([code[u] for u in units], dtype=int)
+
+    def by_shift(role: str) -> np.ndarray:
+        return np.array([[r.patients_per_nurse(role, s) for s in SHIFTS] for r in per_row]).reshape(-1, 3)[codes]
+
+    window = Window(
+        units=units,
+        ds=ds,
+        rows_of=rows_of,
+        starts=np.flatnonzero(change),
+        levels=levels,
+        split=bool(census["mean_acute"].notna().all()) if "mean_acute" in census else False,
+        current_beds=census["unique_id"].map(current_beds).to_numpy(dtype=float, na_value=np.nan),
+        weeks=labels,
+        rn=by_shift("rn"),
+        an=by_shift("an"),
+        hours=np.array([[r.hours(s) for s in SHIFTS] for r in per_row]).reshape(-1, 3)[codes],
+        post=np.array([r.fte_hours_per_week for r in per_row])[codes],
+    )
+    split = census.reindex(columns=["mean_acute", "mean_elective"]).to_numpy(dtype=float, na_value=np.nan)
+    return window, Arrays(census["mean"].to_numpy(float), grid, split[:, 0], split[:, 1])
+
+
+def _daily(window: Window, census: Arrays, policy: BedPolicy, open_beds: np.ndarray) -> dict[str, np.ndarray]:
+    """`beds.daily_bed_plan` on arrays."""
+    if window.split:
+        target = census.acute / policy.target_acute + census.elective / policy.target_elective
+    else:
+        # The acute target, written as `beds_at_target_occupancy` blends it (same rounding).
+        target = census.mean / (1 / (1.0 / policy.target_acute + 0.0 / policy.target_elective))
+    known = ~np.isnan(open_beds)
+    p_over = np.full(len(open_beds), np.nan)
+    if known.any():
+        p_over[known] = grid_exceedance(window.levels, census.grid[known], open_beds[known])
+    return {
+        "mean": census.mean,
+        "p90": grid_quantile(window.levels, census.grid, 0.9),
+        "beds_target": np.ceil(target - 1e-9),
+        "beds_risk": np.ceil(grid_quantile(window.levels, census.grid, 1 - policy.overflow_risk) - 1e-9),
+        "current_beds": open_beds,
+        "p_over_capacity": p_over,
+        "surge_day": np.where(known, p_over > policy.overflow_risk, np.nan),
+    }
+
+
+def _weekly(window: Window, daily: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`beds.period_plan` by week on arrays (groups are contiguous rows)."""
+    starts = window.starts
+    count = np.diff(np.append(starts, len(window.units)))
+    weeks = {
+        "days": count.astype(float),
+        "mean_census": np.add.reduceat(daily["mean"], starts) / count,
+        "p90_census": np.maximum.reduceat(daily["p90"], starts),
+        "beds_target": np.maximum.reduceat(daily["beds_target"], starts),
+        "beds_risk": np.maximum.reduceat(daily["beds_risk"], starts),
+        # Open beds are the same on every day of an ISO week (today's, or the week's planned beds).
+        "current_beds": daily["current_beds"][starts],
+        "expected_days_over_capacity": np.add.reduceat(daily["p_over_capacity"], starts),
+        "surge_days": np.add.reduceat(daily["surge_day"], starts),
+    }
+    weeks["gap"] = weeks["beds_risk"] - weeks["current_beds"]
+    return weeks
+
+
+def _staffing(window: Window, mean: np.ndarray) -> dict[str, np.ndarray]:
+    """`staffing.shift_staffing` and `weekly_fte` on arrays: nurses per row and shift, FTE per week group."""
+    rn = np.ceil(mean[:, None] / window.rn - 1e-9)
+    an = np.ceil(mean[:, None] / window.an - 1e-9)
+    per_post = window.hours / window.post[:, None]
+    return {
+        "census": np.repeat(mean, len(SHIFTS)),
+        "registered_nurses": rn.ravel(),
+        "assistant_nurses": an.ravel(),
+        "rn_fte": np.add.reduceat((rn * per_post).sum(axis=1), window.starts),
+        "an_fte": np.add.reduceat((an * per_post).sum(axis=1), window.starts),
+    }
+
+
+WHOLE = {"days", "beds_target", "beds_risk", "current_beds", "gap", "surge_days", "registered_nurses"}
+WHOLE |= {"assistant_nurses"}
+
+
+def _whole(values: np.ndarray) -> pd.arrays.IntegerArray:
+    # Straight to pandas' nullable integers (NaN: unknown); its general constructor was a tenth of an answer.
+    missing = np.isnan(values)
+    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
+
+
+def _columns(scenario: dict[str, np.ndarray], served: dict[str, np.ndarray], names: list[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for name in names:
+        mine, theirs = scenario[name], served[name]
+        whole = name in WHOLE
+        out[name] = _whole(mine) if whole else mine
+        out[f"served_{name}"] = _whole(theirs) if whole else theirs
+        out[f"change_{name}"] = _whole(mine - theirs) if whole else mine - theirs
+    return out
+
+
+def tables_beside(
+    window: Window,
+    scenario: Arrays,
+    served: Arrays,
+    policy: BedPolicy,
+    served_policy: BedPolicy,
+    open_beds: np.ndarray,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
+    """Weeks, days, shifts and FTE of the scenario beside the served plan's (`served_*`, `change_*`), and the
+    small-unit warnings of the scenario's plan."""
+    day_now, day_then = (
+        _daily(window, scenario, policy, open_beds),
+        _daily(window, served, served_policy, window.current_beds),
+    )
+    week_now, week_then = _weekly(window, day_now), _weekly(window, day_then)
+    staff_now, staff_then = _staffing(window, scenario.mean), _staffing(window, served.mean)
+    starts = window.starts
+    week_start = window.ds[starts] - (pd.DatetimeIndex(window.ds[starts]).dayofweek.to_numpy() * np.timedelta64(1, "D"))
+    weeks = pd.DataFrame(
+        {
+            "unique_id": window.units[starts],
+            "period_start": week_start,
+            "period": window.weeks[starts],
+            **_columns(week_now, week_then, list(week_now)),
+        }
+    )
+    surge = np.where(np.isnan(day_now["surge_day"]), None, day_now["surge_day"] == 1)
+    days = pd.DataFrame(
+        {
+            "unique_id": window.units,
+            "ds": window.ds,
+            **_columns(day_now, day_then, [n for n in day_now if n != "surge_day"]),
+            "surge_day": pd.array(surge, dtype="boolean"),
+        }
+    )
+    shifts = pd.DataFrame(
+        {
+            "unique_id": np.repeat(window.units, len(SHIFTS)),
+            "ds": np.repeat(window.ds, len(SHIFTS)),
+            "shift": np.tile(np.array(SHIFTS, dtype=object), len(window.units)),
+            **_columns(staff_now, staff_then, ["census", "registered_nurses", "assistant_nurses"]),
+        }
+    )
+    fte = pd.DataFrame(
+        {
+            "unique_id": window.units[starts],
+            "week": window.weeks[starts],
+            "days": np.diff(np.append(starts, len(window.units))),
+            **_columns(staff_now, staff_then, ["rn_fte", "an_fte"]),
+        }
+    )
+    return weeks, days, shifts, fte, _warnings(window, day_now)
+
+
+def _warnings(window: Window, daily: dict[str, np.ndarray]) -> list[str]:
+    """`beds.small_unit_warnings` of the scenario's daily plan."""
+    messages = []
+    for unit, rows in sorted(window.rows_of.items()):
+        message = small_unit_warning(unit, daily["beds_target"][rows].mean(), daily["beds_risk"][rows].mean())
+        if message:
+            messages.append(message)
+    return messages
