@@ -69,9 +69,9 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
     install_handlers(app)
     for router in (health, units, forecast, beds, plan, staffing, model, episodes):
         app.include_router(router.router)
+    app.include_router(history.router)
     app.include_router(scenario_routes.router)
     # The planner's pages and their assets, all from installed packages (no internet needed).
-    app.include_router(history.router)
     app.include_router(pages.router)
     install_docs(app)  # before /assets, which would otherwise take /assets/docs
     app.mount("/assets", StaticFiles(packages=[("forecast.api", "static")]), name="assets")
