@@ -39,7 +39,8 @@ MAX_CONNECTIONS = 64
 def train_demo(folder: Path) -> None:
     """A champion of the demo hospital in `folder` (embedded MLflow store)."""
     from forecast.demo import generate_demo_hospital
-    from training.train import TrainSettings, train
+    from training.pipeline import train
+    from training.settings import TrainSettings
 
     hospital = generate_demo_hospital(start="2022-01-01", end="2024-12-31")
     hospital.episodes.to_csv(folder / "episodes.csv", index=False)

@@ -24,6 +24,7 @@ import warnings
 
 import pandas as pd
 import psutil
+from reconciliation import aggregate, choose_method  # beside this script
 
 from forecast import data, distributed, engine, hierarchy, models, national
 from forecast.demo import generate_demo_hospital
@@ -65,11 +66,11 @@ def scaling_curve(country: national.National, sizes: list[int], config: engine.E
         plain_rate = "—"
         if size <= plain_max:
             started = time.perf_counter()
-            engine.run(prepared, config)
+            engine.run(prepared, config, partitions=1)
             seconds = time.perf_counter() - started
             plain, plain_rate = f"{seconds:.1f}", f"{size / seconds:.0f}"
         started = time.perf_counter()
-        result = distributed.run_backtest_on(prepared, config, engine="local")
+        result = engine.run(prepared, config)
         seconds = time.perf_counter() - started
         held = frame_mb(prepared.series, prepared.future, result.forecasts, result.selected, result.scores)
         print(
@@ -90,7 +91,7 @@ def workers(country: national.National, units: int, config: engine.EngineConfig,
     daily = first_units(country, units)
     prepared = engine.prepare(daily, config, guest_nights=country.guest_nights)
     started = time.perf_counter()
-    distributed.run_backtest_on(prepared, config, engine="local", partitions=partitions)
+    engine.run(prepared, config, partitions=partitions)
     local = time.perf_counter() - started
     print(f"\n## Dask workers ({units} series, {', '.join(config.candidates)}, {partitions} chunks)\n")
     # Cores obtained: the workers' CPU seconds per second of the run. On a machine shared with other jobs two
@@ -109,7 +110,7 @@ def workers(country: national.National, units: int, config: engine.EngineConfig,
             client.run(_warm_up)  # workers up, libraries loaded, before the clock starts
             cpu_before = sum(client.run(cpu_seconds).values())
             started = time.perf_counter()
-            distributed.run_backtest_on(prepared, config, engine="dask", partitions=partitions, client=client)
+            engine.run(prepared, config, runner=distributed.DaskRunner(client), partitions=partitions)
             seconds = time.perf_counter() - started
             cores = (sum(client.run(cpu_seconds).values()) - cpu_before) / seconds
             memory = max(client.run(rss_mb).values())
@@ -123,11 +124,11 @@ def workers(country: national.National, units: int, config: engine.EngineConfig,
 def reconciliation(config: engine.EngineConfig, seed: int) -> None:
     country = national.generate_national(3, 2, 4, start="2024-01-01", end="2025-12-31", seed=seed)
     daily = country.daily[["unit", "date", "census"]]
-    every_level = hierarchy.aggregate(daily, country.hierarchy, values=("census",), id_col="unit")
+    every_level = aggregate(daily, country.hierarchy, values=("census",), id_col="unit")
     prepared = engine.prepare(every_level, config, guest_nights=country.guest_nights)
     result = engine.run(prepared, config)
     scale = result.scores[result.scores["model"] == models.BASELINE].set_index(["unique_id", "fold"])["scale"]
-    method, table = hierarchy.choose_method(result.selected, scale, country.hierarchy)
+    method, table = choose_method(result.selected, scale, country.hierarchy)
     print(
         f"\n## Reconciliation ({len(country.units)} units, {country.hierarchy['hospital'].nunique()} hospitals, "
         f"{country.hierarchy['region'].nunique()} regions; {', '.join(config.candidates)}; {config.folds} folds)\n"

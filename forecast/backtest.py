@@ -16,35 +16,24 @@ import numpy as np
 import pandas as pd
 
 from forecast import models
-from forecast.calibration import apply_error_quantiles, error_quantiles
-from forecast.census import ADMISSION_TYPES, flow_census, in_bed_at, survival_at
+from forecast.calibration import apply_error_quantiles, error_quantiles, level_scale, origin_level
+from forecast.models import FlowInputs
 from forecast.quantiles import column
 
 __all__ = [
     "Backtest",
-    "FlowInputs",
     "backtest_windows",
     "choice_point",
     "cutoffs",
-    "expected_admissions",
     "forecast_origin",
     "lead_windows_for",
     "judge",
     "members",
-    "run_backtest",
     "split_at",
 ]
 
 COMBINED = 3  # a combination averages the best this many candidates
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class FlowInputs:
-    """What the flow model needs beyond the census: admissions by type and the episodes (for stays)."""
-
-    admissions: pd.DataFrame  # unique_id, ds, acute, elective
-    episodes: pd.DataFrame  # unit, admitted_at, discharged_at, admission_type
 
 
 def cutoffs(last_day: pd.Timestamp, horizon: int, folds: int, step: int) -> list[pd.Timestamp]:
@@ -83,35 +72,6 @@ def lead_windows_for(horizon: int, step: int, fewest: int = 3, most: int = 6) ->
     return int(np.clip(1 + step // spacing, fewest, most))
 
 
-def expected_admissions(
-    history: pd.DataFrame, future: pd.DataFrame, flow: FlowInputs, unit: str
-) -> dict[str, np.ndarray]:
-    """The flow model's expected admissions per day after the origin, by admission type, for one unit."""
-    origin = history["ds"].max()
-    regressors = [c for c in history.columns if c not in ("unique_id", "ds", "y")]
-    admitted = flow.admissions[(flow.admissions["unique_id"] == unit) & (flow.admissions["ds"] <= origin)]
-    by_type = {}
-    for kind in ADMISSION_TYPES:
-        past = (
-            admitted[["unique_id", "ds", kind]].rename(columns={kind: "y"}).merge(history[["ds", *regressors]], on="ds")
-        )
-        by_type[kind] = models.admissions_rate(past, future, years=2.0)
-    return by_type
-
-
-def _flow_forecast(
-    history: pd.DataFrame, future: pd.DataFrame, horizon: int, flow: FlowInputs, unit: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    origin = history["ds"].max()
-    stays = flow.episodes[flow.episodes["unit"] == unit]
-    by_type = []
-    for kind, arrivals in expected_admissions(history, future, flow, unit).items():
-        of_kind = stays[stays["admission_type"] == kind]
-        mean, _ = flow_census(arrivals, survival_at(of_kind, origin), in_bed_at(of_kind, origin))
-        by_type.append(mean)
-    return by_type[0] + by_type[1], by_type[0], by_type[1]
-
-
 def forecast_origin(
     history: pd.DataFrame,
     future: pd.DataFrame,
@@ -120,6 +80,7 @@ def forecast_origin(
     flow: FlowInputs | None = None,
     n_jobs: int = 1,
     progress: Progress | None = None,
+    quantiles: bool = False,
 ) -> pd.DataFrame:
     """Point forecasts of every candidate from one origin, for every unit.
 
@@ -127,39 +88,33 @@ def forecast_origin(
         history: `unique_id, ds, y` and regressors, up to the origin.
         future: `unique_id, ds` and the same regressors for the `horizon` days after it.
         horizon: days ahead.
-        candidates: model names from `models.CANDIDATES`; `flow` needs `flow` inputs (census from episodes).
+        candidates: aliases from `models.CANDIDATES`; those that need `flow` inputs are skipped without them.
         flow: admissions by type and episodes, for the flow model.
-        n_jobs: processes for statsforecast.
-        progress: called with a line per model group and, for the per-unit models, per unit.
+        n_jobs: processes for the vectorised (statsforecast) candidates.
+        progress: called with a line per candidate.
+        quantiles: also each candidate's own predictive distribution where it has one
+            (`models.own_quantile_columns`).
 
     Returns:
-        `unique_id, ds`, a column per candidate and, for the flow model, its split `flow_acute`, `flow_elective`.
+        `unique_id, ds`, a column per candidate and the parts a candidate knows (the flow model's `flow_acute`,
+        `flow_elective`), then with `quantiles` the candidates' own quantile columns.
     """
-    stat = [c for c in candidates if c in models.STATSFORECAST_MODELS]
     say = progress or (lambda line: None)
-    if stat:
-        say(f"  {', '.join(stat)}: all {history['unique_id'].nunique()} units at once")
-    out = models.forecast_statsforecast(history, future, horizon, stat, n_jobs=n_jobs)
-    out = out.sort_values(["unique_id", "ds"]).reset_index(drop=True)
     future = future.sort_values(["unique_id", "ds"]).reset_index(drop=True)
-    own = [c for c in candidates if c in ("gbm", "flow") and not (c == "flow" and flow is None)]
-    for name in own:
-        out[name] = np.nan
-        if name == "flow":
-            out["flow_acute"] = np.nan
-            out["flow_elective"] = np.nan
-    for unit, past in history.groupby("unique_id", sort=False):
-        rows = np.flatnonzero(out["unique_id"].to_numpy() == unit)
-        ahead = future.iloc[rows]
-        if own:
-            say(f"  {', '.join(own)}: {unit}")
-        if "gbm" in own:
-            out.loc[rows, "gbm"] = models.forecast_gbm(past, ahead, horizon)
-        if "flow" in own and flow is not None:
-            total, acute, elective = _flow_forecast(past, ahead, horizon, flow, str(unit))
-            out.loc[rows, "flow"] = total
-            out.loc[rows, "flow_acute"] = acute
-            out.loc[rows, "flow_elective"] = elective
+    out = future[["unique_id", "ds"]].copy()
+    own = []
+    units = history["unique_id"].nunique()
+    for alias in candidates:
+        model = models.candidate(alias)
+        if model.needs_flow and flow is None:
+            continue
+        say(f"  {alias}: {units} unit(s)")
+        predicted = model.fit(history, horizon, flow=flow, n_jobs=n_jobs).predict(future, quantiles=quantiles)
+        spread = [c for c in predicted.columns if c in models.own_quantile_columns(alias)]
+        own.append(predicted[spread])
+        for name in predicted.columns.drop(spread):
+            out[name] = predicted[name].to_numpy()
+    out = pd.concat([out, *own], axis=1)
     for name in [c for c in out.columns if c not in ("unique_id", "ds")]:
         out[name] = out[name].clip(lower=0)
     return out
@@ -181,11 +136,14 @@ class Backtest:
     selected: pd.DataFrame  # unique_id, ds, cutoff, fold, step, y, model, mean, quantile columns
     choice: pd.Series  # per unit: the choice on all windows (for the production forecast), see `members`
 
-    def error_quantiles(self, unit: str, choice: str, horizon: int) -> np.ndarray:
-        """Quantiles of a choice's errors by horizon step, from every window of the backtest."""
+    def error_quantiles(self, unit: str, choice: str, horizon: int, level: float) -> np.ndarray:
+        """Quantiles of the errors by horizon step for a forecast from an origin at `level`, from every window.
+
+        The errors are those of the honest procedure (each window's choice made on the windows before it;
+        `choice` stands in for the first windows, which have none), relative to the level at their origin.
+        """
         rows = self.forecasts[self.forecasts["unique_id"] == unit]
-        errors = pd.DataFrame({"step": rows["step"], "error": rows["y"] - choice_point(rows, choice)})
-        return error_quantiles(errors, horizon)
+        return error_quantiles(honest_errors(rows, choice), horizon) * level_scale(level)
 
 
 def members(choice: str) -> list[str]:
@@ -196,6 +154,27 @@ def members(choice: str) -> list[str]:
 def choice_point(rows: pd.DataFrame, choice: str) -> np.ndarray:
     """The point forecast of a choice: its model's column, or the mean of its members' columns."""
     return rows[members(choice)].mean(axis=1).to_numpy()
+
+
+def honest_errors(rows: pd.DataFrame, fallback: str) -> pd.DataFrame:
+    """`step, error`: backtest errors of the honest procedure, relative to the level at each window's origin.
+
+    Calibrating on these rather than on the errors of today's choice avoids the winner's curse: a model is
+    chosen because its past errors were small, so its past errors understate its future ones. The choice is
+    part of the forecast, and its own mistakes (a poor pick in some window) belong in the intervals.
+    Relative errors let a window at one level teach the intervals at another (census errors grow with the
+    census). Windows with no earlier window to choose from (`honest` empty) use `fallback`'s forecasts.
+
+    Args:
+        rows: backtest forecasts with `y`, `step`, `origin_level`, `honest` and the candidates' columns.
+        fallback: the choice whose forecasts stand in where `honest` is empty.
+    """
+    point = rows["honest"].to_numpy(float)
+    missing = np.isnan(point)
+    if missing.any():
+        point = np.where(missing, choice_point(rows, fallback), point)
+    error = (rows["y"].to_numpy(float) - point) / level_scale(rows["origin_level"].to_numpy(float))
+    return pd.DataFrame({"step": rows["step"].to_numpy(), "error": error})
 
 
 def _mean_mase(rows: pd.DataFrame, point: np.ndarray, scale: pd.Series) -> float:
@@ -236,6 +215,8 @@ def _choose(rows: pd.DataFrame, scale: pd.Series, candidates: Sequence[str], poo
         combo = "+".join(ranked[:COMBINED])
         mase[combo] = score(combo)
     rank = {m: (round(v, 4), models.SIMPLICITY.get(m, 9)) for m, v in mase.items() if np.isfinite(v)}
+    if not rank:  # a constant series: no scale to judge by, and nothing to beat the baseline at
+        return models.BASELINE
     best = min(rank, key=rank.__getitem__)
     baseline = mase.get(models.BASELINE, np.inf)
     return best if mase[best] <= baseline else models.BASELINE
@@ -260,35 +241,6 @@ def _pooled_mase(rows: pd.DataFrame, scale: pd.Series) -> Pooled:
     return pooled
 
 
-def run_backtest(
-    series: pd.DataFrame,
-    horizon: int,
-    folds: int,
-    step: int,
-    candidates: Sequence[str] = models.CANDIDATES,
-    flow: FlowInputs | None = None,
-    n_jobs: int = 1,
-    progress: Progress | None = None,
-    lead_windows: int = 3,
-) -> Backtest:
-    """Rolling-origin backtest of the candidates, with honest per-unit choice and calibrated quantiles.
-
-    Args:
-        series: `unique_id, ds, y` and regressor columns whose values are known ahead (calendar, tourism).
-        horizon: days ahead per window.
-        folds: scored windows.
-        step: days between cutoffs.
-        candidates: model names; `flow` is skipped without `flow` inputs.
-        flow: inputs of the flow model (census from episodes).
-        n_jobs: processes for statsforecast.
-        progress: called with a line per window.
-        lead_windows: unscored windows before the first scored one, for its choice and calibration.
-    """
-    candidates = [c for c in candidates if c != "flow" or flow is not None]
-    forecasts, scale = backtest_windows(series, horizon, folds, step, candidates, flow, n_jobs, progress, lead_windows)
-    return judge(forecasts, scale, candidates, horizon)
-
-
 def backtest_windows(
     series: pd.DataFrame,
     horizon: int,
@@ -299,11 +251,24 @@ def backtest_windows(
     n_jobs: int = 1,
     progress: Progress | None = None,
     lead_windows: int = 3,
+    quantiles: bool = False,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Every candidate's forecasts from every origin, and each window's MASE scale: the costly part.
 
     Units are independent here, so chunks of units can run apart (`forecast.distributed`); the choice, which
     pools over units, is made on all of them together by `judge`.
+
+    Args:
+        series: `unique_id, ds, y` and regressor columns whose values are known ahead (calendar, tourism).
+        horizon: days ahead per window.
+        folds: scored windows.
+        step: days between cutoffs.
+        candidates: aliases from `models.CANDIDATES`; those that need `flow` inputs are skipped without them.
+        flow: inputs of the flow model (census from episodes).
+        n_jobs: processes for the vectorised candidates.
+        progress: called with a line per window.
+        lead_windows: unscored windows before the first scored one, for its choice and calibration.
+        quantiles: also the candidates' own predictive distributions (see `forecast_origin`).
 
     Returns:
         `(forecasts, scale)`: the forecasts as in `Backtest.forecasts`; the scale by `unique_id, fold`.
@@ -323,11 +288,12 @@ def backtest_windows(
             progress(f"window {fold + 1}/{len(origins)}: origin {cutoff:%Y-%m-%d}, {len(candidates)} candidates")
         history, ahead = split_at(series, cutoff, horizon)
         future = ahead.drop(columns="y")
-        result = forecast_origin(history, future, horizon, candidates, flow, n_jobs, progress)
+        result = forecast_origin(history, future, horizon, candidates, flow, n_jobs, progress, quantiles)
         result = result.merge(ahead[["unique_id", "ds", "y"]], on=["unique_id", "ds"])
         result["cutoff"] = cutoff
         result["fold"] = fold - lead_windows + 1  # 1..folds are scored; lead windows are ≤ 0
         result["step"] = (result["ds"] - cutoff).dt.days
+        result["origin_level"] = result["unique_id"].map(origin_level(history))
         windows.append(result)
         scale = _seasonal_naive_scale(history).rename("scale").reset_index()
         scale["fold"] = fold - lead_windows + 1
@@ -348,7 +314,13 @@ def judge(forecasts: pd.DataFrame, scale: pd.Series, candidates: Sequence[str], 
     )
     scores = scores.merge(scale.reset_index(), on=["unique_id", "fold"])
     scores["mase"] = scores["mae"] / scores["scale"]
-    selected = _honest_selection(forecasts, scale, candidates, horizon)
+    honest = _honest_choices(forecasts, scale, candidates)
+    forecasts = forecasts.copy()
+    forecasts["honest"] = np.nan
+    for (unit, fold), choice in honest.items():
+        rows = (forecasts["unique_id"] == unit).to_numpy() & (forecasts["fold"] == fold).to_numpy()
+        forecasts.loc[rows, "honest"] = choice_point(forecasts[rows], choice)
+    selected = _honest_selection(forecasts, honest, horizon)
     pooled = _pooled_mase(forecasts, scale)
     choice = pd.Series(
         {
@@ -359,30 +331,42 @@ def judge(forecasts: pd.DataFrame, scale: pd.Series, candidates: Sequence[str], 
     return Backtest(forecasts, scores, list(candidates), selected, choice)
 
 
-def _honest_selection(
-    forecasts: pd.DataFrame, scale: pd.Series, candidates: Sequence[str], horizon: int
-) -> pd.DataFrame:
+def _honest_choices(forecasts: pd.DataFrame, scale: pd.Series, candidates: Sequence[str]) -> dict[tuple, str]:
+    """Per unit and window: the choice made on the windows whose forecasts ended by that window's cutoff.
+
+    Windows with no earlier window (the first lead windows) have none.
+    """
+    ends = forecasts.groupby("fold")["ds"].max()
+    choices: dict[tuple, str] = {}
+    for fold, rows in forecasts.groupby("fold", sort=True):
+        known = ends.index[ends <= rows["cutoff"].iloc[0]]
+        if known.empty:
+            continue
+        everyone = forecasts[forecasts["fold"].isin(known)]
+        pooled = _pooled_mase(everyone, scale)
+        for unit, past in everyone.groupby("unique_id", sort=True):
+            if unit in set(rows["unique_id"]):
+                choices[(unit, fold)] = _choose(past, scale.loc[unit], candidates, pooled)
+    return choices
+
+
+def _honest_selection(forecasts: pd.DataFrame, honest: dict[tuple, str], horizon: int) -> pd.DataFrame:
     """For each scored fold, the forecast of the choice made on earlier windows, with quantiles calibrated
-    on that choice's errors in those windows."""
+    on the honest procedure's relative errors in those windows."""
     pieces = []
     ends = forecasts.groupby("fold")["ds"].max()
-    pooled: dict[int, Pooled] = {}
     for (unit, fold), rows in forecasts[forecasts["fold"] > 0].groupby(["unique_id", "fold"], sort=True):
         # Only windows whose forecasts (and so their actuals) ended by this fold's cutoff.
         known = ends.index[ends <= rows["cutoff"].iloc[0]]
-        everyone = forecasts[forecasts["fold"].isin(known)]
-        if fold not in pooled:
-            pooled[fold] = _pooled_mase(everyone, scale)
-        past = everyone[everyone["unique_id"] == unit]
-        choice = _choose(past, scale.loc[unit], candidates, pooled[fold])
-        errors = pd.DataFrame({"step": past["step"], "error": past["y"] - choice_point(past, choice)})
+        past = forecasts[forecasts["fold"].isin(known) & (forecasts["unique_id"] == unit)]
+        choice = honest.get((unit, fold), models.BASELINE)
         rows = rows.sort_values("ds")
         point = choice_point(rows, choice)
-        quantiles = apply_error_quantiles(point, error_quantiles(errors, horizon))
+        offsets = error_quantiles(honest_errors(past, choice), horizon) * level_scale(rows["origin_level"].iloc[0])
         piece = rows[["unique_id", "ds", "cutoff", "fold", "step", "y"]].reset_index(drop=True)
         piece["model"] = choice
         piece["mean"] = point
-        pieces.append(pd.concat([piece, quantiles], axis=1))
+        pieces.append(pd.concat([piece, apply_error_quantiles(point, offsets)], axis=1))
     return pd.concat(pieces, ignore_index=True)
 
 

@@ -29,8 +29,11 @@ __all__ = [
     "quarter_bounds",
     "quantile_at",
     "quantile_grid",
+    "reliability",
+    "reliability_statement",
     "small_unit_warning",
     "small_unit_warnings",
+    "widening_to_keep",
 ]
 
 Period = Literal["week", "month", "quarter"]
@@ -257,3 +260,66 @@ def decision_scores(census: np.ndarray, beds: np.ndarray) -> dict[str, float]:
         "days_over_capacity": float((census > beds).sum()),
         "idle_bed_days": float(np.clip(beds - census, 0, None).sum()),
     }
+
+
+# The promise "beds at a 5 % overflow risk" is broken, for a unit, when its backtest census exceeded those beds on
+# more than half again as many days (7.5 %); it cannot be judged on fewer days than `MIN_DAYS` (two four-week
+# windows, or more for small risks: at 1 % a few hundred days hold only a few overflow days).
+BROKEN_FACTOR = 1.5
+MIN_DAYS = 56
+# A unit whose promise cannot be measured gets its upper quantiles widened by half again (conservative, not
+# tuned): the plan then holds more beds than the unmeasured distribution says.
+UNMEASURED_WIDENING = 1.5
+
+
+def reliability(census: np.ndarray, beds: np.ndarray, risk: float) -> dict[str, float | str]:
+    """How well beds planned at `risk` kept the promise over backtest days: the measured overflow share.
+
+    Returns:
+        `promised_risk`, `overflow_share` (share of days with census above the beds), `days`, `beds_per_mean_census`
+        and `status`: `kept`, `broken` (share above `BROKEN_FACTOR` × risk) or `unmeasured` (too few days).
+    """
+    census, beds = np.asarray(census, float), np.asarray(beds, float)
+    days = len(census)
+    share = float((census > beds).mean()) if days else float("nan")
+    enough = days >= max(MIN_DAYS, 2 / risk)
+    status = "unmeasured" if not enough else ("broken" if share > BROKEN_FACTOR * risk else "kept")
+    mean = float(census.mean()) if days else float("nan")
+    return {
+        "promised_risk": float(risk),
+        "overflow_share": share,
+        "days": float(days),
+        "beds_per_mean_census": float(beds.mean() / mean) if days and mean > 0 else float("nan"),
+        "status": status,
+    }
+
+
+def widening_to_keep(census: np.ndarray, mean: np.ndarray, beds_quantile: np.ndarray, risk: float) -> float:
+    """The factor on the upper offsets (quantile − mean) that would have kept the promise in the backtest.
+
+    The smallest factor from 1 to 4 (in steps of 0.05) at which beds = ceil(mean + factor · (quantile − mean))
+    were exceeded on at most `risk` of the days; 4 when none does.
+    """
+    census, mean, upper = (np.asarray(a, float) for a in (census, mean, beds_quantile))
+    offset = np.clip(upper - mean, 0, None)
+    for factor in np.arange(1.0, 4.0001, 0.05):
+        beds = np.ceil(mean + factor * offset - 1e-9)
+        if (census > beds).mean() <= risk:
+            return float(round(factor, 2))
+    return 4.0
+
+
+def reliability_statement(unit: str, measured: dict[str, float | str], widened_by: float = 1.0) -> str:
+    """The plan's sentence on a unit's measured reliability, in the planner's words."""
+    promised = f"{float(measured['promised_risk']):.0%}" if float(measured["promised_risk"]) >= 0.01 else "<1%"
+    days = int(float(measured["days"]))
+    if measured["status"] == "unmeasured":
+        return (
+            f"{unit}: only {days} backtest days, too few to measure the {promised} overflow promise; "
+            f"planned conservatively (upper forecast widened ×{widened_by:.2f})"
+        )
+    share = float(measured["overflow_share"])
+    text = f"{unit}: in backtest the census exceeded these beds on {share:.1%} of {days} days; promised {promised}"
+    if measured["status"] == "broken":
+        text += f". Promise broken: planned conservatively (upper forecast widened ×{widened_by:.2f})"
+    return text

@@ -4,18 +4,34 @@ Training fits each unit's chosen model on all history and forecasts the census a
 (quantile grid) far enough ahead to cover the next quarter. Serving answers every question (forecast, beds,
 plan, staffing) from this bundle, so a request costs a table look-up and some arithmetic, never a model fit.
 The bundle holds aggregates only (counts per unit and day); no episode row ever enters it.
+
+`build_bundle` makes one from what training computed (pure: no files, no MLflow); `forecast.registry` stores and
+loads it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from forecast.backtest import Backtest
+from forecast.beds import reliability_statement
+from forecast.los import length_of_stay_curves
+from forecast.plans import pooled_forecasts
 from forecast.quantiles import LEVELS, columns
 
-__all__ = ["ForecastBundle", "TARGETS", "FORECAST_COLUMNS", "REQUEST_COLUMNS", "answer_requests"]
+__all__ = [
+    "FORECAST_COLUMNS",
+    "HISTORY_DAYS",
+    "REQUEST_COLUMNS",
+    "TARGETS",
+    "ForecastBundle",
+    "answer_requests",
+    "build_bundle",
+]
 
 TARGETS = ("census", "admissions")
 # The forecast table's columns; `mean_acute`/`mean_elective` are empty unless the flow model split the census.
@@ -29,7 +45,10 @@ class ForecastBundle:
     Attributes:
         forecasts: `FORECAST_COLUMNS`: per unit, target and day after the data, the point forecast and the
             quantile grid.
-        units: `unit, beds, first_date, last_date`: current beds (`<NA>` where unknown) and the data's range.
+        units: `unit, beds, first_date, last_date`: current beds (`<NA>` where unknown) and the data's range;
+            with `promise, promised_risk, overflow_share, promise_days, upper_widened_by` the overflow promise
+            the census backtest measured (`kept`, `broken` or `unmeasured`) and how much wider the upper
+            forecast was made where it did not hold.
         history: `unique_id, ds, census, admissions`: the recent daily history (for charts and context).
         meta: how the forecast was made: data fingerprint and range, engine settings, bed policy, staffing
             ratios, backtest summary, training time.
@@ -61,6 +80,21 @@ class ForecastBundle:
             return None
         tree = self.units[["unit", "hospital", "region"]]
         return None if tree.isna().any().any() else tree.astype(str)
+
+    def reliability(self) -> dict[str, str]:
+        """Per unit, the plan's sentence on its measured overflow promise (empty for older bundles)."""
+        if "promise" not in self.units.columns:
+            return {}
+        out = {}
+        for row in self.units.dropna(subset=["promise"]).itertuples(index=False):
+            measured = {
+                "status": row.promise,
+                "promised_risk": row.promised_risk,
+                "overflow_share": row.overflow_share,
+                "days": row.promise_days,
+            }
+            out[str(row.unit)] = reliability_statement(str(row.unit), measured, float(row.upper_widened_by))
+        return out
 
     @property
     def unit_names(self) -> list[str]:
@@ -110,6 +144,59 @@ class ForecastBundle:
         if units is not None:
             mask &= rows["unique_id"].isin(units)
         return rows[mask].reset_index(drop=True)
+
+
+HISTORY_DAYS = 365  # recent history kept in the bundle for charts and context
+
+
+def build_bundle(
+    daily: pd.DataFrame,
+    forecasts: Sequence[pd.DataFrame],
+    census: Backtest,
+    meta: dict[str, Any],
+    *,
+    last_day: pd.Timestamp,
+    episodes: pd.DataFrame | None = None,
+    current_beds: pd.Series | None = None,
+    tree: pd.DataFrame | None = None,
+    promise: pd.DataFrame | None = None,
+    flow: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+) -> ForecastBundle:
+    """What serving needs: the forecasts, units (beds, range, hierarchy), recent history, pools, stays.
+
+    Args:
+        daily: the daily frame the models learnt from (`unit, date, census, admissions, …`).
+        forecasts: per target, `FORECAST_COLUMNS` rows (`engine.forecast_units` with its `target`).
+        census: the census backtest (the pools' distributions come from its errors).
+        meta: how the forecast was made (see `ForecastBundle.meta`).
+        last_day: the data's last day.
+        episodes: the validated episodes, for the length-of-stay curves (none with daily counts).
+        current_beds: today's beds per unit where known.
+        tree: `unit, hospital, region` when every unit has both.
+        promise: per unit, the census backtest's overflow promise (`metrics.promise_kept`): kept into the units
+            table as `promise, promised_risk, overflow_share, promise_days, upper_widened_by`.
+        flow: the expected admissions by type and the patients in bed of every unit (`engine.flow_tables`),
+            what scenarios change.
+    """
+    table = pd.concat(list(forecasts), ignore_index=True)
+    span = daily.groupby("unit")["date"].agg(first_date="min", last_date="max").reset_index()
+    beds_known = current_beds if current_beds is not None else pd.Series(dtype=float)
+    span["beds"] = pd.array(span["unit"].map(beds_known), dtype="Int64")
+    recent = daily[daily["date"] > last_day - pd.Timedelta(days=HISTORY_DAYS)]
+    history = recent[["unit", "date", *[c for c in ("census", "admissions") if c in recent.columns]]]
+    history = history.rename(columns={"unit": "unique_id", "date": "ds"}).reset_index(drop=True)
+    if tree is not None:
+        span = span.merge(tree, on="unit", how="left")
+    units = span[["unit", "beds", "first_date", "last_date", *(["hospital", "region"] if tree is not None else [])]]
+    if promise is not None:
+        measured = promise.rename(columns={"status": "promise", "days": "promise_days"})
+        columns = ["promise", "promised_risk", "overflow_share", "promise_days", "upper_widened_by"]
+        units = units.merge(measured[columns], left_on="unit", right_index=True, how="left")
+    census_forecast = table[table["target"] == "census"]
+    pools = pooled_forecasts(census, census_forecast, tree)
+    by_type, in_bed = flow if flow is not None else (pd.DataFrame(), pd.DataFrame())
+    stays = length_of_stay_curves(episodes, last_day)
+    return ForecastBundle(table, units, history, meta, stays, pools, admissions_by_type=by_type, in_bed=in_bed)
 
 
 # The pyfunc model's input: one request per row (an empty `start` means the first forecast day, `days` ≤ 0 all).

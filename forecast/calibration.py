@@ -13,7 +13,7 @@ import pandas as pd
 
 from forecast.quantiles import LEVELS, column
 
-__all__ = ["error_quantiles", "apply_error_quantiles"]
+__all__ = ["error_quantiles", "apply_error_quantiles", "level_scale", "origin_level", "widen_upper"]
 
 
 # The central quantiles (10 %–90 %) come from the errors at the nearest steps: a few dozen pin them down,
@@ -22,6 +22,26 @@ __all__ = ["error_quantiles", "apply_error_quantiles"]
 CENTRAL = (0.1, 0.9)
 MIN_ERRORS_CENTRAL = 20
 MIN_ERRORS_TAILS = 80
+
+
+# Errors are learned relative to the level at each window's origin, so that errors seen at one level set the
+# intervals at another: a census twice as high has errors about twice as large (a ward census through an
+# epidemic wave moves from tens to thousands). One patient is added to the level so a unit near zero does
+# not turn one patient into an infinite relative error.
+LEVEL_DAYS = 7
+LEVEL_OFFSET = 1.0
+
+
+def origin_level(history: pd.DataFrame, days: int = LEVEL_DAYS) -> pd.Series:
+    """Per unit, the mean of `y` over the last `days` days of `history` (the level at the forecast origin)."""
+    last = history.groupby("unique_id")["ds"].transform("max")
+    recent = history[history["ds"] > last - pd.Timedelta(days=days)]
+    return recent.groupby("unique_id")["y"].mean()
+
+
+def level_scale(level: np.ndarray | float) -> np.ndarray | float:
+    """What errors are divided by (at calibration) and multiplied by (at forecast): the level plus one."""
+    return np.asarray(level, dtype=float) + LEVEL_OFFSET
 
 
 def _neighbourhood(step: int) -> int:
@@ -91,3 +111,22 @@ def apply_error_quantiles(point: np.ndarray, quantiles: np.ndarray, levels: tupl
     values = np.clip(point[:, None] + quantiles[: len(point)], 0, None)
     values = np.sort(values, axis=1)
     return pd.DataFrame(values, columns=[column(q) for q in levels])
+
+
+def widen_upper(
+    point: np.ndarray, quantiles: pd.DataFrame, factor: float, levels: tuple[float, ...] = LEVELS
+) -> pd.DataFrame:
+    """The quantile columns with every level above the median moved `factor` times as far above the point.
+
+    For a unit whose intervals did not hold in the backtest: a conservative plan needs more room above the
+    forecast, not a different forecast.
+    """
+    out = quantiles.copy()
+    if factor == 1.0:
+        return out
+    for level in levels:
+        if level > 0.5:
+            name = column(level)
+            values = out[name].to_numpy(float)
+            out[name] = np.where(values > point, point + factor * (values - point), values)
+    return out

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast.los import length_of_stay, survival_curve
-
-__all__ = ["InBed", "flow_census", "in_bed_at", "survival_at", "ADMISSION_TYPES"]
+__all__ = ["InBed", "flow_census", "in_bed_at", "ADMISSION_TYPES"]
 
 ADMISSION_TYPES = ("acute", "elective")
 
@@ -39,14 +37,6 @@ def in_bed_at(episodes: pd.DataFrame, origin: pd.Timestamp) -> InBed:
     counts = np.bincount(days) if days.size else np.zeros(0, dtype=np.int64)
     nonzero = np.flatnonzero(counts)
     return InBed(nonzero, counts[nonzero].astype(float))
-
-
-def survival_at(episodes: pd.DataFrame, origin: pd.Timestamp) -> np.ndarray:
-    """The length-of-stay survival curve as it could be known at `origin`: later discharges are unknown."""
-    known = episodes[episodes["admitted_at"] <= origin]
-    discharged = known["discharged_at"].where(known["discharged_at"] <= origin)
-    days, closed = length_of_stay(known["admitted_at"], discharged, origin)
-    return survival_curve(days, closed)
 
 
 def flow_census(arrivals: np.ndarray, survival: np.ndarray, in_bed: InBed) -> tuple[np.ndarray, np.ndarray]:

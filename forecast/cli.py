@@ -186,14 +186,10 @@ def demo(
 def read_guest_nights(path: Path | None) -> pd.DataFrame | None:
     if path is None:
         return None
-    if not path.exists():
-        raise fail(f"no such guest-nights file: {path}")
-    frame = data.read_table(path)
-    if "date" not in frame.columns or "guest_nights" not in frame.columns:
-        raise fail(f"{path}: a guest-nights file needs the columns date, guest_nights")
-    frame["date"] = pd.to_datetime(frame["date"])
-    frame["guest_nights"] = pd.to_numeric(frame["guest_nights"], errors="coerce")
-    return frame
+    try:
+        return data.read_guest_nights(path)
+    except (FileNotFoundError, ValueError) as error:
+        raise fail(str(error)) from None
 
 
 def write_text(text: str, path: Path) -> None:
@@ -212,12 +208,15 @@ def load(file: Path) -> data.Ingested:
         raise fail(f"{file}: {error}") from None
 
 
-def run_engine(ingested: data.Ingested, config: Any, guest_nights: Path | None, quiet: bool) -> tuple[Any, Any]:
+def run_engine(
+    ingested: data.Ingested, config: Any, guest_nights: Path | None, quiet: bool, future: Path | None = None
+) -> tuple[Any, Any]:
     """Prepare the series of ingested data and run the backtest; CLI errors for bad settings."""
     from forecast import engine
 
     try:
-        prepared = engine.prepare(ingested.daily, config, ingested.episodes, read_guest_nights(guest_nights))
+        ahead = data.read_table(future) if future is not None else None
+        prepared = engine.prepare(ingested.daily, config, ingested.episodes, read_guest_nights(guest_nights), ahead)
         progress = None if quiet else (lambda line: typer.echo(line, err=True))
         return prepared, engine.run(prepared, config, progress)
     except ValueError as error:
@@ -235,6 +234,27 @@ GuestNights = Annotated[
     Path | None, typer.Option("--guest-nights", help="Daily or monthly tourist guest nights (date, guest_nights).")
 ]
 Country = Annotated[str, typer.Option(help="Country code for public holidays (SE, PT, US, IN, ...).")]
+Regressors = Annotated[str | None, typer.Option(help="Daily counts: comma-separated columns with known future values.")]
+FutureRegressors = Annotated[
+    Path | None,
+    typer.Option(
+        "--future-regressors",
+        help="The regressors' values after the data (date, optionally unit, one column per regressor): a forecast "
+        "refuses days without them.",
+    ),
+]
+
+
+def promise_lines(result: Any, risk: float) -> tuple[dict[str, float], list[str]]:
+    """Per unit the widening of a conservative plan, and the sentences on the overflow promise measured."""
+    from forecast import beds, metrics
+
+    promise = metrics.promise_kept(result, risk)
+    lines = [
+        beds.reliability_statement(str(unit), row.to_dict(), row["upper_widened_by"])
+        for unit, row in promise.iterrows()
+    ]
+    return promise["upper_widened_by"].to_dict(), lines
 
 
 @app.command()
@@ -247,18 +267,19 @@ def backtest(
     step: Annotated[int, typer.Option(min=1, help="Days between cutoffs.")] = 91,
     country: Country = "SE",
     column: Annotated[str | None, typer.Option(help="Daily counts: the column to forecast.")] = None,
-    regressors: Annotated[
-        str | None, typer.Option(help="Daily counts: comma-separated columns with known future values.")
-    ] = None,
+    regressors: Regressors = None,
     models: Annotated[str | None, typer.Option(help="Comma-separated candidates (default: all).")] = None,
     guest_nights: GuestNights = None,
     quiet: Quiet = False,
 ) -> None:
     """Rolling-origin backtest of every candidate; per unit the chosen model and its honest scores."""
-    from forecast import engine
+    from forecast import engine, metrics
+    from forecast import models as candidate_models
 
     try:
-        candidates = engine.candidates_for(models.split(",")) if models else engine.models.CANDIDATES
+        candidates = (
+            candidate_models.candidates_for(models.split(",")) if models else tuple(candidate_models.CANDIDATES)
+        )
     except ValueError as error:
         raise fail(str(error)) from None
     config = engine.EngineConfig(
@@ -273,20 +294,26 @@ def backtest(
     )
     started = time.perf_counter()
     _, result = run_engine(load(file), config, guest_nights, quiet)
-    metrics = engine.backtest_metrics(result, config)
-    metrics["seconds"] = round(time.perf_counter() - started, 1)
-    write_text(json.dumps(metrics, indent=2), output)
+    report = metrics.backtest_metrics(result, config)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    write_text(json.dumps(report, indent=2), output)
     rows = [
         {"unit": unit, **{k: v for k, v in m.items() if k not in ("models", "chosen_per_fold", "decisions")}}
-        for unit, m in metrics["units"].items()
+        for unit, m in report["units"].items()
     ]
     print_table(pd.DataFrame(rows).round(3))
-    summary = metrics["summary"]
+    summary = report["summary"]
     typer.echo(
         f"\nmean MASE {summary['mase']:.3f} (seasonal naive {summary['baseline_mase']:.3f}); "
         f"coverage 80 % {summary['coverage_80']:.1%}, 95 % {summary['coverage_95']:.1%}"
     )
-    typer.echo(f"wrote {output} ({metrics['seconds']} s)")
+    promise = summary["decisions"]["beds_risk"]
+    typer.echo(
+        f"beds at the {promise['promised_risk']:.0%} overflow risk were exceeded on {promise['overflow_share']:.1%} "
+        f"of {promise['days']:.0f} unit-days; promise broken in {summary['decisions']['units_promise_broken']:.0f} "
+        f"unit(s), not measurable in {summary['decisions']['units_promise_unmeasured']:.0f}"
+    )
+    typer.echo(f"wrote {output} ({report['seconds']} s)")
 
 
 @app.command("forecast")
@@ -299,6 +326,8 @@ def forecast_command(
     step: Annotated[int, typer.Option(min=1, help="Days between backtest cutoffs.")] = 91,
     country: Country = "SE",
     column: Annotated[str | None, typer.Option(help="Daily counts: the column to forecast.")] = None,
+    regressors: Regressors = None,
+    future_regressors: FutureRegressors = None,
     guest_nights: GuestNights = None,
     quiet: Quiet = False,
 ) -> None:
@@ -312,9 +341,16 @@ def forecast_command(
         step=step,
         country=country,
         column=column,
+        regressors=tuple(r.strip() for r in regressors.split(",") if r.strip()) if regressors else (),
     )
-    prepared, result = run_engine(load(file), config, guest_nights, quiet)
-    table = engine.forecast_units(prepared, result, config)
+    prepared, result = run_engine(load(file), config, guest_nights, quiet, future_regressors)
+    widening, lines = promise_lines(result, config.overflow_risk)
+    try:
+        table = engine.forecast_units(prepared, result, config, widening=widening)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    for line in lines:
+        typer.echo(line, err=True)
     write_table(table, output)
     typer.echo(f"wrote {len(table)} unit-days of forecasts to {output}")
 
@@ -341,10 +377,10 @@ def beds_command(
     quiet: Quiet = False,
 ) -> None:
     """The planner's table: per unit and week of the quarter, census, beds needed, today's beds and the gap."""
-    from forecast import beds, engine, hierarchy
+    from forecast import beds, engine, hierarchy, plans
 
     ingested = load(file)
-    last_day = ingested.daily["date"].max()
+    last_day = ingested.last_day
     try:
         start, end = beds.quarter_bounds(quarter, last_day)
     except ValueError as error:
@@ -352,30 +388,29 @@ def beds_command(
     if start <= last_day:
         raise fail(f"{quarter} starts before the data ends ({last_day:%Y-%m-%d}); plan a later quarter")
     horizon = (end - last_day).days
-    config = engine.EngineConfig(target="census", horizon=horizon, folds=folds, step=91, country=country)
+    config = engine.EngineConfig(
+        target="census", horizon=horizon, folds=folds, step=91, country=country, overflow_risk=overflow_risk
+    )
     prepared, result = run_engine(ingested, config, guest_nights, quiet)
-    ahead = engine.forecast_units(prepared, result, config)
-    forecast = ahead[(ahead["ds"] >= start) & (ahead["ds"] <= end)]
+    widening, lines = promise_lines(result, overflow_risk)
+    ahead = engine.forecast_units(prepared, result, config, widening=widening)
     policy = beds.BedPolicy(overflow_risk=overflow_risk)
-    if level is PlanLevel.unit:
-        daily = beds.daily_bed_plan(forecast, read_beds(units), policy)
-        table = beds.period_plan(daily, "week").drop(columns="period_start")
-        warnings = beds.small_unit_warnings(daily)
-    else:
+    tree, pools = None, None
+    if level is not PlanLevel.unit:
         units_table = data.read_units(units) if units is not None and units.exists() else None
         daily = ingested.daily
         tree = hierarchy.hierarchy_from([units_table, daily], sorted(daily["unit"].unique()))
         if tree is None:
             raise fail("--level hospital/region needs hospital and region for every unit (in --units or the episodes)")
         # The pool's errors are by horizon step: its distribution is built from the data's end, then cut.
-        totals = hierarchy.pooled_totals(result, ahead[["unique_id", "ds", "mean"]], tree, level.value)
-        totals = totals[(totals["ds"] >= start) & (totals["ds"] <= end)]
-        table = hierarchy.pool_period_plan(forecast, totals, tree, level.value, read_beds(units), policy)
-        table = table.drop(columns="period_start")
-        warnings = []
+        pools = plans.pooled_forecasts(result, ahead, tree)
+    table, warnings = plans.quarter_plan(ahead, start, end, policy, read_beds(units), level.value, pools, tree)
+    table = table.drop(columns="period_start")
     print_table(table.round(1))
     for warning in warnings:
         typer.echo(f"warning: {warning}")
+    for line in lines:
+        typer.echo(f"reliability: {line}")
     if units is None:
         typer.echo("current beds unknown (give --units FILE with unit, beds): no gap or days over capacity shown")
     if output:
@@ -413,7 +448,7 @@ def read_scenario(file: Path) -> dict[str, Any]:
     """A scenario file: JSON, or YAML (`.yaml`, `.yml`)."""
     text = file.read_text()
     if file.suffix.lower() in {".yaml", ".yml"}:
-        import yaml  # type: ignore[import-untyped]
+        import yaml  # type: ignore[import-untyped,unused-ignore]
 
         raw = yaml.safe_load(text)
     else:

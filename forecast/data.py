@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -34,6 +35,7 @@ __all__ = [
     "ingest_file",
     "parse_local_dates",
     "current_beds",
+    "read_guest_nights",
     "read_table",
     "read_units",
     "unit_summary",
@@ -95,6 +97,11 @@ class Ingested:
     # The validated episodes, kept in memory for the flow model's length of stay; never written out.
     episodes: pd.DataFrame | None = None
 
+    @cached_property
+    def last_day(self) -> pd.Timestamp:
+        """The data's last day: the forecast origin, the end of the stays known, the bundle's last history day."""
+        return pd.Timestamp(self.daily["date"].max())
+
     def report(self) -> list[str]:
         """Lines a person reads after an ingest run."""
         daily = self.daily
@@ -132,6 +139,23 @@ def read_units(path: str | Path) -> pd.DataFrame:
     if not {"unit", "beds"} <= set(units.columns):
         raise ValueError(f"{path}: a units file needs the columns unit, beds")
     return units
+
+
+def read_guest_nights(path: str | Path) -> pd.DataFrame:
+    """A guest-nights file: `date, guest_nights`, daily or monthly (values that are not numbers become missing).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a column missing.
+    """
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no such guest-nights file: {path}")
+    frame = read_table(path)
+    if not {"date", "guest_nights"} <= set(frame.columns):
+        raise ValueError(f"{path}: a guest-nights file needs the columns date, guest_nights")
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame["guest_nights"] = pd.to_numeric(frame["guest_nights"], errors="coerce")
+    return frame
 
 
 def current_beds(units: pd.DataFrame, source: str | Path = "units file") -> pd.Series:

@@ -2,6 +2,9 @@
 
 Stays still in bed at the extract date are right-censored: we only know they last longer than they have so
 far. The Kaplan–Meier estimator uses them honestly instead of dropping them (which would bias stays short).
+
+A base module: ingestion (warm-up days), the flow model and the serving bundle (the curves a planner sees) all
+stand on it, and it imports nothing of the project.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["length_of_stay", "survival_curve", "warmup_days"]
+__all__ = ["length_of_stay", "length_of_stay_curves", "survival_at", "survival_curve", "warmup_days"]
 
 
 def length_of_stay(
@@ -82,3 +85,26 @@ def warmup_days(survival: np.ndarray, missing_share: float = 0.01) -> int:
     # tail[t] = Σ_{j>t} S(j): the expected missing census on day t, per daily admission.
     tail = total - np.cumsum(survival)
     return int(np.argmax(tail / total < missing_share))
+
+
+def survival_at(episodes: pd.DataFrame, origin: pd.Timestamp) -> np.ndarray:
+    """The length-of-stay survival curve as it could be known at `origin`: later discharges are unknown."""
+    known = episodes[episodes["admitted_at"] <= origin]
+    discharged = known["discharged_at"].where(known["discharged_at"] <= origin)
+    days, closed = length_of_stay(known["admitted_at"], discharged, origin)
+    return survival_curve(days, closed)
+
+
+def length_of_stay_curves(episodes: pd.DataFrame | None, end: pd.Timestamp, days: int = 60) -> pd.DataFrame:
+    """Per unit and admission type, P(stay > day) as known at `end` for the first `days` days.
+
+    Returns:
+        `unit, admission_type, day, survival`; empty (with those columns) without episodes.
+    """
+    if episodes is None:
+        return pd.DataFrame(columns=["unit", "admission_type", "day", "survival"])
+    pieces = []
+    for (unit, kind), stays in episodes.groupby(["unit", "admission_type"], sort=True):
+        curve = survival_at(stays, end)[: days + 1]
+        pieces.append(pd.DataFrame({"unit": unit, "admission_type": kind, "day": range(len(curve)), "survival": curve}))
+    return pd.concat(pieces, ignore_index=True)

@@ -50,6 +50,7 @@ __all__ = [
     "iso_week",
     "mean_stay",
     "plan_tables",
+    "queue_censuses",
     "run_scenario",
     "scenario_census",
     "scenario_inputs",
@@ -352,10 +353,11 @@ def _queue_census(structure: FlowStructure, admissions: np.ndarray, curves: list
     return census
 
 
-def _unit_flow(
+def queue_censuses(
     scenario: Scenario, unit: str, structures: dict[str, FlowStructure]
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per admission type, the served and the scenario's flow census of one unit."""
+    """Per admission type, the served and the scenario's flow census of one unit (expected midnight census on
+    each forecast day: the M_t/G/∞ queue of its admissions, stays and patients in bed)."""
     out = {}
     stays = list(enumerate(scenario.length_of_stay))
     for kind, structure in structures.items():
@@ -403,7 +405,7 @@ def census_changes(scenario: Scenario, inputs: ScenarioInputs) -> dict[str, Cens
         structures = inputs.flows.get(unit)
         if structures is None:
             raise ScenarioError("units", f"{unit}: {NO_FLOW}")
-        flows = _unit_flow(scenario, unit, structures)
+        flows = queue_censuses(scenario, unit, structures)
         total_served = sum(s for s, _ in flows.values())
         total_changed = sum(c for _, c in flows.values())
         out[unit] = CensusChange(

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import backtest
+from forecast import backtest, engine
 from forecast.calibration import apply_error_quantiles, error_quantiles
 from forecast.quantiles import LEVELS, column
 
@@ -21,6 +21,21 @@ def weekly_series(days: int = 600, units: int = 2, seed: int = 0) -> pd.DataFram
     frame = pd.concat(frames, ignore_index=True)
     frame["weekend"] = (frame["ds"].dt.dayofweek >= 5).astype(float)
     return frame
+
+
+def run_backtest(
+    series: pd.DataFrame,
+    horizon: int,
+    folds: int,
+    step: int,
+    candidates: tuple[str, ...] = engine.EngineConfig.candidates,
+    lead_windows: int = 3,
+) -> backtest.Backtest:
+    """`engine.run` on a ready series (its regressor columns as they are, no flow inputs)."""
+    config = engine.EngineConfig(
+        horizon=horizon, folds=folds, step=step, candidates=tuple(candidates), lead_windows=lead_windows
+    )
+    return engine.run(engine.Prepared(series, series.iloc[:0].drop(columns="y"), None, "census"), config)
 
 
 def test_cutoffs_last_at_end_minus_horizon_each_earlier_one_step_before():
@@ -48,7 +63,7 @@ def test_error_quantiles_widen_with_horizon_and_never_go_negative():
 
 def test_backtest_choice_per_fold_uses_only_earlier_windows():
     series = weekly_series()
-    result = backtest.run_backtest(series, horizon=14, folds=3, step=28, candidates=["seasonal_naive", "ets"])
+    result = run_backtest(series, horizon=14, folds=3, step=28, candidates=["seasonal_naive", "ets"])
     assert sorted(result.forecasts["fold"].unique()) == [-2, -1, 0, 1, 2, 3]  # three unscored lead windows
     assert sorted(result.selected["fold"].unique()) == [1, 2, 3]
     scale = result.scores.set_index(["unique_id", "fold"])["scale"].groupby(level=[0, 1]).first()
@@ -69,7 +84,7 @@ def test_backtest_choice_per_fold_uses_only_earlier_windows():
 def test_windows_still_open_at_a_cutoff_are_not_used_for_its_choice():
     # With h = 28 and cutoffs 14 days apart, the previous window's actuals run past this fold's cutoff.
     series = weekly_series(units=1)
-    result = backtest.run_backtest(series, horizon=28, folds=3, step=14, candidates=["seasonal_naive", "ets"])
+    result = run_backtest(series, horizon=28, folds=3, step=14, candidates=["seasonal_naive", "ets"])
     scale = result.scores.set_index(["unique_id", "fold"])["scale"].groupby(level=[0, 1]).first()
     ends = result.forecasts.groupby("fold")["ds"].max()
     for fold, rows in result.selected.groupby("fold"):
@@ -103,7 +118,7 @@ def test_the_best_three_are_combined_when_their_mean_is_better():
 
 def test_mase_is_scaled_by_the_seasonal_naive_in_sample_error():
     series = weekly_series(units=1)
-    result = backtest.run_backtest(series, horizon=7, folds=1, step=7, candidates=["seasonal_naive"])
+    result = run_backtest(series, horizon=7, folds=1, step=7, candidates=["seasonal_naive"])
     row = result.scores[result.scores["fold"] == 1].iloc[0]
     history = series[series["ds"] <= result.forecasts.loc[result.forecasts["fold"] == 1, "cutoff"].iloc[0]]
     scale = history["y"].diff(7).abs().mean()
@@ -112,7 +127,7 @@ def test_mase_is_scaled_by_the_seasonal_naive_in_sample_error():
 
 def test_too_little_history_is_a_clear_error():
     with pytest.raises(ValueError, match="too little history"):
-        backtest.run_backtest(weekly_series(days=100), horizon=28, folds=4, step=28)
+        run_backtest(weekly_series(days=100), horizon=28, folds=4, step=28)
 
 
 def test_conformal_levels_move_away_from_the_median_by_n_plus_one_over_n():
@@ -142,7 +157,7 @@ def test_lead_windows_reach_back_about_one_step_between_three_and_six():
     assert backtest.lead_windows_for(horizon=56, step=91) == 4
     assert backtest.lead_windows_for(horizon=14, step=14) == 3
     series = weekly_series(units=1)
-    result = backtest.run_backtest(series, horizon=28, folds=2, step=56, candidates=["seasonal_naive"], lead_windows=5)
+    result = run_backtest(series, horizon=28, folds=2, step=56, candidates=["seasonal_naive"], lead_windows=5)
     assert sorted(result.forecasts["fold"].unique()) == [-4, -3, -2, -1, 0, 1, 2]
 
 

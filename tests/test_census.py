@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.census import InBed, flow_census, in_bed_at, survival_at
-from forecast.los import survival_curve, warmup_days
+from forecast.census import InBed, flow_census, in_bed_at
+from forecast.los import survival_at, survival_curve, warmup_days
 
 
 def test_survival_curve_without_censoring_is_the_empirical_tail():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -42,8 +44,9 @@ def test_regression_effects_without_regressors_are_zero():
 
 def test_arima_forecasts_the_regressor_effect_on_event_days():
     history, future = event_series()
-    out = models.forecast_statsforecast(history, future, 28, ["arima", "ets"])
-    assert list(out.columns) == ["unique_id", "ds", "arima", "ets"]
+    out = future[["unique_id", "ds"]].copy()
+    for alias in ("arima", "ets"):
+        out[alias] = models.candidate(alias).fit(history, 28).predict(future)[alias]
     assert len(out) == 2 * 28
     for u in range(2):
         rows = out[out["unique_id"] == f"u{u}"].merge(future, on=["unique_id", "ds"])
@@ -56,7 +59,7 @@ def test_arima_forecasts_the_regressor_effect_on_event_days():
 def test_gbm_with_history_shorter_than_the_horizon_forecasts_the_recent_mean():
     history, future = event_series(days=60, units=1)
     future = pd.concat([future] * 4, ignore_index=True).iloc[:91]
-    point = models.forecast_gbm(history, future, 91)
+    point = models.GradientBoosting().fit(history, 91).predict(future)["gbm"].to_numpy()
     assert point == pytest.approx(np.full(91, history["y"].tail(28).mean()))
 
 
@@ -114,3 +117,53 @@ def test_admissions_follow_a_recent_shift_in_intake():
     history, future = frame.iloc[:days], frame.iloc[days:].drop(columns="y")
     rate = models.admissions_rate(history, future)
     assert rate.mean() == pytest.approx(30, rel=0.1)
+
+
+# --- the table of candidates and their own distributions -------------------------------------------------------
+
+
+def test_every_candidate_in_the_table_has_its_own_alias_and_rank():
+    assert list(models.CANDIDATES) == ["seasonal_naive", "ets", "mstl", "arima", "gbm", "flow"]
+    for alias, model in models.CANDIDATES.items():
+        assert model.alias == alias and models.candidate(alias).alias == alias
+    assert len(set(models.SIMPLICITY.values())) == len(models.CANDIDATES)
+    assert models.SIMPLICITY[models.BASELINE] == 0
+    with pytest.raises(ValueError, match=r"unknown model\(s\) prophet; known: seasonal_naive"):
+        models.candidate("prophet")
+    # Hyper-parameters go to `__init__`; fitting returns the candidate with its state in `_` attributes.
+    history, _ = event_series(units=1)
+    trees = models.candidate("gbm", max_iter=20)
+    assert trees.max_iter == 20 and trees.fit(history, 28) is trees and "u0" in trees.fits_
+
+
+def test_own_quantiles_are_ordered_around_the_point_forecast():
+    history, future = event_series()
+    for alias in ("seasonal_naive", "ets", "arima", "mstl"):
+        out = models.candidate(alias).fit(history, 28).predict(future, quantiles=True)
+        grid = out[models.own_quantile_columns(alias)].to_numpy()
+        assert (np.diff(grid, axis=1) >= -1e-9).all(), alias
+        # The median of these symmetric intervals is the point forecast.
+        assert out[f"{alias}_q0.5"].to_numpy() == pytest.approx(out[alias].to_numpy()), alias
+        assert (grid[:, -1] > grid[:, 0]).all(), alias
+    # Gradient boosting has no distribution of its own: asked for one, it gives only its point forecast.
+    assert list(models.GradientBoosting().fit(history, 28).predict(future, quantiles=True).columns) == ["gbm"]
+
+
+def test_own_quantiles_reach_the_backtest_table_only_when_asked():
+    from forecast import data, engine
+    from forecast.demo import DEFAULT_UNITS, generate_demo_hospital
+
+    hospital = generate_demo_hospital(start="2023-01-01", end="2024-06-30", units=DEFAULT_UNITS[:1])
+    ingested = data.ingest(hospital.episodes.astype(str).replace({"NaT": ""}))
+    config = engine.EngineConfig(horizon=14, folds=1, step=14, candidates=("seasonal_naive", "gbm", "flow"))
+    prepared = engine.prepare(ingested.daily, config, ingested.episodes, hospital.guest_nights)
+    plain, _ = engine.windows(prepared, config)
+    spread, _ = engine.windows(prepared, replace(config, own_quantiles=True))
+    own = [*models.own_quantile_columns("seasonal_naive"), *models.own_quantile_columns("flow")]
+    assert not set(own) & set(plain.columns)
+    assert set(spread.columns) == {*plain.columns, *own}
+    pd.testing.assert_frame_equal(spread[plain.columns], plain)
+    # The flow model's census is a sum of Poisson and Bernoulli counts: its spread is about √mean, never 0.
+    sd = (spread["flow_q0.975"] - spread["flow_q0.025"]) / 3.92
+    assert (sd > 0).all()
+    assert sd.mean() == pytest.approx(np.sqrt(spread["flow"]).mean(), rel=0.5)

@@ -10,6 +10,7 @@ import pytest
 from scipy.stats import norm
 from threadpoolctl import threadpool_limits
 
+from benchmarks import reconciliation
 from forecast import data, distributed, engine, hierarchy, models, national
 from forecast.demo import DEFAULT_UNITS, generate_demo_hospital
 from forecast.quantiles import LEVELS, columns
@@ -30,11 +31,11 @@ def demo_prepared(demo_hospital) -> tuple[engine.Prepared, engine.EngineConfig]:
 
 
 def test_split_units_makes_contiguous_sorted_chunks_of_whole_units():
-    chunks = distributed.split_units(["c", "a", "e", "b", "d", "a"], 2)
+    chunks = engine.split_units(["c", "a", "e", "b", "d", "a"], 2)
     assert chunks == [["a", "b", "c"], ["d", "e"]]
-    assert distributed.split_units(["a", "b"], 5) == [["a"], ["b"]]
+    assert engine.split_units(["a", "b"], 5) == [["a"], ["b"]]
     with pytest.raises(ValueError, match="at least 1"):
-        distributed.split_units(["a"], 0)
+        engine.split_units(["a"], 0)
 
 
 def test_split_prepared_refuses_units_that_end_on_different_days(demo_prepared):
@@ -42,18 +43,12 @@ def test_split_prepared_refuses_units_that_end_on_different_days(demo_prepared):
     series = prepared.series[~((prepared.series["unique_id"] == "surgery") & (prepared.series["ds"] > "2024-12-01"))]
     short = engine.Prepared(series, prepared.future, prepared.flow, prepared.column)
     with pytest.raises(ValueError, match="end on the same day"):
-        distributed.split_prepared(short, 2)
+        engine.split_prepared(short, 2)
 
 
-def test_unknown_or_missing_engine_fails_with_a_clear_message(demo_prepared):
-    prepared, config = demo_prepared
-    with pytest.raises(ValueError, match="unknown engine 'hadoop'"):
-        distributed.run_backtest_on(prepared, config, engine="hadoop", partitions=2)  # type: ignore[arg-type]
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        with pytest.raises(RuntimeError, match=r"pip install 'fugue\[ray\]'"):
-            distributed.run_backtest_on(prepared, config, engine="ray", partitions=2)
+def test_unknown_engine_fails_with_a_clear_message():
+    with pytest.raises(ValueError, match="unknown engine 'ray'; known: local, dask"), distributed.runner("ray"):
+        pass
 
 
 @pytest.mark.slow
@@ -71,14 +66,16 @@ def test_dask_run_equals_the_single_machine_run(demo_prepared):
         Client(cluster) as client,
     ):
         local = engine.run(prepared, config)
-        spread = distributed.run_backtest_on(prepared, config, engine="dask", partitions=2, client=client)
+        spread = engine.run(prepared, config, runner=distributed.DaskRunner(client), partitions=2)
         for name in ("forecasts", "scores", "selected"):
             pd.testing.assert_frame_equal(getattr(spread, name), getattr(local, name))
         pd.testing.assert_series_equal(spread.choice, local.choice)
         assert spread.models == local.models
         # The production forecast too, from the same choices and errors.
         local_forecast = engine.forecast_units(prepared, local, config)
-        spread_forecast = distributed.forecast_on(prepared, spread, config, engine="dask", partitions=2, client=client)
+        spread_forecast = engine.forecast_units(
+            prepared, spread, config, runner=distributed.DaskRunner(client), partitions=2
+        )
     pd.testing.assert_frame_equal(spread_forecast, local_forecast)
     assert np.isfinite(spread_forecast["mean"]).all()
 
@@ -88,7 +85,7 @@ def test_each_chunk_carries_only_its_units_flow_inputs(demo_hospital):
     with_flow = engine.EngineConfig(horizon=28, candidates=("seasonal_naive", "flow"))
     full = engine.prepare(ingested.daily, with_flow, ingested.episodes, guest_nights)
     assert full.flow is not None
-    chunks = distributed.split_prepared(full, 2)
+    chunks = engine.split_prepared(full, 2)
     for chunk in chunks:
         units = set(chunk.series["unique_id"])
         assert chunk.flow is not None
@@ -152,7 +149,7 @@ def test_hierarchy_names_must_be_unique_across_levels_and_hospitals_in_one_regio
         hierarchy.validate_hierarchy(TREE.assign(hospital=["a1", "a1", "hb", "hc"]))
     with pytest.raises(ValueError, match="more than one region"):
         hierarchy.validate_hierarchy(TREE.assign(region=["r1", "r2", "r1", "r2"]))
-    s_df, tags = hierarchy.summing_matrix(TREE)
+    s_df, tags = reconciliation.summing_matrix(TREE)
     assert list(s_df["unique_id"]) == ["r1", "r2", "ha", "hb", "hc", "a1", "a2", "b1", "c1"]
     assert s_df.set_index("unique_id").loc["r1"].tolist() == [1, 1, 1, 0]
     assert list(tags) == ["region", "region/hospital", "region/hospital/unit"]
@@ -162,7 +159,7 @@ def test_hierarchy_names_must_be_unique_across_levels_and_hospitals_in_one_regio
 def test_reconciled_forecasts_add_up_and_stay_non_negative(method):
     # The totals' own forecasts disagree with their units' sum; a unit near zero tempts negative forecasts.
     base = forecast_frame(["r1", "r2", "ha", "hb", "hc", "a1", "a2", "b1", "c1"], [40, 20, 30, 9, 18, 15, 0.2, 8, 17])
-    done = hierarchy.reconcile(base, TREE, method)
+    done = reconciliation.reconcile(base, TREE, method)
     mean = done.pivot(index="ds", columns="unique_id", values="mean")
     assert np.allclose(mean["ha"], mean["a1"] + mean["a2"])
     assert np.allclose(mean["r1"], mean["ha"] + mean["hb"])
@@ -195,21 +192,21 @@ def test_pooled_beds_are_fewer_than_the_sum_of_unit_beds():
 def test_reconciliation_of_a_small_country_keeps_unit_accuracy_and_pools_beds():
     country = national.generate_national(1, 2, 2, start="2023-07-01", end="2024-12-31", seed=2)
     daily = country.daily[["unit", "date", "census"]].rename(columns={"unit": "unique_id"})
-    every_level = hierarchy.aggregate(daily, country.hierarchy, values=("census",))
+    every_level = reconciliation.aggregate(daily, country.hierarchy, values=("census",))
     config = engine.EngineConfig(horizon=28, folds=2, step=28, candidates=("seasonal_naive", "gbm"))
     prepared = engine.prepare(every_level.rename(columns={"unique_id": "unit"}), config)
     with threadpool_limits(1):
         result = engine.run(prepared, config)
     scale = result.scores[result.scores["model"] == models.BASELINE].set_index(["unique_id", "fold"])["scale"]
-    method, table = hierarchy.choose_method(result.selected, scale, country.hierarchy)
+    method, table = reconciliation.choose_method(result.selected, scale, country.hierarchy)
     chosen = table.set_index("method").loc[method]
     assert chosen["worst_change"] <= 0.02 and chosen["mean_change"] <= 0.02
     assert table.set_index("method").loc["bottom_up", "worst_change"] == 0
-    lenient, _ = hierarchy.choose_method(result.selected, scale, country.hierarchy, every_unit=False)
+    lenient, _ = reconciliation.choose_method(result.selected, scale, country.hierarchy, every_unit=False)
     assert table.set_index("method").loc[lenient, "mean_change"] <= 0.02
     assert table.set_index("method").loc[lenient, "mase"] <= chosen["mase"]
     forecast = engine.forecast_units(prepared, result, config)
-    done = hierarchy.reconcile(forecast, country.hierarchy, method, result.selected)
+    done = reconciliation.reconcile(forecast, country.hierarchy, method, result.selected)
     mean = done.pivot(index="ds", columns="unique_id", values="mean")
     for hospital, units in country.hierarchy.groupby("hospital")["unit"]:
         assert np.allclose(mean[hospital], mean[list(units)].sum(axis=1), rtol=1e-6)

@@ -287,3 +287,13 @@ def test_the_array_arithmetic_is_the_served_plans_on_the_scenario_census(bundle)
     assert_same_plan(result, plan_tables(window, bundle.current_beds(), BedPolicy(0.9, 0.95, 0.02), RATIOS))
     served = plan_tables(served_census(bundle), bundle.current_beds(), BedPolicy(), RATIOS)
     np.testing.assert_allclose(result.weeks["served_mean_census"], served.weeks["mean_census"], rtol=1e-12)
+
+
+def test_the_flow_structure_survives_the_bundle_on_disk(tmp_path, bundle):
+    from forecast.registry import load_bundle, save_bundle
+
+    loaded = load_bundle(save_bundle(bundle, tmp_path / "bundle"))
+    pd.testing.assert_frame_equal(loaded.admissions_by_type, bundle.admissions_by_type)
+    pd.testing.assert_frame_equal(loaded.in_bed, bundle.in_bed)
+    scenario = Scenario(admissions=(AdmissionsChange(10.0),), smooth_electives=True)
+    pd.testing.assert_frame_equal(run(loaded, scenario).weeks, run(bundle, scenario).weeks)

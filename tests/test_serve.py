@@ -407,7 +407,8 @@ def test_api_conforms_to_its_schema(tmp_path):
 @pytest.mark.slow
 def test_trained_champion_served_end_to_end(tmp_path, monkeypatch):
     from forecast.demo import DEFAULT_UNITS, generate_demo_hospital
-    from training.train import TrainSettings, train
+    from training.pipeline import train
+    from training.settings import TrainSettings
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -11,7 +11,9 @@ from mlflow.tracking import MlflowClient
 
 from forecast import registry
 from forecast.demo import DEFAULT_UNITS, generate_demo_hospital
-from training.train import TrainSettings, champion_score_on, fingerprint, load_source, method_of, train, window_of
+from training.pipeline import champion_score_on, method_of, train, window_of
+from training.settings import TrainSettings
+from training.sources import fingerprint, load_source
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from typing import Literal
 
 import pandas as pd
 
-from forecast import beds, hierarchy
+from forecast import beds, plans
 from forecast.api.errors import OutOfRange, UnknownUnit
 from forecast.api.schemas import (
     BedsAnswer,
@@ -251,6 +251,7 @@ def beds_answer(
                 for row in plan.itertuples(index=False)
             ],
             note=None if known else UNKNOWN_BEDS,
+            reliability=state.bundle.reliability().get(unit),
         )
 
     return _pending(state, ("beds", unit, begin, days, policy), build, fmt)
@@ -292,17 +293,15 @@ def plan_answer(
     def build() -> PlanAnswer:
         days = (end - start).days + 1
         rows = pd.concat([_slice(frame, start, days) for frame in state.census.values()]).reset_index(drop=True)
-        if level == "unit":
-            daily = beds.daily_bed_plan(rows, state.current_beds, policy)
-            table = beds.period_plan(daily, "week")
-            warnings = beds.small_unit_warnings(daily)
-        else:
-            pools = state.bundle.pools[state.bundle.pools["level"] == level]
-            pools = pools[(pools["ds"] >= start) & (pools["ds"] <= end)]
-            table = hierarchy.pool_period_plan(rows, pools, tree, level, state.current_beds, policy)
-            warnings = []
+        table, warnings = plans.quarter_plan(
+            rows, start, end, policy, state.current_beds, level, state.bundle.pools, tree
+        )
         unknown = sorted(set(table.loc[table["current_beds"].isna(), "unique_id"].astype(str)))
         notes = [f"{unit}: {UNKNOWN_BEDS}" for unit in unknown] + warnings
+        promised = state.bundle.reliability()
+        # A unit whose promise did not hold (or could not be measured) is said plainly, among the notes too.
+        planned = set(table["unique_id"].astype(str))
+        notes += [text for unit, text in sorted(promised.items()) if unit in planned and "conservatively" in text]
         pooled = level != "unit"
         weeks = [
             PlanWeek(
@@ -335,6 +334,7 @@ def plan_answer(
             level=level,
             weeks=weeks,
             notes=notes,
+            reliability={unit: text for unit, text in sorted(promised.items()) if unit in planned},
         )
 
     return _pending(state, ("plan", start, risk, level), build, fmt)

@@ -147,6 +147,11 @@ class BedsAnswer(TableAnswer):
     overflow_risk: float
     days: list[BedsDay]
     note: str | None = None
+    reliability: str | None = Field(
+        None,
+        description="How often the census exceeded the beds planned at the model's overflow risk in the backtest, "
+        "beside the promise; says so when the promise broke and the plan is conservative.",
+    )
 
     def table(self) -> pd.DataFrame:
         return frame_of(self.days, BedsDay)
@@ -185,6 +190,12 @@ class PlanAnswer(TableAnswer):
     level: str = "unit"
     weeks: list[PlanWeek]
     notes: list[str]
+    reliability: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per unit, the measured reliability of its overflow-risk beds in the backtest (e.g. 'in "
+        "backtest the census exceeded these beds on 4.6% of 364 days; promised 5%'); units whose promise broke "
+        "or could not be measured are planned conservatively and named in `notes` too.",
+    )
 
     def table(self) -> pd.DataFrame:
         return frame_of(self.weeks, PlanWeek)
