@@ -148,6 +148,8 @@ def overview_context(state: ServingState) -> dict[str, Any]:
     for row in (pooled or {}).get("weeks", []):
         pools.setdefault(row["unit"], {})[row["week"]] = dict(row, state=_gap_class(row["gap"], row["current_beds"]))
     chart = _overview_chart(weeks, starts, totals, pools, _day(plan["end"]))
+    reliability = _reliability(plan)
+    poor = [note for note in plan["notes"] if any(note == f"{u}: " + r["text"] for u, r in reliability.items())]
     return {
         "model": model,
         "as_of": _as_of(model),
@@ -159,7 +161,8 @@ def overview_context(state: ServingState) -> dict[str, Any]:
         "pools": pools,
         "chart": Markup(chart),
         "hospital_csv": _data_csv(*_hospital_table(totals, pools)),
-        "reliability": _reliability(plan),
+        "reliability": reliability,
+        "notes": poor + [note for note in plan["notes"] if note not in poor],  # unreliable units first
         "problem": None,
     }
 
