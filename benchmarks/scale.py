@@ -20,7 +20,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse
 import logging
 import time
-import warnings
 
 import pandas as pd
 import psutil
@@ -175,7 +174,6 @@ def main() -> None:
     parser.add_argument("--parts", default="curve,workers,reconcile,pool", help="which figures to make")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    warnings.simplefilter("ignore")
     parts = set(args.parts.split(","))
     sizes = [int(s) for s in args.sizes.split(",")]
     cheap = engine.EngineConfig(horizon=14, folds=1, step=14, candidates=("seasonal_naive",))

@@ -55,9 +55,10 @@ class ForecastBundle:
         pools: `level, unique_id, ds, mean` and the quantile grid: the summed census of each hospital's and
             region's units (`unique_id` is the pool), for plans of pooled beds; empty when units have no
             hospital or region.
-        length_of_stay: `unit, admission_type, day, survival`: each unit's length-of-stay curve at the end of
-            the data (P(stay > day), Kaplan–Meier), the flow model's view of how long patients stay; empty when
-            trained on daily counts.
+        length_of_stay: `unit, admission_type, day, survival, source`: each unit's length-of-stay curve at the
+            end of the data (P(stay > day), Kaplan–Meier), the flow model's view of how long patients stay; from
+            the unit's own stays only when there are at least 20, else its hospital's or all units' pooled stays
+            (`source`: unit, hospital, all; see `forecast.los.stored_curves`); empty when trained on daily counts.
         admissions_by_type: `unit, admission_type, ds, expected`: the flow model's expected admissions per day
             of the forecast, by type, for every unit whatever model its census chose (what-if scenarios change
             these); empty when trained on daily counts.
@@ -170,7 +171,8 @@ def build_bundle(
         census: the census backtest (the pools' distributions come from its errors).
         meta: how the forecast was made (see `ForecastBundle.meta`).
         last_day: the data's last day.
-        episodes: the validated episodes, for the length-of-stay curves (none with daily counts).
+        episodes: the validated episodes, for the length-of-stay curves (none with daily counts); a unit's own
+            curve only from 20 stays up, else its hospital's or all units' (`forecast.los.stored_curves`).
         current_beds: today's beds per unit where known.
         tree: `unit, hospital, region` when every unit has both.
         promise: per unit, the census backtest's overflow promise (`metrics.promise_kept`): kept into the units
@@ -194,9 +196,10 @@ def build_bundle(
         units = units.merge(measured[columns], left_on="unit", right_index=True, how="left")
     census_forecast = table[table["target"] == "census"]
     pools = pooled_forecasts(census, census_forecast, tree)
+    hospitals = tree.set_index("unit")["hospital"] if tree is not None else None  # else the episodes' own
+    curves = length_of_stay_curves(episodes, last_day, hospitals=hospitals)  # each from 20 stays or more
     by_type, in_bed = flow if flow is not None else (pd.DataFrame(), pd.DataFrame())
-    stays = length_of_stay_curves(episodes, last_day)
-    return ForecastBundle(table, units, history, meta, stays, pools, admissions_by_type=by_type, in_bed=in_bed)
+    return ForecastBundle(table, units, history, meta, curves, pools, admissions_by_type=by_type, in_bed=in_bed)
 
 
 # The pyfunc model's input: one request per row (an empty `start` means the first forecast day, `days` ≤ 0 all).

@@ -57,10 +57,7 @@ def ingest(
     ),
 ) -> None:
     """Validate admission data and write the daily frame per unit (admissions, discharges, census)."""
-    try:
-        result = data.ingest_file(file, lenient=lenient, timezone=timezone)
-    except (data.InputError, FileNotFoundError) as error:
-        raise fail(f"{file}: {error}") from None
+    result = load(file, lenient=lenient, timezone=timezone)
     write_table(result.daily, out)
     if len(result.rejects):
         rejects = rejects or out.with_name(f"{out.stem}.rejects.csv")
@@ -200,12 +197,18 @@ def write_text(text: str, path: Path) -> None:
     os.replace(partial, path)
 
 
-def load(file: Path) -> data.Ingested:
-    """Ingest a data file strictly; bad input ends the command with the problems listed."""
+def load(file: Path, **options: Any) -> data.Ingested:
+    """Ingest a data file (strictly unless `lenient=True`); bad input ends the command with the problems listed,
+    each naming the file, and implausible values are warned about by row on stderr."""
     try:
-        return data.ingest_file(file)
-    except (data.InputError, FileNotFoundError) as error:
-        raise fail(f"{file}: {error}") from None
+        result = data.ingest_file(file, **options)
+    except (data.InputError, data.UnreadableFile, FileNotFoundError) as error:
+        raise fail(str(error)) from None
+    except OSError as error:  # e.g. no permission to read it
+        raise fail(f"{file}: {error.strerror or type(error).__name__}") from None
+    for line in result.warning_lines():
+        typer.echo(line, err=True)
+    return result
 
 
 def run_engine(

@@ -28,9 +28,12 @@ __all__ = [
     "EPISODE_COLUMNS",
     "Ingested",
     "InputError",
+    "LONGEST_PLAUSIBLE_STAY",
     "Problem",
+    "UnreadableFile",
     "daily_from_episodes",
     "detect_kind",
+    "implausible_episodes",
     "ingest",
     "ingest_file",
     "parse_local_dates",
@@ -48,6 +51,8 @@ COUNT_COLUMNS = ("admissions", "census", "admissions_acute", "admissions_electiv
 ADMISSION_TYPES = ("acute", "elective")
 DEFAULT_TIMEZONE = "Europe/Stockholm"
 OPTIONAL_EPISODE_COLUMNS = ("hospital", "region")
+# Stays longer than this are kept but reported: almost always a mistyped date or a discharge never recorded.
+LONGEST_PLAUSIBLE_STAY = 365
 
 Kind = Literal["episodes", "daily_counts"]
 
@@ -71,15 +76,24 @@ class Problem:
 
 
 class InputError(ValueError):
-    """The input cannot be used as it is; `problems` says where and why."""
+    """The input cannot be used as it is; `problems` says where and why, `source` names the file if any."""
 
-    def __init__(self, problems: list[Problem], shown: int = 20):
+    def __init__(self, problems: list[Problem], shown: int = 20, source: str | Path | None = None):
         self.problems = problems
+        self.source = source
         lines = [str(p) for p in problems[:shown]]
         if len(problems) > shown:
             lines.append(f"… and {len(problems) - shown} more")
-        header = f"{len(problems)} problem(s) in the input (rows are numbered from 1 after the header):"
+        where = f"{source}: " if source is not None else ""
+        if len(problems) == 1 and problems[0].row is None:
+            super().__init__(f"{where}{problems[0]}")
+            return
+        header = f"{where}{len(problems)} problem(s) in the input (rows are numbered from 1 after the header):"
         super().__init__("\n".join([header, *("  " + line for line in lines)]))
+
+
+class UnreadableFile(ValueError):
+    """A file that cannot be read as a table at all; the message names the file and what is wrong with it."""
 
 
 @dataclass
@@ -94,6 +108,8 @@ class Ingested:
     open_stays: int = 0
     filled_days: int = 0
     warmup: dict[str, int] = field(default_factory=dict)
+    # Values kept but unlikely to be true (see `implausible_episodes`): row, field and episode_id only.
+    warnings: list[Problem] = field(default_factory=list)
     # The validated episodes, kept in memory for the flow model's length of stay; never written out.
     episodes: pd.DataFrame | None = None
 
@@ -120,17 +136,70 @@ class Ingested:
         for unit, days in self.warmup.items():
             if days:
                 lines.append(f"{unit}: census incomplete for the first {days} day(s) (stays begun before the extract)")
+        if self.warnings:
+            lines.append(f"{len(self.warnings)} implausible value(s) kept as they are: check the rows warned about")
+        return lines
+
+    def warning_lines(self, shown: int = 20) -> list[str]:
+        """One line per implausible value (row, field, episode_id), at most `shown` and a count of the rest."""
+        lines = [f"warning: {w}" for w in self.warnings[:shown]]
+        if len(self.warnings) > shown:
+            lines.append(f"warning: … and {len(self.warnings) - shown} more")
         return lines
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file; CSV values stay text so that validation sees what was written."""
+    """Read a CSV (UTF-8, with or without a byte-order mark) or Parquet file; CSV values stay text so that
+    validation sees what was written.
+
+    Raises:
+        FileNotFoundError: no such file.
+        UnreadableFile: a folder, an empty file, text that is not UTF-8, a malformed CSV or Parquet file; the
+            message names the file and what is wrong (never its content: it may be patient data).
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
+    if path.is_dir():
+        raise UnreadableFile(f"{path}: is a folder, not a file")
+    if path.stat().st_size == 0:
+        raise UnreadableFile(f"{path}: the file is empty (expected a header row, then one row per record)")
     if path.suffix.lower() in {".parquet", ".pq"}:
-        return pd.read_parquet(path)
-    return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        try:
+            return pd.read_parquet(path)
+        except (ValueError, OSError) as error:  # pyarrow's ArrowInvalid is a ValueError
+            raise UnreadableFile(f"{path}: not a readable Parquet file ({_first_line(error)})") from None
+    try:
+        # utf-8-sig: spreadsheet programs' "CSV UTF-8" starts with a byte-order mark, which is not a column name.
+        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise UnreadableFile(_not_utf8(path)) from None
+    except pd.errors.EmptyDataError:
+        raise UnreadableFile(f"{path}: no header row (the file holds only blank lines)") from None
+    except pd.errors.ParserError as error:
+        raise UnreadableFile(f"{path}: not a well-formed CSV file ({_first_line(error)})") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def _not_utf8(path: Path) -> str:
+    """Where a file stops being UTF-8 (line and byte value, nothing of the text) and how to fix it."""
+    raw = path.read_bytes()
+    if raw.startswith(b"PK\x03\x04"):
+        return f"{path}: a zip archive (an Excel workbook?), not a CSV file; save it as CSV UTF-8"
+    try:
+        raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        byte = raw[error.start]
+        return (
+            f"{path}: not UTF-8 text (line {line} has the byte 0x{byte:02x}; a Latin-1 or Windows-1252 file?); "
+            "save it as UTF-8 (e.g. CSV UTF-8) and try again"
+        )
+    return f"{path}: not UTF-8 text; save it as UTF-8 (e.g. CSV UTF-8) and try again"
 
 
 def read_units(path: str | Path) -> pd.DataFrame:
@@ -385,6 +454,53 @@ def daily_from_episodes(episodes: pd.DataFrame, missing_share: float = 0.01) -> 
     return daily
 
 
+def implausible_episodes(
+    episodes: pd.DataFrame, extract_end: pd.Timestamp | None = None, end_name: str = "the extract's end"
+) -> list[Problem]:
+    """Values that pass validation but are unlikely to be true: stays over a year, admissions after the
+    extract's end.
+
+    Only the row number, the field and the episode_id are named: never a date or anything else of the row.
+
+    Args:
+        episodes: output of `validate_episodes` (with its `row` column).
+        extract_end: the last day the extract covers; default the last discharge in the episodes (discharges
+            are recorded up to the day of the extract, so no admission comes after the last of them).
+        end_name: what `extract_end` is, in the messages (e.g. "today" for episodes sent to the API).
+    """
+    if episodes.empty:
+        return []
+    admitted, discharged = episodes["admitted_at"], episodes["discharged_at"]
+    end = extract_end if extract_end is not None else discharged.max()
+    if pd.isna(end):  # no discharge at all: nothing tells where the extract ends
+        end = admitted.max()
+    end = pd.Timestamp(end).normalize()
+    longest = pd.Timedelta(days=LONGEST_PLAUSIBLE_STAY)
+    open_stay = discharged.isna()
+    checks: list[tuple[str, pd.Series, str]] = [
+        ("discharged_at", ~open_stay & (discharged - admitted > longest), "a stay of over a year: check the dates"),
+        (
+            "discharged_at",
+            open_stay & (admitted <= end) & (end - admitted > longest),
+            "still in bed over a year after admission at the extract's end: a discharge not recorded?",
+        ),
+        (
+            "admitted_at",
+            admitted > end,
+            f"admitted after {end_name} ({end:%Y-%m-%d}"
+            + (")" if extract_end is not None else ", the last discharge in the input)")
+            + ": a mistyped date?",
+        ),
+    ]
+    rows, ids = episodes["row"].to_numpy(), episodes["episode_id"].to_numpy()
+    found = [
+        Problem(int(rows[i]), name, message, str(ids[i]) or None)
+        for name, mask, message in checks
+        for i in np.flatnonzero(mask.to_numpy())
+    ]
+    return sorted(found, key=lambda p: (p.row or 0, p.field))
+
+
 def _parse_count(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Counts as numbers and a mask of values that are missing, not numbers, negative or fractional."""
     if pd.api.types.is_numeric_dtype(values.dtype):
@@ -517,6 +633,7 @@ def ingest(raw: pd.DataFrame, *, lenient: bool = False, timezone: str = DEFAULT_
         episodes, problems, exact = validate_episodes(raw, timezone)
         if problems and not lenient:
             raise InputError(problems)
+        warnings = implausible_episodes(episodes)
         daily = daily_from_episodes(episodes)
         warm = daily[daily["warmup"]].groupby("unit").size().reindex(daily["unit"].unique(), fill_value=0).to_dict()
         return Ingested(
@@ -527,6 +644,7 @@ def ingest(raw: pd.DataFrame, *, lenient: bool = False, timezone: str = DEFAULT_
             exact_duplicates=exact,
             open_stays=int(episodes["discharged_at"].isna().sum()),
             warmup={str(k): int(v) for k, v in warm.items()},
+            warnings=warnings,
             episodes=episodes.drop(columns="row"),
         )
 
@@ -542,8 +660,17 @@ def ingest(raw: pd.DataFrame, *, lenient: bool = False, timezone: str = DEFAULT_
 
 
 def ingest_file(path: str | Path, *, lenient: bool = False, timezone: str = DEFAULT_TIMEZONE) -> Ingested:
-    """`ingest` on a CSV or Parquet file."""
-    return ingest(read_table(path), lenient=lenient, timezone=timezone)
+    """`ingest` on a CSV or Parquet file; its problems name the file.
+
+    Raises:
+        FileNotFoundError, UnreadableFile: see `read_table`.
+        InputError: see `ingest`.
+    """
+    raw = read_table(path)
+    try:
+        return ingest(raw, lenient=lenient, timezone=timezone)
+    except InputError as error:
+        raise InputError(error.problems, source=path) from None
 
 
 def unit_summary(daily: pd.DataFrame, beds: pd.Series | None = None) -> pd.DataFrame:

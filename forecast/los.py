@@ -3,16 +3,38 @@
 Stays still in bed at the extract date are right-censored: we only know they last longer than they have so
 far. The Kaplan–Meier estimator uses them honestly instead of dropping them (which would bias stays short).
 
+A curve drawn from a handful of stays gives those stays away (its steps are their lengths), so the curves a
+trained model keeps rest on at least `MIN_STAYS` stays: a smaller unit keeps its hospital's pooled curve, or
+all units' (`stored_curves`).
+
 A base module: ingestion (warm-up days), the flow model and the serving bundle (the curves a planner sees) all
 stand on it, and it imports nothing of the project.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["length_of_stay", "length_of_stay_curves", "survival_at", "survival_curve", "warmup_days"]
+__all__ = [
+    "CURVE_COLUMNS",
+    "MIN_STAYS",
+    "SOURCES",
+    "length_of_stay",
+    "length_of_stay_curves",
+    "stored_curves",
+    "survival_at",
+    "survival_curve",
+    "warmup_days",
+]
+
+# The fewest stays a stored curve may rest on.
+MIN_STAYS = 20
+# Whose stays a unit's stored curve is drawn from, nearest first.
+SOURCES = ("unit", "hospital", "all")
+CURVE_COLUMNS = ["unit", "admission_type", "day", "survival", "source"]
 
 
 def length_of_stay(
@@ -95,16 +117,76 @@ def survival_at(episodes: pd.DataFrame, origin: pd.Timestamp) -> np.ndarray:
     return survival_curve(days, closed)
 
 
-def length_of_stay_curves(episodes: pd.DataFrame | None, end: pd.Timestamp, days: int = 60) -> pd.DataFrame:
-    """Per unit and admission type, P(stay > day) as known at `end` for the first `days` days.
+def _pool(units: pd.Series, unit: str, source: str, hospital_of: Mapping[str, str]) -> pd.Series | None:
+    """Which stays (by their unit) the `source` curve of `unit` is drawn from; None: it has no hospital."""
+    if source == "unit":
+        return units == unit
+    if source == "hospital":
+        hospital = hospital_of.get(unit)
+        return None if hospital is None else units.map(hospital_of).eq(hospital)
+    return pd.Series(True, index=units.index)
+
+
+def stored_curves(
+    episodes: pd.DataFrame,
+    end: pd.Timestamp,
+    hospitals: Mapping[str, str] | pd.Series | None = None,
+    days: int = 60,
+    min_stays: int = MIN_STAYS,
+) -> pd.DataFrame:
+    """Per unit and admission type, P(stay > day) at `end`, from no fewer than `min_stays` stays.
+
+    A unit's own curve when its stays of that type (admitted by `end`) number at least `min_stays`; else the
+    pooled curve of its hospital's units, when it has a hospital and they have enough; else the pooled curve of
+    all units. When even all units together have fewer, no curve of that type is kept.
+
+    Args:
+        episodes: validated episodes (`unit, admitted_at, discharged_at, admission_type`, maybe `hospital`).
+        end: the last day of the data; discharges after it are unknown.
+        hospitals: hospital per unit; default the episodes' own `hospital` column, if any.
+        days: the curve's length kept (days 0..days).
+        min_stays: the fewest stays a kept curve rests on.
 
     Returns:
-        `unit, admission_type, day, survival`; empty (with those columns) without episodes.
+        `CURVE_COLUMNS`: `source` is `unit`, `hospital` or `all` (see `SOURCES`).
     """
-    if episodes is None:
-        return pd.DataFrame(columns=["unit", "admission_type", "day", "survival"])
+    known = episodes[episodes["admitted_at"] <= end]
+    if hospitals is None and "hospital" in known.columns:
+        hospitals = known.groupby("unit")["hospital"].first()
+    given = dict(hospitals) if hospitals is not None else {}
+    hospital_of = {str(k): str(v) for k, v in given.items() if not pd.isna(v) and str(v) != ""}
     pieces = []
-    for (unit, kind), stays in episodes.groupby(["unit", "admission_type"], sort=True):
-        curve = survival_at(stays, end)[: days + 1]
-        pieces.append(pd.DataFrame({"unit": unit, "admission_type": kind, "day": range(len(curve)), "survival": curve}))
-    return pd.concat(pieces, ignore_index=True)
+    for kind, of_kind in known.groupby("admission_type", sort=True):
+        units = of_kind["unit"].astype(str)
+        for unit in sorted(units.unique()):
+            for source in SOURCES:
+                mask = _pool(units, unit, source, hospital_of)
+                if mask is not None and int(mask.sum()) >= min_stays:
+                    curve = survival_at(of_kind[mask.to_numpy()], end)[: days + 1]
+                    pieces.append(
+                        pd.DataFrame(
+                            {
+                                "unit": unit,
+                                "admission_type": kind,
+                                "day": np.arange(len(curve)),
+                                "survival": curve,
+                                "source": source,
+                            }
+                        )
+                    )
+                    break
+    if not pieces:
+        return pd.DataFrame(columns=CURVE_COLUMNS)
+    return pd.concat(pieces, ignore_index=True)[CURVE_COLUMNS]
+
+
+def length_of_stay_curves(
+    episodes: pd.DataFrame | None,
+    end: pd.Timestamp,
+    days: int = 60,
+    hospitals: Mapping[str, str] | pd.Series | None = None,
+) -> pd.DataFrame:
+    """The curves a model keeps (`stored_curves`); empty (with `CURVE_COLUMNS`) without episodes."""
+    if episodes is None:
+        return pd.DataFrame(columns=CURVE_COLUMNS)
+    return stored_curves(episodes, end, hospitals, days)

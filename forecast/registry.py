@@ -30,6 +30,9 @@ __all__ = [
     "CHALLENGER",
     "TrackingUnavailable",
     "ModelNotFound",
+    "NoSuchModel",
+    "AliasNotSet",
+    "ArtifactsUnavailable",
     "BedDemandModel",
     "ServedModel",
     "Promotion",
@@ -40,6 +43,8 @@ __all__ = [
     "log_bundle",
     "champion_tags",
     "set_alias",
+    "resolve_alias",
+    "load_version",
     "load_model",
 ]
 
@@ -62,7 +67,19 @@ class TrackingUnavailable(RuntimeError):
 
 
 class ModelNotFound(LookupError):
-    """No registered model version under the name and alias asked for."""
+    """No registered model version under the name and alias asked for (see the two cases below)."""
+
+
+class NoSuchModel(ModelNotFound):
+    """No registered model of that name: nothing was ever trained into this registry under it."""
+
+
+class AliasNotSet(ModelNotFound):
+    """The registered model exists but the alias points at none of its versions."""
+
+
+class ArtifactsUnavailable(RuntimeError):
+    """A registered version whose artifacts are missing or cannot be read as a bed-demand model."""
 
 
 def configure_tracking(root: Path | None = None, experiment: str = DEFAULT_EXPERIMENT) -> str:
@@ -103,7 +120,9 @@ def configure_tracking(root: Path | None = None, experiment: str = DEFAULT_EXPER
 def _reason(error: BaseException) -> str:
     text = str(error)
     if "Max retries exceeded" in text or "NewConnectionError" in text or "ConnectionError" in text:
-        tries = int(os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]) + 1
+        tries = (
+            int(os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", HTTP_DEFAULTS["MLFLOW_HTTP_REQUEST_MAX_RETRIES"])) + 1
+        )
         return f"no connection after {tries} tries"
     first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
     return first[:300]
@@ -182,7 +201,9 @@ def log_bundle(bundle: ForecastBundle, model_name: str) -> Any:
     example = input_example(bundle)
     with warnings.catch_warnings():
         # MLflow hints that integer columns cannot hold missing values; `days` never is missing.
-        warnings.simplefilter("ignore", UserWarning)
+        warnings.filterwarnings(
+            "ignore", message="Hint: Inferred schema contains integer column", category=UserWarning, module="mlflow"
+        )
         signature = mlflow.models.infer_signature(example, answer_requests(bundle, example.head(1)))
     # MLflow warns that a Python object is pickled: it is our own class, from our own installed package.
     logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
@@ -251,12 +272,57 @@ def decide_promotion(
 
 
 def champion_tags(client: MlflowClient, model_name: str) -> dict[str, str] | None:
-    """The current champion version's tags and version number, or None when there is no champion."""
+    """The current champion version's tags and version number, or None when there is no champion (no model of
+    that name yet, or no version holds the alias).
+
+    Raises:
+        TrackingUnavailable: the registry did not answer or failed: that is not "no champion", and training
+            must not promote a version as if there were none.
+    """
     try:
-        version = client.get_model_version_by_alias(model_name, CHAMPION)
-    except MlflowException:
+        version = resolve_alias(client, model_name, CHAMPION)
+    except ModelNotFound:
         return None
     return {**version.tags, "version": str(version.version), "run_id": str(version.run_id)}
+
+
+def _registry_failed(error: BaseException, doing: str) -> TrackingUnavailable:
+    return TrackingUnavailable(
+        f"the MLflow registry at {mlflow.get_registry_uri()} failed while {doing}: {_reason(error)}; "
+        "check MLFLOW_TRACKING_URI and that the server is up"
+    )
+
+
+def resolve_alias(client: MlflowClient, model_name: str, alias: str) -> Any:
+    """The model version `<name>@<alias>` points at now (MLflow's `ModelVersion`).
+
+    Raises:
+        NoSuchModel: no registered model of that name.
+        AliasNotSet: the model exists, the alias is on none of its versions (the message lists the aliases).
+        TrackingUnavailable: the registry could not be asked.
+    """
+    try:
+        model = client.get_registered_model(model_name)
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            raise NoSuchModel(
+                f"no registered model {model_name!r} in the registry at {mlflow.get_registry_uri()}; "
+                "train one with `bedcast train` (or `make demo`)"
+            ) from None
+        raise _registry_failed(error, f"looking up the model {model_name!r}") from None
+    except Exception as error:  # requests/urllib3 errors from a server
+        raise _registry_failed(error, f"looking up the model {model_name!r}") from None
+    aliases = dict(getattr(model, "aliases", None) or {})
+    if alias not in aliases:
+        others = ", ".join(f"{name} → version {v}" for name, v in sorted(aliases.items())) or "none"
+        raise AliasNotSet(
+            f"no version of {model_name!r} is {alias!r} (aliases set: {others}); train with `bedcast train` "
+            f"(a first version becomes champion), or point the alias at a version in the MLflow UI"
+        )
+    try:
+        return client.get_model_version(model_name, str(aliases[alias]))
+    except Exception as error:
+        raise _registry_failed(error, f"reading version {aliases[alias]} of {model_name!r}") from None
 
 
 def set_alias(client: MlflowClient, model_name: str, version: str | int, promotion: Promotion) -> None:
@@ -278,29 +344,63 @@ class ServedModel:
     tags: dict[str, str]
 
 
-def load_model(model_name: str = DEFAULT_MODEL_NAME, alias: str = CHAMPION) -> ServedModel:
-    """Load `models:/<name>@<alias>` from the configured registry.
+def load_version(model_name: str, version: Any, alias: str) -> ServedModel:
+    """Load one registered version (`models:/<name>/<version>`): the bundle served is the version reported.
+
+    Args:
+        model_name: registered model name.
+        version: MLflow's `ModelVersion`, as `resolve_alias` found it.
+        alias: the alias it was found under (reported with it).
 
     Raises:
-        ModelNotFound: no such model or alias (the message says how to train one).
+        ArtifactsUnavailable: its artifacts are missing, unreadable, or not a bed-demand model.
+        TrackingUnavailable: the registry or artifact store could not be reached.
     """
-    client = MlflowClient()
+    number = str(version.version)
+    where = f"version {number} of {model_name!r} (artifacts at {version.source})"
     try:
-        version = client.get_model_version_by_alias(model_name, alias)
-    except MlflowException:
-        raise ModelNotFound(
-            f"no model version {model_name}@{alias} in the registry at {mlflow.get_tracking_uri()}; "
-            "train one with `bedcast train` (or `make demo`)"
+        model = mlflow.pyfunc.load_model(f"models:/{model_name}/{number}")
+        python_model = model.unwrap_python_model()
+    except Exception as error:
+        reason = _reason(error)
+        if reason.startswith("no connection"):
+            raise TrackingUnavailable(f"the artifact store of {where} cannot be reached: {reason}") from None
+        state = "missing" if _missing(error) else "damaged"
+        raise ArtifactsUnavailable(
+            f"{where} cannot be loaded: its artifacts are {state} ({type(error).__name__}: {reason}); "
+            "train a new version, or point the alias at another"
         ) from None
-    model = mlflow.pyfunc.load_model(f"models:/{model_name}@{alias}")
-    python_model = model.unwrap_python_model()
     if not isinstance(python_model, BedDemandModel) or python_model.bundle is None:
-        raise ModelNotFound(f"{model_name}@{alias} is not a bed-demand model")
+        raise ArtifactsUnavailable(f"{where} is not a bed-demand model (no forecast bundle in it)")
     return ServedModel(
         bundle=python_model.bundle,
         name=model_name,
-        version=str(version.version),
+        version=number,
         alias=alias,
         run_id=str(version.run_id),
         tags=dict(version.tags),
     )
+
+
+def _missing(error: BaseException) -> bool:
+    """A file or artifact that is not there (as against one that is there but cannot be read)."""
+    if isinstance(error, FileNotFoundError):
+        return True
+    if isinstance(error, MlflowException) and error.error_code == "RESOURCE_DOES_NOT_EXIST":
+        return True
+    return "No such file or directory" in str(error) or "No such artifact" in str(error)
+
+
+def load_model(model_name: str = DEFAULT_MODEL_NAME, alias: str = CHAMPION) -> ServedModel:
+    """Load what `models:/<name>@<alias>` points at, from the configured registry.
+
+    The alias is resolved once and that version loaded, so the version reported is the one served even when
+    the alias moves while the artifacts download.
+
+    Raises:
+        NoSuchModel, AliasNotSet: nothing to serve (the message says how to train one).
+        ArtifactsUnavailable: the version's artifacts are missing or damaged.
+        TrackingUnavailable: the registry or artifact store could not be reached.
+    """
+    version = resolve_alias(MlflowClient(), model_name, alias)
+    return load_version(model_name, version, alias)

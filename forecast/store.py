@@ -1,6 +1,7 @@
 """The episodes store: validated episodes kept durably in a SQL database (SQLAlchemy Core).
 
-Any SQLAlchemy URL works; the embedded default is SQLite (`sqlite:///episodes.db`). Adding is idempotent on
+Any SQLAlchemy URL works; the service's default is an SQLite file in the user's data folder
+(`forecast.api.settings.default_episodes_url`). Adding is idempotent on
 `episode_id` and all-or-nothing: a batch is written in one transaction or not at all. An episode seen before
 with the same content is left as it is; an open stay that now has its discharge is completed; any other
 difference is a conflict, because two versions of one stay cannot both be right.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -76,7 +78,10 @@ class EpisodeStore:
         self.engine = sa.create_engine(url, **engine_options)
 
     def create(self) -> None:
-        """Create the table if it is not there (safe to call on every start)."""
+        """Create the table if it is not there (safe to call on every start), and an SQLite file's folder."""
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         metadata.create_all(self.engine)
 
     def dispose(self) -> None:

@@ -7,23 +7,7 @@ import pandas as pd
 import pytest
 
 from forecast.census import InBed, flow_census, in_bed_at
-from forecast.los import survival_at, survival_curve, warmup_days
-
-
-def test_survival_curve_without_censoring_is_the_empirical_tail():
-    days = np.array([0, 1, 1, 2, 4])
-    survival = survival_curve(days, np.ones(5, dtype=bool))
-    # P(LOS > k) for k = 0..4: 4/5, 2/5, 1/5, 1/5, 0
-    np.testing.assert_allclose(survival[:5], [0.8, 0.4, 0.2, 0.2, 0.0])
-
-
-def test_open_stays_are_censored_not_dropped():
-    # Two closed stays of 1 day and two stays still open after 3 days: dropping the open ones would say
-    # nobody stays past day 1; Kaplan-Meier keeps half the patients beyond day 3.
-    survival = survival_curve(np.array([1, 1, 3, 3]), np.array([True, True, False, False]))
-    assert survival[0] == 1.0
-    assert survival[1] == pytest.approx(0.5)
-    assert survival[3] == pytest.approx(0.5)
+from forecast.los import survival_at, survival_curve
 
 
 def test_steady_state_census_is_arrivals_times_mean_stay():
@@ -63,10 +47,3 @@ def test_in_bed_and_survival_know_only_the_past():
     # the stay admitted after the origin and the discharge on 10 January are not known yet.
     assert survival[0] == pytest.approx(1.0)
     assert survival[1] == pytest.approx(2 / 3)
-
-
-def test_warmup_days_from_the_survival_curve():
-    # S(k) = 0.5^(k+1): the missing share on day t is Σ_{j>t} S(j) / Σ S(j) ≈ 0.5^(t+1), below 1 % from t = 6.
-    survival = 0.5 ** np.arange(1, 40)
-    assert warmup_days(survival, 0.01) == 6
-    assert warmup_days(np.zeros(0)) == 0

@@ -83,6 +83,7 @@ def test_training_registers_a_champion_a_worse_run_does_not_take_it(small_hospit
     assert served.version == first.version
     curves = served.bundle.length_of_stay
     assert set(curves["unit"]) == {"internal_medicine", "surgery"}
+    assert set(curves["source"]) <= {"unit", "hospital", "all"}  # each rests on at least 20 stays (test_los.py)
     for _, curve in curves.groupby(["unit", "admission_type"]):
         assert curve["survival"].iloc[0] <= 1 and curve["survival"].is_monotonic_decreasing
     model = mlflow.pyfunc.load_model("models:/bed-demand@champion")

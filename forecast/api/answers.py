@@ -43,6 +43,7 @@ __all__ = [
     "Pending",
     "beds_answer",
     "forecast_answer",
+    "length_of_stay_sources",
     "parse_quantiles",
     "plan_answer",
     "render",
@@ -123,14 +124,31 @@ def _int_or_none(value: object) -> int | None:
 # --- units ---------------------------------------------------------------------------------------------------
 
 
+def length_of_stay_sources(state: ServingState) -> dict[tuple[str, str], str]:
+    """(unit, admission type) → whose stays its stored curve rests on: unit, hospital or all (`forecast.los`)."""
+    curves = state.bundle.length_of_stay
+    if curves.empty:
+        return {}
+    if "source" not in curves.columns:  # bundles from before pooling kept every unit's own curve
+        curves = curves.assign(source="unit")
+    firsts = curves.drop_duplicates(["unit", "admission_type"])
+    return {
+        (str(u), str(t)): str(src)
+        for u, t, src in zip(firsts["unit"], firsts["admission_type"], firsts["source"], strict=True)
+    }
+
+
 def units_answer(state: ServingState, fmt: Format = "json") -> Pending:
     def build() -> UnitsAnswer:
+        sources = length_of_stay_sources(state)
         units = [
             UnitInfo(
                 unit=str(row.unit),
                 current_beds=_int_or_none(row.beds),
                 first_date=pd.Timestamp(row.first_date).date(),
                 last_date=pd.Timestamp(row.last_date).date(),
+                length_of_stay_source_acute=sources.get((str(row.unit), "acute")),  # type: ignore[arg-type]
+                length_of_stay_source_elective=sources.get((str(row.unit), "elective")),  # type: ignore[arg-type]
             )
             for row in state.bundle.units.sort_values("unit").itertuples(index=False)
         ]

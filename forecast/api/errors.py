@@ -14,9 +14,10 @@ __all__ = ["OutOfRange", "UnknownUnit", "install_handlers", "RANGES"]
 RANGES = {
     "days": "1 ≤ days ≤ 366 (and within the forecast)",
     "overflow_risk": "0 < overflow_risk ≤ 0.5",
-    "target_occupancy": "0 < target_occupancy ≤ 1",
+    "target_occupancy": "0.01 ≤ target_occupancy ≤ 1",
     "format": "json or csv",
     "table": "shifts or fte",
+    "quarter": "next, or a quarter like 2026Q1 inside the forecast",
 }
 
 
@@ -60,5 +61,23 @@ def install_handlers(app: FastAPI) -> None:
             if loc[:1] == ["query"] and len(loc) > 1 and loc[1] in RANGES:
                 message = f"{message}; allowed: {RANGES[loc[1]]}"
             # Never echo the input: a request body holds episodes, which are patient data.
-            details.append({"loc": loc, "msg": message, "type": str(item.get("type", "value_error"))})
+            detail: dict[str, Any] = {"loc": loc, "msg": message, "type": str(item.get("type", "value_error"))}
+            detail.update(_row_of(error.body, loc))
+            if "row" in detail:
+                detail["msg"] = f"row {detail.pop('row')}: {message}"
+            details.append(detail)
         return JSONResponse({"detail": details}, status_code=422)
+
+
+def _row_of(body: Any, loc: list[Any]) -> dict[str, Any]:
+    """The row (1 = the first episode) and episode_id of an error in a batch of episodes: as the data
+    validation names them, and nothing else of the row."""
+    if loc[:1] != ["body"] or len(loc) < 2 or not isinstance(loc[1], int) or not isinstance(body, list):
+        return {}
+    index = loc[1]
+    found: dict[str, Any] = {"row": index + 1}
+    if 0 <= index < len(body) and isinstance(body[index], dict):
+        episode_id = body[index].get("episode_id")
+        if isinstance(episode_id, str) and 0 < len(episode_id) <= 200:
+            found["episode_id"] = episode_id
+    return found

@@ -37,6 +37,6 @@ def load_state(loader: Loader) -> ServingState:
 def describe(error: BaseException) -> str:
     """Why a load failed, in a line (our own errors already say what to do)."""
     text = str(error).strip().splitlines()[0][:500] if str(error).strip() else ""
-    if isinstance(error, registry.ModelNotFound | registry.TrackingUnavailable):
+    if isinstance(error, registry.ModelNotFound | registry.TrackingUnavailable | registry.ArtifactsUnavailable):
         return text
     return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 
 __all__ = [
     "BedsAnswer",
     "BedsDay",
     "Distribution",
     "EpisodeIn",
+    "EpisodeWarning",
     "EpisodesAdded",
     "ErrorMessage",
     "ForecastAnswer",
@@ -66,11 +67,20 @@ class Ready(BaseModel):
     alias: str
 
 
+LengthOfStaySource = Literal["unit", "hospital", "all"]
+
+
 class UnitInfo(BaseModel):
     unit: str
     current_beds: int | None = Field(description="Staffed beds today; null where the training data did not say.")
     first_date: dt.date = Field(description="First day of the unit's data.")
     last_date: dt.date = Field(description="Last day of the unit's data.")
+    length_of_stay_source_acute: LengthOfStaySource | None = Field(
+        None,
+        description="Whose stays the unit's acute length-of-stay curve is drawn from: the unit's own (20 stays or "
+        "more), its hospital's or all units' pooled (a smaller unit's curve would give its stays away); null: none.",
+    )
+    length_of_stay_source_elective: LengthOfStaySource | None = Field(None, description="The same for elective stays.")
 
 
 class UnitsAnswer(TableAnswer):
@@ -96,7 +106,7 @@ class ForecastDay(BaseModel):
 class ForecastAnswer(TableAnswer):
     unit: str
     model: str = Field(description="The model chosen for the unit's census in the backtest.")
-    quantiles: list[float]
+    quantiles: list[float] = Field(description="The levels asked for, each strictly between 0 and 1.")
     days: list[ForecastDay]
 
     def table(self) -> pd.DataFrame:
@@ -118,17 +128,21 @@ class BedsDay(BaseModel):
     beds_at_target_occupancy: int
     beds_at_overflow_risk: int
     current_beds: int | None
-    p_over_capacity: float | None = Field(description="P(census > today's beds); null where beds are unknown.")
+    p_over_capacity: float | None = Field(
+        ge=0, le=1, description="P(census > today's beds); null where beds are unknown."
+    )
 
 
 class BedsAnswer(TableAnswer):
     unit: str
     target_occupancy: float | None = Field(
-        description="The one occupancy target asked for; null: the model's policy (acute and elective targets)."
+        ge=0.01,
+        le=1,
+        description="The one occupancy target asked for; null: the model's policy (acute and elective targets).",
     )
-    target_acute: float
-    target_elective: float
-    overflow_risk: float
+    target_acute: float = Field(gt=0, le=1)
+    target_elective: float = Field(gt=0, le=1)
+    overflow_risk: float = Field(gt=0, lt=1, description="Accepted P(census > beds).")
     days: list[BedsDay]
     note: str | None = None
     reliability: str | None = Field(
@@ -146,7 +160,7 @@ class PlanWeek(BaseModel):
     level: str = Field("unit", description="unit, hospital or region.")
     week: str = Field(description="ISO week, e.g. 2026-W14.")
     week_start: dt.date
-    days: int = Field(description="Days of the week inside the quarter.")
+    days: int = Field(ge=1, le=7, description="Days of the week inside the quarter.")
     mean_census: float
     p90_census: float = Field(description="The highest daily 90th percentile of the census in the week.")
     beds_at_target_occupancy: int
@@ -165,12 +179,12 @@ class PlanWeek(BaseModel):
 
 
 class PlanAnswer(TableAnswer):
-    quarter: str
+    quarter: str = Field(pattern=r"^[0-9]{4}Q[1-4]$")
     start: dt.date
     end: dt.date
-    overflow_risk: float
-    target_acute: float
-    target_elective: float
+    overflow_risk: float = Field(gt=0, lt=1, description="Accepted P(census > beds).")
+    target_acute: float = Field(gt=0, le=1)
+    target_elective: float = Field(gt=0, le=1)
     level: str = "unit"
     weeks: list[PlanWeek]
     notes: list[str]
@@ -243,18 +257,55 @@ class ReloadAnswer(BaseModel):
     loaded_at: dt.datetime
 
 
+# What the episodes' date fields accept, stated in the schema as a pattern: an ISO date (a real one: days per month,
+# 29 February in leap years) in 1900–2199, optionally with a time and a UTC offset. JSON Schema's `format: date` /
+# `date-time` cannot bound the year, and schema-driven clients cannot generate a format and a pattern together.
+_YEAR = "(?:19|20|21)[0-9]{2}"
+_LEAP_YEAR = "(?:(?:19|20|21)(?:0[48]|[2468][048]|[13579][26])|2000)"
+_MONTH_DAY = (
+    "(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    "|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+)
+_TIME = (
+    "(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:[.][0-9]{1,9})?)?"
+    "(?:Z|[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])?)?"
+)
+ISO_DAY_OR_TIME = f"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29){_TIME}$"
+IsoDayOrTime = Annotated[str, StringConstraints(max_length=40, pattern=ISO_DAY_OR_TIME)]
+# Text with something in it: the fields are compared after stripping spaces.
+NOT_BLANK = r"\S"
+
+
 class EpisodeIn(BaseModel):
-    """One stay, as an admission/discharge system exports it."""
+    """One stay, as an admission/discharge system exports it.
+
+    Beyond the schema, a batch is refused (422) when a discharge comes before its admission or one episode_id
+    comes twice with different content; a stored episode_id with other content is a conflict (409).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    episode_id: str = Field(min_length=1, max_length=200)
-    unit: str = Field(min_length=1, max_length=200)
-    admitted_at: str = Field(max_length=40, description="ISO date or timestamp (an offset is converted to local).")
-    discharged_at: str | None = Field(default=None, max_length=40, description="Empty or null while in bed.")
-    admission_type: str = Field(max_length=20, description="acute or elective.")
+    episode_id: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
+    unit: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
+    admitted_at: IsoDayOrTime = Field(
+        description="ISO date (YYYY-MM-DD, 1900–2199) or timestamp (YYYY-MM-DDTHH:MM[:SS[.f]][Z|±HH:MM]; an "
+        "offset is converted to local time)."
+    )
+    discharged_at: IsoDayOrTime | None = Field(
+        default=None, description="Like admitted_at, not before the admission; null while in bed."
+    )
+    admission_type: Literal["acute", "elective"]
     hospital: str | None = Field(default=None, max_length=200)
     region: str | None = Field(default=None, max_length=200)
+
+
+class EpisodeWarning(BaseModel):
+    """A value stored as sent but unlikely to be true (a stay over a year, an admission after today)."""
+
+    row: int = Field(description="1 = the first episode of the batch.")
+    field: str
+    episode_id: str | None
+    message: str
 
 
 class EpisodesAdded(BaseModel):
@@ -262,3 +313,6 @@ class EpisodesAdded(BaseModel):
     unchanged: int = Field(description="Episodes already stored with the same content (and repeats in the batch).")
     discharged: int = Field(description="Open stays stored before that now have their discharge.")
     stored: int = Field(description="Episodes in the store after this batch.")
+    warnings: list[EpisodeWarning] = Field(
+        default_factory=list, description="Implausible values, stored as sent: check them at the source."
+    )

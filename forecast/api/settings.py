@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from forecast.registry import CHAMPION, DEFAULT_MODEL_NAME
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "default_episodes_url"]
+
+
+def default_episodes_url() -> str:
+    """`sqlite:///` in the user's data folder (`$XDG_DATA_HOME/bedcast`, else `~/.local/share/bedcast`).
+
+    Not the working folder: episodes are patient data, and a store beside the source tree ends up in commits.
+    """
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return f"sqlite:///{Path(data_home) / 'bedcast' / 'episodes.db'}"
 
 
 class Settings(BaseSettings):
@@ -18,7 +30,8 @@ class Settings(BaseSettings):
         model_alias: its alias (`BEDCAST_MODEL_ALIAS`); serving follows `champion`.
         api_key: the key write endpoints expect in the `X-API-Key` header (`BEDCAST_API_KEY`); without one
             they are refused.
-        episodes_url: SQLAlchemy URL of the episodes database (`BEDCAST_EPISODES_URL`).
+        episodes_url: SQLAlchemy URL of the episodes database (`BEDCAST_EPISODES_URL`); default an SQLite
+            file in the user's data folder (see `default_episodes_url`).
         timezone: where timestamps with an offset are converted to local calendar dates.
     """
 
@@ -27,5 +40,5 @@ class Settings(BaseSettings):
     model_name: str = DEFAULT_MODEL_NAME
     model_alias: str = CHAMPION
     api_key: SecretStr | None = None
-    episodes_url: str = "sqlite:///episodes.db"
+    episodes_url: str = Field(default_factory=default_episodes_url)
     timezone: str = "Europe/Stockholm"

@@ -15,7 +15,11 @@ router = APIRouter(prefix="/v1/beds", tags=["beds"])
 
 TargetOccupancyQuery = Annotated[
     float | None,
-    Query(gt=0, le=1, description="One occupancy target for all care; default the model's acute/elective targets."),
+    Query(
+        ge=0.01,
+        le=1,
+        description="One occupancy target for all care (0.01 to 1); default the model's acute/elective targets.",
+    ),
 ]
 OverflowRiskQuery = Annotated[
     float | None, Query(gt=0, le=0.5, description="Accepted P(census > beds); default the model's policy.")

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Body, HTTPException, status
 
 from forecast.api.deps import ApiKey, SettingsDep, StoreDep
 from forecast.api.responses import NEEDS_KEY
-from forecast.api.schemas import EpisodeIn, EpisodesAdded, ErrorMessage
-from forecast.data import validate_episodes
+from forecast.api.schemas import EpisodeIn, EpisodesAdded, EpisodeWarning, ErrorMessage
+from forecast.data import implausible_episodes, validate_episodes
 from forecast.store import EpisodeConflict
 
 router = APIRouter(prefix="/v1/episodes", tags=["episodes"])
@@ -35,7 +35,8 @@ def add_episodes(episodes: Episodes, store: StoreDep, settings: SettingsDep) -> 
 
     Sending an episode again with the same content changes nothing; sending an open stay again with its
     discharge completes it; any other change to a stored episode_id is refused (409). Errors name the row
-    (1 = the first episode of the batch), the field and the episode_id, never the rest of the row.
+    (1 = the first episode of the batch), the field and the episode_id, never the rest of the row; so do the
+    warnings about implausible values (stays over a year, admissions after today), which are stored as sent.
     """
     frame = pd.DataFrame([e.model_dump() for e in episodes], columns=list(EpisodeIn.model_fields))
     if frame.empty:
@@ -54,10 +55,19 @@ def add_episodes(episodes: Episodes, store: StoreDep, settings: SettingsDep) -> 
                 for p in problems
             ],
         )
+    today = pd.Timestamp.now(tz=settings.timezone).normalize().tz_localize(None)
+    warnings = [
+        EpisodeWarning(row=w.row or 1, field=w.field, episode_id=w.episode_id, message=w.message)
+        for w in implausible_episodes(valid, extract_end=today, end_name="today")
+    ]
     try:
         result = store.add(valid)
     except EpisodeConflict as error:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from None
     return EpisodesAdded(
-        added=result.added, unchanged=result.unchanged + repeats, discharged=result.discharged, stored=store.count()
+        added=result.added,
+        unchanged=result.unchanged + repeats,
+        discharged=result.discharged,
+        stored=store.count(),
+        warnings=warnings,
     )

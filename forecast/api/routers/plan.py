@@ -15,7 +15,11 @@ from forecast.api.schemas import PlanAnswer
 router = APIRouter(prefix="/v1/plan", tags=["plan"])
 
 QuarterQuery = Annotated[
-    str, Query(max_length=10, description="next (the first whole quarter after the data), or like 2026Q1.")
+    str,
+    Query(
+        pattern=r"^([Nn][Ee][Xx][Tt]|[0-9]{4}[Qq][1-4])$",
+        description="next (the first whole quarter after the data), or like 2026Q1 (one inside the forecast).",
+    ),
 ]
 
 

@@ -1,0 +1,165 @@
+"""The whole API fuzzed from its OpenAPI schema (schemathesis, every check): no server error, invalid requests
+refused, every answer as documented, and no schema-valid request refused.
+
+What the schema cannot state is set by the test, openly, before a valid request is sent: the rules that depend on
+the loaded model (the forecast's days, its quarters, whether its units have a hospital) and the two rules that tie
+fields together (a discharge not before its admission; one episode_id, one content in a batch). Everything else the
+server enforces is in the schema, and a schema-valid request it refuses fails the test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import re
+import zlib
+from dataclasses import replace
+
+import pandas as pd
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+
+from forecast.api import create_app
+from forecast.data import parse_local_dates
+from tests.api.conftest import AUTH, Loader, settings_for
+from tests.bundles import FIRST_DAY, make_served
+from tests.scenario_bundles import flow_bundle
+
+FORECAST_DAYS = 120  # make_bundle's
+UNITS = ("medicine", "surgery")
+
+
+def _pick(value: object, choices: int) -> int:
+    """A stable choice from a generated value, so Hypothesis can still shrink a failing example."""
+    return zlib.crc32(repr(value).encode()) % choices
+
+
+def within_the_model(case: schemathesis.Case) -> schemathesis.Case:
+    """A schema-valid request made to fit what the schema cannot state (see the module docstring)."""
+    # Only values of the shape the schema allows are moved into the model's range: a value of another shape
+    # would mean the schema is looser than the server, and is left for the checks to catch.
+    query = case.query or {}
+    begin = 0
+    if isinstance(query.get("start"), str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", query["start"]):
+        begin = _pick(query["start"], FORECAST_DAYS)
+        query["start"] = (FIRST_DAY + pd.Timedelta(days=begin)).date().isoformat()
+    if isinstance(query.get("days"), int) and 1 <= query["days"] <= 366:
+        query["days"] = 1 + query["days"] % (FORECAST_DAYS - begin)
+    if isinstance(query.get("quarter"), str) and re.fullmatch(r"(?i:next|[0-9]{4}q[1-4])", query["quarter"]):
+        query["quarter"] = ("next", "2026Q1", "2026q1", "NEXT")[_pick(query["quarter"], 4)]
+    if query.get("level") in ("hospital", "region"):
+        query["level"] = "unit"  # the test model's units have no hospital
+    if case.path_parameters and "unit" in case.path_parameters:
+        case.path_parameters["unit"] = UNITS[_pick(case.path_parameters["unit"], 2)]
+    if isinstance(case.body, list):
+        case.body = [_one_stay(episode, i) for i, episode in enumerate(case.body)]
+    if isinstance(case.body, dict):
+        case.body = _scenario_within_the_model(case.body)
+    if case.path_parameters and "scenario_id" in case.path_parameters:
+        case.path_parameters["scenario_id"] = 1  # saved before the calls
+    return case
+
+
+SAVED_NAMES = itertools.count()
+QUARTER_WEEKS = [f"2026-W{week:02d}" for week in range(1, 15)]  # the test model's next quarter, 2026Q1
+
+
+def _scenario_within_the_model(body: dict) -> dict:
+    """A scenario's model-dependent values moved inside the test model: units, days and weeks of its forecast,
+    stays that still average a day or more; LOS changes in percent or days (the one cross-field rule)."""
+    body = dict(body)
+    if isinstance(body.get("quarter"), str) and re.fullmatch(r"(?i:next|[0-9]{4}q[1-4])", body["quarter"]):
+        body["quarter"] = ("next", "2026Q1")[_pick(body["quarter"], 2)]
+    if isinstance(body.get("name"), str):
+        body["name"] = f"{body['name'][:180]}~{next(SAVED_NAMES)}"  # names are unique among saved scenarios
+
+    def units(value: object) -> object:
+        return [UNITS[_pick(u, 2)] for u in value] if isinstance(value, list) else value
+
+    def day(value: object) -> object:
+        if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            return (FIRST_DAY + pd.Timedelta(days=_pick(value, FORECAST_DAYS))).date().isoformat()
+        return value
+
+    for group in ("admissions", "length_of_stay"):
+        if isinstance(body.get(group), list):
+            changes = [dict(c) if isinstance(c, dict) else c for c in body[group]]
+            for change in changes:
+                if isinstance(change, dict):
+                    change["units"] = units(change.get("units"))
+                    change["start"] = day(change.get("start"))
+            body[group] = changes
+    for change in body.get("length_of_stay") or []:
+        if not isinstance(change, dict):
+            continue
+        if change.get("percent") is not None and change.get("days") is not None:
+            change["days"] = None
+        if change.get("percent") is None and change.get("days") is None:
+            change["percent"] = -10.0
+        # The test model's shortest stays average 2.5 days.
+        if isinstance(change.get("percent"), int | float):
+            change["percent"] = max(change["percent"], -50.0)
+        if isinstance(change.get("days"), int | float):
+            change["days"] = max(change["days"], -1.0)
+    if isinstance(body.get("planned_beds"), list):
+        planned = [dict(p) if isinstance(p, dict) else p for p in body["planned_beds"]]
+        for plan in planned:
+            if isinstance(plan, dict) and isinstance(plan.get("unit"), str):
+                plan["unit"] = UNITS[_pick(plan["unit"], 2)]
+            if isinstance(plan, dict) and isinstance(plan.get("week"), str):
+                plan["week"] = QUARTER_WEEKS[_pick(plan["week"], len(QUARTER_WEEKS))]
+        body["planned_beds"] = planned
+    body["smooth_electives"] = units(body.get("smooth_electives", False))
+    return body
+
+
+def _one_stay(episode: dict, index: int) -> dict:
+    # Unique ids in the batch, and a discharge never before its admission.
+    episode = {**episode, "episode_id": f"{episode['episode_id'][:180]}~{index}"}
+    if episode.get("discharged_at") is not None:
+        admitted, _, _ = parse_local_dates(pd.Series([episode["admitted_at"]]))
+        discharged, _, _ = parse_local_dates(pd.Series([episode["discharged_at"]]))
+        if discharged.dt.normalize().iloc[0] < admitted.dt.normalize().iloc[0]:
+            episode["discharged_at"] = None
+    return episode
+
+
+def test_api_conforms_to_its_schema(tmp_path):
+    # The test model with the flow structure scenarios need, and one saved scenario (id 1).
+    app = create_app(settings_for(tmp_path), loader=Loader(replace(make_served("1"), bundle=flow_bundle())))
+    with TestClient(app) as client:  # runs the lifespan: the model is loaded for every generated call
+        assert client.post("/v1/scenarios/saved", json={"name": "saved"}, headers=AUTH).json()["id"] == 1
+        schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+        operations = [result.ok() for result in schema.get_all_operations()]
+        assert len(operations) == 14
+        for operation, mode in itertools.product(operations, GenerationMode):
+            strategy = operation.as_strategy(generation_mode=mode)
+            if mode is GenerationMode.POSITIVE:
+                strategy = strategy.map(within_the_model)
+
+            @given(case=strategy)
+            @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+            def check(case: schemathesis.Case) -> None:
+                case.call_and_validate(headers=AUTH)  # every check, positive_data_acceptance included
+
+            # An operation without parameters or body (GET /health) has no invalid request to make.
+            with contextlib.suppress(Unsatisfiable) if mode is GenerationMode.NEGATIVE else contextlib.nullcontext():
+                check()
+
+
+def test_the_schema_states_the_rules_that_do_not_depend_on_the_model(client):
+    spec = client.get("/openapi.json").json()
+    episode = spec["components"]["schemas"]["EpisodeIn"]["properties"]
+    assert episode["admission_type"]["enum"] == ["acute", "elective"]
+    assert episode["admitted_at"]["pattern"].startswith("^(?:(?:19|20|21)[0-9]{2}-")
+    plan = {p["name"]: p["schema"] for p in spec["paths"]["/v1/plan"]["get"]["parameters"]}
+    assert plan["quarter"]["pattern"] == "^([Nn][Ee][Xx][Tt]|[0-9]{4}[Qq][1-4])$"
+    assert plan["overflow_risk"]["anyOf"][0] == {"type": "number", "maximum": 0.5, "exclusiveMinimum": 0}
+    beds = {p["name"]: p["schema"] for p in spec["paths"]["/v1/beds/{unit}"]["get"]["parameters"]}
+    assert beds["start"]["anyOf"][0] == {"type": "string", "format": "date"}
+    day = spec["components"]["schemas"]["BedsDay"]["properties"]
+    assert day["date"]["format"] == "date"  # answers' dates are documented as dates too
+    assert day["p_over_capacity"]["anyOf"][0] == {"type": "number", "maximum": 1.0, "minimum": 0.0}
