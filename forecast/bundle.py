@@ -196,9 +196,9 @@ def build_bundle(
         units = units.merge(measured[columns], left_on="unit", right_index=True, how="left")
     census_forecast = table[table["target"] == "census"]
     pools = pooled_forecasts(census, census_forecast, tree)
-    by_type, in_bed = flow if flow is not None else (pd.DataFrame(), pd.DataFrame())
     hospitals = tree.set_index("unit")["hospital"] if tree is not None else None  # else the episodes' own
     curves = length_of_stay_curves(episodes, last_day, hospitals=hospitals)  # each from 20 stays or more
+    by_type, in_bed = flow if flow is not None else (pd.DataFrame(), pd.DataFrame())
     return ForecastBundle(table, units, history, meta, curves, pools, admissions_by_type=by_type, in_bed=in_bed)
 
 

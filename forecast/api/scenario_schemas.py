@@ -18,6 +18,7 @@ __all__ = [
     "AdmissionsChangeIn",
     "EXAMPLE",
     "LengthOfStayChangeIn",
+    "NamedScenarioIn",
     "PlannedBedsIn",
     "SavedScenario",
     "ScenarioAnswer",
@@ -90,11 +91,16 @@ class ScenarioIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE]})
 
     name: str | None = Field(None, min_length=1, max_length=200, description="Needed to save the scenario.")
-    quarter: str = Field("next", max_length=10, description="next (the first whole quarter after the data), or 2025Q1.")
+    quarter: str = Field(
+        "next",
+        pattern=r"^([Nn][Ee][Xx][Tt]|[0-9]{4}[Qq][1-4])$",
+        description="next (the first whole quarter after the data), or like 2025Q1 (one inside the forecast).",
+    )
     admissions: list[AdmissionsChangeIn] = Field(default_factory=list, max_length=100)
     length_of_stay: list[LengthOfStayChangeIn] = Field(default_factory=list, max_length=100)
-    target_acute: float | None = Field(None, gt=0, le=1, description="Occupancy target of acute care (0.85).")
-    target_elective: float | None = Field(None, gt=0, le=1, description="Occupancy target of planned care (0.95).")
+    # From 1 %: a target near zero asks for more beds than can be counted.
+    target_acute: float | None = Field(None, ge=0.01, le=1, description="Occupancy target of acute care (0.85).")
+    target_elective: float | None = Field(None, ge=0.01, le=1, description="Occupancy target of planned care (0.95).")
     overflow_risk: float | None = Field(None, gt=0, le=0.5, description="Accepted P(census > beds) a day.")
     planned_beds: list[PlannedBedsIn] = Field(default_factory=list, max_length=5000)
     smooth_electives: bool | list[str] = Field(
@@ -127,6 +133,14 @@ class ScenarioIn(BaseModel):
                 tuple(self.smooth_electives) if isinstance(self.smooth_electives, list) else self.smooth_electives
             ),
         )
+
+
+class NamedScenarioIn(ScenarioIn):
+    """A scenario to keep: its name is required (and unique among the saved ones)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE]})
+
+    name: str = Field(min_length=1, max_length=200, description="The name to find it by, e.g. summer A.")
 
 
 class UnitHow(BaseModel):

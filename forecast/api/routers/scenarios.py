@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from forecast.api.deps import ApiKey, FormatQuery, StateDep
 from forecast.api.responses import CSV, NEEDS_KEY, NEEDS_MODEL, respond
 from forecast.api.scenario_answers import TABLES, Table, check_scenario, scenario_answer
-from forecast.api.scenario_schemas import EXAMPLE, SavedScenario, ScenarioAnswer, ScenarioIn
+from forecast.api.scenario_schemas import EXAMPLE, NamedScenarioIn, SavedScenario, ScenarioAnswer, ScenarioIn
 from forecast.api.schemas import ErrorMessage
 from forecast.store import ScenarioNameTaken, ScenarioStore
 
@@ -100,14 +100,16 @@ def saved_scenarios(request: Request) -> list[SavedScenario]:
     },
     summary="Save a named scenario",
 )
-async def save_scenario(request: Request, state: StateDep, scenario: ScenarioBody) -> SavedScenario:
+async def save_scenario(
+    request: Request,
+    state: StateDep,
+    scenario: Annotated[
+        NamedScenarioIn,
+        Body(openapi_examples={"summer": {"summary": "A named scenario to compare with others", "value": EXAMPLE}}),
+    ],
+) -> SavedScenario:
     """Keep a scenario under its `name` (in the episodes database), after checking it against the served
     model: a scenario it cannot answer is refused (422) and nothing is stored."""
-    if not scenario.name:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=[{"loc": ["body", "name"], "msg": "a saved scenario needs a name", "type": "missing"}],
-        )
     check_scenario(state, scenario)
     try:
         row = await run_in_threadpool(_scenarios(request).save, scenario.name, scenario.model_dump(mode="json"))
