@@ -23,7 +23,18 @@ from forecast.api.errors import OutOfRange
 from forecast.api.state import Body, ServingState
 from forecast.api.svg import Band, Line, time_chart
 
-__all__ = ["FAN_LEVELS", "overview_page", "render_page", "unit_page", "warm_pages"]
+__all__ = [
+    "FAN_LEVELS",
+    "answer_of",
+    "as_of_day",
+    "data_csv",
+    "day_of",
+    "model_answer",
+    "overview_page",
+    "render_page",
+    "unit_page",
+    "warm_pages",
+]
 
 # The fan chart's bands: 80 % between the 10th and 90th percentiles, 95 % between the 2.5th and 97.5th.
 FAN_LEVELS = (0.025, 0.1, 0.5, 0.9, 0.975)
@@ -58,26 +69,30 @@ def render_page(name: str, **context: Any) -> Body:
     return Body(_templates().get_template(name).render(**context).encode(), HTML)
 
 
-def _answer(state: ServingState, pending: answers.Pending) -> Any:
-    # The API's own bytes for the request, read back: the page shows exactly what /v1/... answers.
+def answer_of(state: ServingState, pending: answers.Pending) -> Any:
+    """The API's own bytes for the request, read back: a page shows exactly what /v1/... answers."""
     return json.loads(pending.body(state).content)
 
 
-def _model(state: ServingState) -> dict[str, Any]:
-    from forecast.api.routers.model import model_info  # the /v1/model answer itself
+def model_answer(state: ServingState) -> dict[str, Any]:
+    """The `/v1/model` answer itself."""
+    # Imported here: the model router imports the loading, which imports this module to render pages at load.
+    from forecast.api.routers.model import model_info
 
     return model_info(state).model_dump(mode="json")
 
 
-def _as_of(model: dict[str, Any]) -> str:
+def as_of_day(model: dict[str, Any]) -> str:
+    """The model's "as of" day: the last day of its data."""
     return str(model.get("data_last_date") or model["forecast_first_day"])
 
 
-def _day(text: str) -> dt.date:
+def day_of(text: str) -> dt.date:
+    """A day from the API's YYYY-MM-DD."""
     return dt.date.fromisoformat(text)
 
 
-def _data_csv(header: list[str], rows: list[list[Any]]) -> str:
+def data_csv(header: list[str], rows: list[list[Any]]) -> str:
     """A small table as a `data:` link: a CSV download with no request and no script."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -115,14 +130,14 @@ def _reliability(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def overview_context(state: ServingState) -> dict[str, Any]:
     """Per unit and ISO week of the next quarter: beds needed at the risk against beds open, and the pools."""
-    model = _model(state)
+    model = model_answer(state)
     try:
-        plan = _answer(state, answers.plan_answer(state, "next"))
+        plan = answer_of(state, answers.plan_answer(state, "next"))
     except OutOfRange as error:
-        return {"model": model, "as_of": _as_of(model), "plan": None, "problem": str(error), "reliability": {}}
+        return {"model": model, "as_of": as_of_day(model), "plan": None, "problem": str(error), "reliability": {}}
     pooled = None
     if state.bundle.hierarchy() is not None and not state.bundle.pools.empty:
-        pooled = _answer(state, answers.plan_answer(state, "next", level="hospital"))
+        pooled = answer_of(state, answers.plan_answer(state, "next", level="hospital"))
     weeks = sorted({w["week"] for w in plan["weeks"]})
     starts = {w["week"]: w["week_start"] for w in plan["weeks"]}
     units: dict[str, dict[str, Any]] = {}
@@ -147,12 +162,12 @@ def overview_context(state: ServingState) -> dict[str, Any]:
     pools: dict[str, dict[str, dict[str, Any]]] = {}
     for row in (pooled or {}).get("weeks", []):
         pools.setdefault(row["unit"], {})[row["week"]] = dict(row, state=_gap_class(row["gap"], row["current_beds"]))
-    chart = _overview_chart(weeks, starts, totals, pools, _day(plan["end"]))
+    chart = _overview_chart(weeks, starts, totals, pools, day_of(plan["end"]))
     reliability = _reliability(plan)
     poor = [note for note in plan["notes"] if any(note == f"{u}: " + r["text"] for u, r in reliability.items())]
     return {
         "model": model,
-        "as_of": _as_of(model),
+        "as_of": as_of_day(model),
         "plan": plan,
         "pooled": pooled,
         "weeks": weeks,
@@ -160,7 +175,7 @@ def overview_context(state: ServingState) -> dict[str, Any]:
         "totals": totals,
         "pools": pools,
         "chart": Markup(chart),
-        "hospital_csv": _data_csv(*_hospital_table(totals, pools)),
+        "hospital_csv": data_csv(*_hospital_table(totals, pools)),
         "reliability": reliability,
         "notes": poor + [note for note in plan["notes"] if note not in poor],  # unreliable units first
         "problem": None,
@@ -187,7 +202,7 @@ def _overview_chart(
     end: dt.date,
 ) -> str:
     # Steps hold each week's value to the next week's start; the extra last day closes the quarter's last week.
-    days = [_day(starts[w]) for w in weeks] + [end]
+    days = [day_of(starts[w]) for w in weeks] + [end]
 
     def held(values: list[Any]) -> list[Any]:
         return [*values, values[-1]] if values else values
@@ -210,15 +225,15 @@ def overview_page(state: ServingState) -> Body:
 
 def unit_context(state: ServingState, unit: str) -> dict[str, Any]:
     """The unit's last year and forecast fan, its weekly plan, its staffing for four weeks and its model."""
-    model = _model(state)
+    model = model_answer(state)
     days = (state.last_day - state.first_day).days + 1
-    forecast = _answer(state, answers.forecast_answer(state, unit, None, days, FAN_LEVELS))
-    history = _answer(state, answers.history_answer(state, unit))
-    staffing = _answer(state, answers.staffing_answer(state, unit, None, min(STAFFING_DAYS, days)))
-    units = _answer(state, answers.units_answer(state))
+    forecast = answer_of(state, answers.forecast_answer(state, unit, None, days, FAN_LEVELS))
+    history = answer_of(state, answers.history_answer(state, unit))
+    staffing = answer_of(state, answers.staffing_answer(state, unit, None, min(STAFFING_DAYS, days)))
+    units = answer_of(state, answers.units_answer(state))
     beds = next(u["current_beds"] for u in units["units"] if u["unit"] == unit)
     try:
-        plan = _answer(state, answers.plan_answer(state, "next"))
+        plan = answer_of(state, answers.plan_answer(state, "next"))
         weeks = [dict(w, state=_gap_class(w["gap"], w["current_beds"])) for w in plan["weeks"] if w["unit"] == unit]
     except OutOfRange:
         plan, weeks = None, []
@@ -227,7 +242,7 @@ def unit_context(state: ServingState, unit: str) -> dict[str, Any]:
     scores = _scores(model, unit)
     return {
         "model": model,
-        "as_of": _as_of(model),
+        "as_of": as_of_day(model),
         "unit": unit,
         "unit_names": state.units,
         "beds": beds,
@@ -241,8 +256,8 @@ def unit_context(state: ServingState, unit: str) -> dict[str, Any]:
         "fte": staffing["weekly_fte"],
         "ratios": staffing["ratios"],
         "scores": scores,
-        "scores_csv": _data_csv(["measure", "value"], [[s["label"], s["value"]] for s in scores["rows"]]),
-        "candidates_csv": _data_csv(
+        "scores_csv": data_csv(["measure", "value"], [[s["label"], s["value"]] for s in scores["rows"]]),
+        "candidates_csv": data_csv(
             ["target", "model", "mase"], [[c["target"], c["model"], c["mase"]] for c in scores["candidates"]]
         ),
         "reliability": _reliability(plan or {}).get(unit),
@@ -256,16 +271,16 @@ def _fan_rows(
     """One row per day: the counted census (history), then the forecast's mean and bands, and the beds."""
     planned = {}
     for week in weeks:
-        start = _day(week["week_start"])
+        start = day_of(week["week_start"])
         for k in range(7):
             planned[start + dt.timedelta(days=k)] = week["beds_at_overflow_risk"]
     rows = [
-        {"date": _day(d["date"]), "census": d["census"], "mean": None, "bands": None, "beds": beds, "planned": None}
+        {"date": day_of(d["date"]), "census": d["census"], "mean": None, "bands": None, "beds": beds, "planned": None}
         for d in history["days"]
     ]
     for d in forecast["days"]:
         q = d["census"]["quantiles"]
-        day = _day(d["date"])
+        day = day_of(d["date"])
         rows.append(
             {
                 "date": day,

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from forecast.api.answers import plan_answer, units_answer
 from forecast.api.errors import OutOfRange
-from forecast.api.pages import _answer, _as_of, _data_csv, _day, _model, render_page
+from forecast.api.pages import answer_of, as_of_day, data_csv, day_of, model_answer, render_page
 from forecast.api.scenario_answers import scenario_answer
 from forecast.api.scenario_schemas import ScenarioIn
 from forecast.api.state import Body, ServingState
@@ -162,7 +162,7 @@ def _summary(answer: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _charts(unit: str, days: list[dict[str, Any]], beds_today: int | None) -> tuple[str, str]:
     """The unit's days as served and under the scenario, on the same scale so they compare at a glance."""
-    dates = [_day(d["date"]) for d in days]
+    dates = [day_of(d["date"]) for d in days]
     top = nice_ticks(
         max(
             [d["beds_at_overflow_risk"] for d in days]
@@ -191,7 +191,7 @@ def _charts(unit: str, days: list[dict[str, Any]], beds_today: int | None) -> tu
 
 def _weeks_of_next_quarter(state: ServingState) -> list[str]:
     try:
-        return sorted({w["week"] for w in _answer(state, plan_answer(state, "next"))["weeks"]})
+        return sorted({w["week"] for w in answer_of(state, plan_answer(state, "next"))["weeks"]})
     except OutOfRange:
         return []
 
@@ -203,12 +203,12 @@ def whatif_context(
     loaded: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], int]:
     """The page's content and its status (422 when the form asks what the model cannot answer)."""
-    model = _model(state)
+    model = model_answer(state)
     units = state.units
-    beds_today = {u["unit"]: u["current_beds"] for u in _answer(state, units_answer(state))["units"]}
+    beds_today = {u["unit"]: u["current_beds"] for u in answer_of(state, units_answer(state))["units"]}
     context: dict[str, Any] = {
         "model": model,
-        "as_of": _as_of(model),
+        "as_of": as_of_day(model),
         "units": units,
         "beds_today": beds_today,
         "saved": saved,
@@ -230,7 +230,7 @@ def whatif_context(
     try:
         if loaded is None:
             scenario = scenario_of(form, units, beds_today)
-        answer = _answer(state, scenario_answer(state, scenario, "json", ("weeks", "days")))
+        answer = answer_of(state, scenario_answer(state, scenario, "json", ("weeks", "days")))
     except FormError as error:
         context["problem"] = str(error)
         return context, 422
@@ -277,9 +277,9 @@ def whatif_context(
         served_chart=Markup(served_chart),
         scenario_chart=Markup(scenario_chart),
         scenario_json=Markup(json.dumps(answer["scenario"]).replace("</", "<\\/")),
-        weeks_csv=_data_csv(week_fields, [[w[f] for f in week_fields] for w in weeks]),
-        days_csv=_data_csv(day_fields, [[d[f] for f in day_fields] for d in days]),
-        summary_csv=_data_csv(
+        weeks_csv=data_csv(week_fields, [[w[f] for f in week_fields] for w in weeks]),
+        days_csv=data_csv(day_fields, [[d[f] for f in day_fields] for d in days]),
+        summary_csv=data_csv(
             [
                 "unit",
                 "busiest_week_beds_served",
