@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response, status
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from forecast.api.deps import ApiKey, FormatQuery, StateDep
@@ -103,10 +102,7 @@ def saved_scenarios(request: Request) -> list[SavedScenario]:
 async def save_scenario(
     request: Request,
     state: StateDep,
-    scenario: Annotated[
-        NamedScenarioIn,
-        Body(openapi_examples={"summer": {"summary": "A named scenario to compare with others", "value": EXAMPLE}}),
-    ],
+    scenario: Annotated[NamedScenarioIn, Body(openapi_examples={"summer": {"summary": "Summer A", "value": EXAMPLE}})],
 ) -> SavedScenario:
     """Keep a scenario under its `name` (in the episodes database), after checking it against the served
     model: a scenario it cannot answer is refused (422) and nothing is stored."""
@@ -142,9 +138,5 @@ async def saved_scenario(
     row = await run_in_threadpool(_scenarios(request).get, scenario_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no saved scenario {scenario_id}; GET /v1/scenarios")
-    try:
-        scenario = ScenarioIn.model_validate(row["scenario"])
-    except ValidationError as error:  # saved by an older version whose fields this one no longer reads
-        detail = [{"loc": ["saved", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in error.errors()]
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail) from None
+    scenario = ScenarioIn.model_validate(row["scenario"])
     return await respond(state, scenario_answer(state, scenario, fmt, _tables(tables), table))
