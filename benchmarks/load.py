@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/load.py [--store DIR] [--rate 200] [--seconds 20] [--port 0] [--scenario-rate 20]
                                         [--only TEXT]
+    .venv/bin/python benchmarks/load.py --saturate [--seconds 15] [--rounds 2]
 
 Trains a champion on the demo hospital (all units, three years, seasonal naive and ETS) into a temporary MLflow
 store, or serves the store in `--store DIR` (`mlflow.db` and `mlruns/`; trained into when empty); starts the
@@ -11,6 +12,11 @@ which is measured from each request's scheduled time). What-if scenarios (`POST 
 hospital's next quarter, a new scenario each request) run at `--scenario-rate`, beside the plain plan at the
 same rate. Prints p50/p99 latency, throughput, errors and the server's resident memory. Figures only; nothing
 is asserted. Stops by itself: at most rate × seconds requests per endpoint and a hard time limit.
+
+`--saturate` measures instead the saturation rate of `/v1/plan` with `bedcast serve --workers 1` and
+`--workers 2` in the same run (alternating, `rounds` times each): closed loop, 32 connections each sending its
+next request as soon as the answer arrives, with `wrk` when it is installed (Debian's `wrk`: a client in C,
+so the client takes little of the CPU the workers share), else with this script's own client.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -64,7 +71,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(store: Path, port: int) -> subprocess.Popen:
+def start_server(store: Path, port: int, workers: int = 1) -> subprocess.Popen:
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -72,7 +79,23 @@ def start_server(store: Path, port: int) -> subprocess.Popen:
         "BEDCAST_EPISODES_URL": f"sqlite:///{store / 'episodes.db'}",
     }
     command = [sys.executable, "-m", "forecast.cli", "serve", "--host", HOST, "--port", str(port), "--no-access-log"]
+    command += ["--workers", str(workers)]
     return subprocess.Popen(command, cwd=store, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_workers(port: int, server: subprocess.Popen, workers: int, timeout: float = 180) -> None:
+    """Wait until `workers` different workers have answered /ready (each on a new connection)."""
+    wait_ready(port, server, timeout)
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(seen) < workers:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(seen)} of {workers} workers ready within {timeout:.0f} s")
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{port}/ready", timeout=5) as response:
+                seen.add(int(json.loads(response.read())["worker"]))
+        except OSError:
+            time.sleep(0.2)
 
 
 def wait_ready(port: int, server: subprocess.Popen, timeout: float = 180) -> dict:
@@ -203,6 +226,62 @@ async def drive(port: int, paths: list[Request], rate: float, seconds: float) ->
     return run, elapsed
 
 
+async def closed_loop(port: int, path: str, seconds: float, connections: int) -> int:
+    """Answers received with `connections` connections each sending again as soon as it has its answer."""
+    deadline = time.perf_counter() + seconds
+    answered = 0
+
+    async def one() -> None:
+        nonlocal answered
+        connection = await asyncio.open_connection(HOST, port)
+        try:
+            while time.perf_counter() < deadline:
+                status, _ = await exchange(connection, path)
+                answered += status == 200
+        finally:
+            connection[1].close()
+
+    await asyncio.gather(*(one() for _ in range(connections)))
+    return answered
+
+
+def saturation_rate(port: int, path: str, seconds: float, connections: int = 32) -> tuple[float, str]:
+    """Requests a second at saturation, and the client that measured it."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return asyncio.run(closed_loop(port, path, seconds, connections)) / seconds, "this script's client"
+    command = [wrk, "-t1", f"-c{connections}", f"-d{seconds:.0f}s", f"http://{HOST}:{port}{path}"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        print(out)
+    rate = next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec:"))
+    return float(rate), "wrk"
+
+
+def saturate(store: Path, seconds: float, rounds: int) -> None:
+    """/v1/plan at saturation with 1 and 2 workers, alternating, in one run."""
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    client = ""
+    for _ in range(rounds):
+        for workers in (1, 2):
+            port = free_port()
+            server = start_server(store, port, workers)
+            try:
+                wait_workers(port, server, workers)
+                saturation_rate(port, "/v1/plan", 2)  # warm every worker's connections and caches
+                rate, client = saturation_rate(port, "/v1/plan", seconds)
+                rates[workers].append(rate)
+                print(f"{workers} worker(s): {rate:,.0f} requests/s  (load average {os.getloadavg()[0]:.1f})")
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+    one, two = float(np.median(rates[1])), float(np.median(rates[2]))
+    print(
+        f"/v1/plan at saturation ({client}, 32 connections, {seconds:.0f} s, median of {rounds}): "
+        f"1 worker {one:,.0f}/s, 2 workers {two:,.0f}/s: {two / one:.2f}× on {os.cpu_count()} cores"
+    )
+
+
 def report(name: str, run: Run, elapsed: float, rss: float, cpu: float) -> None:
     latency = np.array(run.latencies) * 1000
     errors = sum(run.errors.values())
@@ -253,6 +332,8 @@ def main() -> None:
         "--scenario-rate", type=float, default=20, help="requests a second for what-if scenarios and the plan beside"
     )
     parser.add_argument("--only", default="", help="run only the endpoints whose name contains this text")
+    parser.add_argument("--saturate", action="store_true", help="/v1/plan's saturation rate, 1 worker against 2")
+    parser.add_argument("--rounds", type=int, default=2, help="--saturate: measurements per number of workers")
     args = parser.parse_args()
     if args.rate * args.seconds > 100_000:
         parser.error("at most 100,000 requests per endpoint")
@@ -262,6 +343,9 @@ def main() -> None:
         if not (store / "mlflow.db").exists() and "MLFLOW_TRACKING_URI" not in os.environ:
             store.mkdir(parents=True, exist_ok=True)
             train_demo(store)
+        if args.saturate:
+            saturate(store, args.seconds, args.rounds)
+            return
         port = args.port or free_port()
         server = start_server(store, port)
         try:

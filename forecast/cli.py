@@ -526,13 +526,26 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Serving processes on the one port; each follows the champion alias.")
+    ] = 1,
 ) -> None:
     """Serve forecasts, bed plans and staffing over HTTP from the champion model (settings: BEDCAST_* variables)."""
+    import tempfile
+
     import uvicorn
 
     from forecast.serve import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, access_log=access_log)
+    if workers == 1:
+        uvicorn.run(create_app(), host=host, port=port, access_log=access_log)
+        return
+    # The workers share a folder to follow reloads together (forecast.api.follow); it goes when serving ends.
+    with tempfile.TemporaryDirectory(prefix="bedcast-workers-") as board:
+        os.environ.update(BEDCAST_WORKERS_DIR=board, BEDCAST_WORKERS=str(workers))
+        uvicorn.run(
+            "forecast.serve:create_app", factory=True, workers=workers, host=host, port=port, access_log=access_log
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m forecast.cli`

@@ -15,6 +15,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
 import pandas as pd
@@ -46,6 +47,8 @@ __all__ = [
     "resolve_alias",
     "load_version",
     "load_model",
+    "alias_version",
+    "shown_uri",
 ]
 
 DEFAULT_MODEL_NAME = "bed-demand"
@@ -91,7 +94,7 @@ def configure_tracking(root: Path | None = None, experiment: str = DEFAULT_EXPER
         experiment: experiment name; created with its artifacts under `root/mlruns` on the embedded store.
 
     Returns:
-        The tracking URI in use.
+        The tracking URI in use, with any password hidden (for showing).
 
     Raises:
         TrackingUnavailable: the store did not answer (after bounded retries).
@@ -100,21 +103,33 @@ def configure_tracking(root: Path | None = None, experiment: str = DEFAULT_EXPER
         os.environ.setdefault(key, value)
     root = (root or Path.cwd()).resolve()
     uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+    # A database store (sqlite, postgresql, ...) keeps artifacts in a folder of ours; a server has its own.
+    local_artifacts = not uri.startswith(("http:", "https:", "databricks"))
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
         client = MlflowClient(uri)
         found = client.get_experiment_by_name(experiment)
         if found is None:
-            location = (root / "mlruns" / experiment).as_uri() if uri.startswith("sqlite:") else None
+            location = (root / "mlruns" / experiment).as_uri() if local_artifacts else None
             client.create_experiment(experiment, artifact_location=location)
         mlflow.set_experiment(experiment)
     except Exception as error:  # MlflowException, or requests/urllib3 errors from a server
         raise TrackingUnavailable(
-            f"the MLflow tracking store at {uri} cannot be used: {_reason(error)}; "
+            f"the MLflow tracking store at {shown_uri(uri)} cannot be used: {_reason(error)}; "
             "check MLFLOW_TRACKING_URI, or unset it to use the embedded store (mlflow.db)"
         ) from None
-    return uri
+    return shown_uri(uri)
+
+
+def shown_uri(uri: str) -> str:
+    """A store's URI with its password replaced by `***`, fit for messages and logs."""
+    parsed = urlsplit(uri)
+    if parsed.password is None:
+        return uri
+    user = f"{parsed.username}:***@" if parsed.username else ":***@"
+    host = parsed.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parsed._replace(netloc=user + host))
 
 
 def _reason(error: BaseException) -> str:
@@ -288,7 +303,7 @@ def champion_tags(client: MlflowClient, model_name: str) -> dict[str, str] | Non
 
 def _registry_failed(error: BaseException, doing: str) -> TrackingUnavailable:
     return TrackingUnavailable(
-        f"the MLflow registry at {mlflow.get_registry_uri()} failed while {doing}: {_reason(error)}; "
+        f"the MLflow registry at {shown_uri(mlflow.get_registry_uri())} failed while {doing}: {_reason(error)}; "
         "check MLFLOW_TRACKING_URI and that the server is up"
     )
 
@@ -306,7 +321,7 @@ def resolve_alias(client: MlflowClient, model_name: str, alias: str) -> Any:
     except MlflowException as error:
         if error.error_code == "RESOURCE_DOES_NOT_EXIST":
             raise NoSuchModel(
-                f"no registered model {model_name!r} in the registry at {mlflow.get_registry_uri()}; "
+                f"no registered model {model_name!r} in the registry at {shown_uri(mlflow.get_registry_uri())}; "
                 "train one with `bedcast train` (or `make demo`)"
             ) from None
         raise _registry_failed(error, f"looking up the model {model_name!r}") from None
@@ -404,3 +419,13 @@ def load_model(model_name: str = DEFAULT_MODEL_NAME, alias: str = CHAMPION) -> S
     """
     version = resolve_alias(MlflowClient(), model_name, alias)
     return load_version(model_name, version, alias)
+
+
+def alias_version(model_name: str = DEFAULT_MODEL_NAME, alias: str = CHAMPION) -> str:
+    """The version the alias names now: registry calls only, no download (serving workers poll it).
+
+    Raises:
+        NoSuchModel, AliasNotSet: nothing to serve.
+        TrackingUnavailable: the registry did not answer.
+    """
+    return str(resolve_alias(MlflowClient(), model_name, alias).version)

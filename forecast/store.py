@@ -1,10 +1,19 @@
 """The episodes store: validated episodes kept durably in a SQL database (SQLAlchemy Core).
 
 Any SQLAlchemy URL works; the service's default is an SQLite file in the user's data folder
-(`forecast.api.settings.default_episodes_url`). Adding is idempotent on
+(`forecast.api.settings.default_episodes_url`), and PostgreSQL (`postgresql://user:password@host/db`, driver
+psycopg) is tested against a real server. Adding is idempotent on
 `episode_id` and all-or-nothing: a batch is written in one transaction or not at all. An episode seen before
 with the same content is left as it is; an open stay that now has its discharge is completed; any other
 difference is a conflict, because two versions of one stay cannot both be right.
+
+Concurrent batches (several clients, several serving workers) are serialized while they write, so each batch
+decides new / unchanged / completed / conflict on the rows as the batches before it left them: on SQLite the
+batch's transaction starts with `BEGIN IMMEDIATE` (the database's write lock, taken before the first read; the
+others wait up to `SQLITE_WAIT` seconds), on PostgreSQL with `LOCK TABLE episodes IN SHARE ROW EXCLUSIVE MODE`
+(a lock only one writer holds at a time; reads go on). Under PostgreSQL's READ COMMITTED each statement after
+the lock sees every batch committed before it, so an episode_id is stored once, a repeat is `unchanged` rather
+than a conflict, and a completion is never lost to a concurrent one.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 
 __all__ = [
@@ -47,6 +57,8 @@ episodes_table = sa.Table(
 CONTENT = ("unit", "admitted_at", "discharged_at", "admission_type", "hospital", "region")
 # Bound parameters per IN (...) query: well under SQLite's limit on variables.
 CHUNK = 500
+# Seconds a SQLite writer waits for another's batch to commit before it fails.
+SQLITE_WAIT = 60
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,8 @@ class EpisodeStore:
     def __init__(self, url: str, **engine_options: Any):
         self.url = url
         self.engine = sa.create_engine(url, **engine_options)
+        if self.engine.dialect.name == "sqlite":
+            _sqlite_transactions(self.engine)
 
     def create(self) -> None:
         """Create the table if it is not there (safe to call on every start), and an SQLite file's folder."""
@@ -106,10 +120,12 @@ class EpisodeStore:
         Raises:
             EpisodeConflict: some episode_id is stored with different content; nothing is written.
         """
-        records = [_record(row) for row in episodes.to_dict("records")]
+        records = _records(episodes)
         now = pd.Timestamp.now(tz="UTC").to_pydatetime()
         try:
-            with self.engine.begin() as connection:
+            with self.engine.connect().execution_options(writes=True) as connection, connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(sa.text("LOCK TABLE episodes IN SHARE ROW EXCLUSIVE MODE"))
                 stored = _stored(connection, [r["episode_id"] for r in records])
                 new, completed, unchanged, conflicts = [], [], 0, []
                 for record in records:
@@ -125,7 +141,7 @@ class EpisodeStore:
                 if conflicts:
                     raise EpisodeConflict(conflicts)
                 if new:
-                    connection.execute(episodes_table.insert(), new)
+                    _insert(connection, new)
                 for record in completed:
                     connection.execute(
                         episodes_table.update()
@@ -133,27 +149,77 @@ class EpisodeStore:
                         .values(discharged_at=record["discharged_at"], received_at=now)
                     )
         except IntegrityError:
-            # Another request stored one of these ids between our read and our insert: nothing of ours is kept.
+            # Only on a database without the write lock above: another request stored one of these ids between
+            # our read and our insert. Nothing of ours is kept.
             raise EpisodeConflict(sorted({r["episode_id"] for r in records})) from None
         return AddResult(added=len(new), unchanged=unchanged, discharged=len(completed))
 
 
-def _record(row: dict[str, Any]) -> dict[str, Any]:
-    def day(value: Any) -> Any:
-        return None if pd.isna(value) else pd.Timestamp(value).date()
+def _sqlite_transactions(engine: sa.Engine) -> None:
+    """Let SQLAlchemy, not the sqlite3 module, begin transactions, so that a write starts with the write lock.
 
-    def text(value: Any) -> str | None:
-        return None if value is None or (isinstance(value, float) and pd.isna(value)) or value == "" else str(value)
+    The sqlite3 module would begin only at the first INSERT, after the batch's reads: two batches could then
+    both read an id as new. (SQLAlchemy's documented recipe for SQLite transactions.)
+    """
 
-    return {
-        "episode_id": str(row["episode_id"]),
-        "unit": str(row["unit"]),
-        "admitted_at": day(row["admitted_at"]),
-        "discharged_at": day(row["discharged_at"]),
-        "admission_type": str(row["admission_type"]),
-        "hospital": text(row.get("hospital")),
-        "region": text(row.get("region")),
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the sqlite3 module issues no BEGIN of its own
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_WAIT * 1000}")
+        # Write-ahead log: readers do not wait for a writer, and a commit is one sync of the log (still durable:
+        # synchronous stays FULL).
+        dbapi_connection.execute("PRAGMA journal_mode = WAL")
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        writes = connection.get_execution_options().get("writes", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+def _insert(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert new rows: on PostgreSQL as one statement over arrays (one round trip, where executemany sends a
+    statement per row), elsewhere with executemany."""
+    if connection.dialect.name != "postgresql":
+        connection.execute(episodes_table.insert(), rows)
+        return
+    columns = [c.name for c in episodes_table.columns]
+    arrays = {c: [row[c] for row in rows] for c in columns}
+    types = {c: sa.ARRAY(episodes_table.c[c].type) for c in columns}
+    unnest = ", ".join(f":{c}" for c in columns)
+    names = ", ".join(columns)
+    statement = sa.text(f"INSERT INTO episodes ({names}) SELECT * FROM unnest({unnest})").bindparams(
+        *(sa.bindparam(c, type_=types[c]) for c in columns)
+    )
+    connection.execute(statement, arrays)
+
+
+def _records(episodes: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows to store, column by column (a batch of thousands is built without a Python call per cell)."""
+
+    def days(column: str) -> list[Any]:
+        stamps = pd.to_datetime(episodes[column])
+        dates = stamps.dt.date.to_numpy(dtype=object)
+        dates[stamps.isna().to_numpy()] = None
+        return list(dates)
+
+    def texts(column: str) -> list[str | None]:
+        if column not in episodes.columns:
+            return [None] * len(episodes)
+        values = episodes[column].astype(object)
+        values = values.where(values.notna(), None)
+        return [None if v is None or v == "" else str(v) for v in values.to_numpy()]
+
+    columns = {
+        "episode_id": episodes["episode_id"].astype(str).tolist(),
+        "unit": episodes["unit"].astype(str).tolist(),
+        "admitted_at": days("admitted_at"),
+        "discharged_at": days("discharged_at"),
+        "admission_type": episodes["admission_type"].astype(str).tolist(),
+        "hospital": texts("hospital"),
+        "region": texts("region"),
     }
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
 def _stored(connection: sa.Connection, ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""The episodes store: idempotent on episode_id, all-or-nothing, durable across engines."""
+"""The episodes store: idempotent on episode_id, all-or-nothing, durable across engines; on SQLite and on a
+real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -22,9 +23,13 @@ def episodes(*rows: dict) -> pd.DataFrame:
     return valid
 
 
-@pytest.fixture
-def store(tmp_path):
-    store = EpisodeStore(f"sqlite:///{tmp_path / 'episodes.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'episodes.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    store = EpisodeStore(url)
     store.create()
     yield store
     store.dispose()
@@ -54,13 +59,12 @@ def test_conflict_writes_nothing(store):
     assert store.count() == 1  # `new` was not kept: the batch is all or nothing
 
 
-def test_durable_across_engines(tmp_path):
-    url = f"sqlite:///{tmp_path / 'episodes.db'}"
-    first = EpisodeStore(url)
+def test_durable_across_engines(store):
+    first = EpisodeStore(store.url)
     first.create()
     first.add(episodes({"episode_id": "a", "hospital": "visby"}))
     first.dispose()
-    second = EpisodeStore(url)
+    second = EpisodeStore(store.url)
     second.create()  # safe on an existing table
     stored = second.read()
     assert stored[["episode_id", "unit", "admission_type", "hospital"]].values.tolist() == [

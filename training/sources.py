@@ -49,7 +49,8 @@ def read_episodes(settings: TrainSettings) -> data.Ingested:
     stored = stored_episodes(settings.episodes_db)
     raw = stored if settings.data is None else pd.concat([data.read_table(settings.data), stored], ignore_index=True)
     if raw.empty:
-        raise ValueError(f"no episodes in {settings.episodes_db} and no --data file")
+        shown = make_url(settings.episodes_db).render_as_string(hide_password=True)
+        raise ValueError(f"no episodes in {shown} and no --data file")
     return data.ingest(raw.drop_duplicates("episode_id", keep="last").reset_index(drop=True))
 
 

@@ -11,6 +11,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from forecast.api.errors import install_handlers
+from forecast.api.follow import Resolver, alias_resolver, start_follower
 from forecast.api.loading import Loader, default_loader, describe, load_state
 from forecast.api.routers import beds, episodes, forecast, health, model, plan, staffing, units
 from forecast.api.routers import scenarios as scenario_routes
@@ -28,15 +29,21 @@ Every table answers CSV with `?format=csv`. Write endpoints need the `X-API-Key`
 """
 
 
-def create_app(settings: Settings | None = None, loader: Loader | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, loader: Loader | None = None, resolver: Resolver | None = None
+) -> FastAPI:
     """The service.
 
     Args:
         settings: default: read from `BEDCAST_*` environment variables.
         loader: returns the model to serve; default: the registry's `<model_name>@<model_alias>`.
+        resolver: the version the alias names now, for following it (`forecast.api.follow`); default: the
+            registry's, when the loader is the default one.
     """
     settings = settings or Settings()
-    loader = loader or default_loader(settings)
+    if loader is None:
+        loader = default_loader(settings)
+        resolver = resolver or alias_resolver(settings.model_name, settings.model_alias)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,7 +59,11 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
                 f"no model loaded: {describe(error)}; once there is one, POST /v1/reload or restart the service"
             )
             log.warning("no model loaded: %s", describe(error))
+        # Each worker follows the alias, and reloads asked of all workers (forecast.api.follow).
+        app.state.follower = start_follower(app.state, settings, loader, resolver)
         yield
+        if app.state.follower is not None:
+            await to_thread.run_sync(app.state.follower.stop)
         store.dispose()
 
     app = FastAPI(title="bedcast", version="1", description=DESCRIPTION, lifespan=lifespan)
@@ -61,6 +72,7 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
     app.state.serving = None
     app.state.load_error = None
     app.state.reload_lock = threading.Lock()
+    app.state.follower = None
     install_handlers(app)
     for router in (health, units, forecast, beds, plan, staffing, model, episodes):
         app.include_router(router.router)

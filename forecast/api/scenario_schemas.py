@@ -58,7 +58,16 @@ class AdmissionsChangeIn(BaseModel):
 class LengthOfStayChangeIn(BaseModel):
     """Stays longer or shorter for patients admitted from a day on (patients already in bed keep theirs)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Exactly one of `percent` and `days`, stated in the schema too (clients generated from it must know).
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["percent"], "properties": {"percent": {"type": "number"}}},
+                {"required": ["days"], "properties": {"days": {"type": "number"}}},
+            ]
+        },
+    )
 
     percent: float | None = Field(None, gt=-100, le=1000, description="Every stay scaled by 1 + percent/100.")
     days: float | None = Field(
@@ -94,11 +103,11 @@ class ScenarioIn(BaseModel):
     quarter: str = Field(
         "next",
         pattern=r"^([Nn][Ee][Xx][Tt]|[0-9]{4}[Qq][1-4])$",
-        description="next (the first whole quarter after the data), or like 2025Q1 (one inside the forecast).",
+        description="next (the first whole quarter after the data), or 2025Q1.",
     )
     admissions: list[AdmissionsChangeIn] = Field(default_factory=list, max_length=100)
     length_of_stay: list[LengthOfStayChangeIn] = Field(default_factory=list, max_length=100)
-    # From 1 %: a target near zero asks for more beds than can be counted.
+    # From 1 %: a target near zero asks for more beds than can be counted (1e-300: infinite beds).
     target_acute: float | None = Field(None, ge=0.01, le=1, description="Occupancy target of acute care (0.85).")
     target_elective: float | None = Field(None, ge=0.01, le=1, description="Occupancy target of planned care (0.95).")
     overflow_risk: float | None = Field(None, gt=0, le=0.5, description="Accepted P(census > beds) a day.")
@@ -133,14 +142,6 @@ class ScenarioIn(BaseModel):
                 tuple(self.smooth_electives) if isinstance(self.smooth_electives, list) else self.smooth_electives
             ),
         )
-
-
-class NamedScenarioIn(ScenarioIn):
-    """A scenario to keep: its name is required (and unique among the saved ones)."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE]})
-
-    name: str = Field(min_length=1, max_length=200, description="The name to find it by, e.g. summer A.")
 
 
 class UnitHow(BaseModel):
@@ -250,3 +251,9 @@ class SavedScenario(BaseModel):
     name: str
     saved_at: dt.datetime
     scenario: ScenarioIn
+
+
+class NamedScenarioIn(ScenarioIn):
+    """A scenario to save: the same levers, and a name (required) to find it by."""
+
+    name: str = Field(min_length=1, max_length=200, description="The name the scenario is saved under.")

@@ -65,6 +65,7 @@ class Ready(BaseModel):
     model_name: str
     model_version: str
     alias: str
+    worker: int = Field(description="Process id of the serving worker that answered (`bedcast serve --workers`).")
 
 
 LengthOfStaySource = Literal["unit", "hospital", "all"]
@@ -250,11 +251,21 @@ class ModelAnswer(BaseModel):
     staffing: dict[str, float]
 
 
+class WorkerServing(BaseModel):
+    """One serving worker and the version it serves."""
+
+    worker: int
+    model_version: str | None
+
+
 class ReloadAnswer(BaseModel):
     model_name: str
     model_version: str
     previous_version: str | None
     loaded_at: dt.datetime
+    workers: list[WorkerServing] = Field(
+        default_factory=list, description="With several workers: each one and the version it serves after the reload."
+    )
 
 
 # What the episodes' date fields accept, stated in the schema as a pattern: an ISO date (a real one: days per month,
@@ -273,7 +284,9 @@ _TIME = (
 ISO_DAY_OR_TIME = f"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29){_TIME}$"
 IsoDayOrTime = Annotated[str, StringConstraints(max_length=40, pattern=ISO_DAY_OR_TIME)]
 # Text with something in it: the fields are compared after stripping spaces.
-NOT_BLANK = r"\S"
+# Not blank by Python's str.strip, which the validation uses: it also strips \x1c-\x1f and \x85, which a JSON
+# Schema (ECMA) \S counts as visible.
+NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
 
 
 class EpisodeIn(BaseModel):

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
         episodes_url: SQLAlchemy URL of the episodes database (`BEDCAST_EPISODES_URL`); default an SQLite
             file in the user's data folder (see `default_episodes_url`).
         timezone: where timestamps with an offset are converted to local calendar dates.
+        follow_seconds: how often each worker asks the registry which version the alias names, and loads it
+            when it is new (`BEDCAST_FOLLOW_SECONDS`; 0: only at start and on `POST /v1/reload`).
+        reload_wait_seconds: how long `POST /v1/reload` waits for every worker to reload
+            (`BEDCAST_RELOAD_WAIT_SECONDS`).
+        workers: how many workers serve together (`BEDCAST_WORKERS`; set by `bedcast serve --workers`).
+        workers_dir: the folder they share (`BEDCAST_WORKERS_DIR`; set by `bedcast serve --workers`).
     """
 
     model_config = SettingsConfigDict(env_prefix="BEDCAST_", env_file=".env", extra="ignore")
@@ -42,3 +48,7 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     episodes_url: str = Field(default_factory=default_episodes_url)
     timezone: str = "Europe/Stockholm"
+    follow_seconds: float = Field(default=30.0, ge=0)
+    reload_wait_seconds: float = Field(default=60.0, gt=0)
+    workers: int = Field(default=1, ge=1)
+    workers_dir: str | None = None

@@ -2,9 +2,10 @@
 refused, every answer as documented, and no schema-valid request refused.
 
 What the schema cannot state is set by the test, openly, before a valid request is sent: the rules that depend on
-the loaded model (the forecast's days, its quarters, whether its units have a hospital) and the two rules that tie
-fields together (a discharge not before its admission; one episode_id, one content in a batch). Everything else the
-server enforces is in the schema, and a schema-valid request it refuses fails the test.
+the loaded model (the forecast's days, quarters and weeks, its units and whether they have a hospital, a unit's
+mean stay that a shorter stay must leave above a day) and the two rules that tie fields together (a discharge not
+before its admission; one episode_id, one content in a batch). Everything else the server enforces is in the
+schema, and a schema-valid request it refuses fails the test.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import contextlib
 import itertools
 import re
 import zlib
-from dataclasses import replace
 
 import pandas as pd
 import schemathesis
@@ -24,8 +24,9 @@ from schemathesis import GenerationMode
 
 from forecast.api import create_app
 from forecast.data import parse_local_dates
+from forecast.registry import ServedModel
 from tests.api.conftest import AUTH, Loader, settings_for
-from tests.bundles import FIRST_DAY, make_served
+from tests.bundles import FIRST_DAY
 from tests.scenario_bundles import flow_bundle
 
 FORECAST_DAYS = 120  # make_bundle's
@@ -57,63 +58,46 @@ def within_the_model(case: schemathesis.Case) -> schemathesis.Case:
     if isinstance(case.body, list):
         case.body = [_one_stay(episode, i) for i, episode in enumerate(case.body)]
     if isinstance(case.body, dict):
-        case.body = _scenario_within_the_model(case.body)
-    if case.path_parameters and "scenario_id" in case.path_parameters:
-        case.path_parameters["scenario_id"] = 1  # saved before the calls
+        case.body = _within_the_forecast(case.body)
     return case
 
 
-SAVED_NAMES = itertools.count()
-QUARTER_WEEKS = [f"2026-W{week:02d}" for week in range(1, 15)]  # the test model's next quarter, 2026Q1
-
-
-def _scenario_within_the_model(body: dict) -> dict:
-    """A scenario's model-dependent values moved inside the test model: units, days and weeks of its forecast,
-    stays that still average a day or more; LOS changes in percent or days (the one cross-field rule)."""
-    body = dict(body)
-    if isinstance(body.get("quarter"), str) and re.fullmatch(r"(?i:next|[0-9]{4}q[1-4])", body["quarter"]):
-        body["quarter"] = ("next", "2026Q1")[_pick(body["quarter"], 2)]
-    if isinstance(body.get("name"), str):
-        body["name"] = f"{body['name'][:180]}~{next(SAVED_NAMES)}"  # names are unique among saved scenarios
-
-    def units(value: object) -> object:
-        return [UNITS[_pick(u, 2)] for u in value] if isinstance(value, list) else value
+def _within_the_forecast(scenario: dict) -> dict:
+    # A scenario's units, weeks and days must be the model's, and a shorter stay must leave a day at least.
+    def unit(name: object) -> object:
+        return UNITS[_pick(name, 2)] if isinstance(name, str) else name
 
     def day(value: object) -> object:
         if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
             return (FIRST_DAY + pd.Timedelta(days=_pick(value, FORECAST_DAYS))).date().isoformat()
         return value
 
-    for group in ("admissions", "length_of_stay"):
-        if isinstance(body.get(group), list):
-            changes = [dict(c) if isinstance(c, dict) else c for c in body[group]]
-            for change in changes:
-                if isinstance(change, dict):
-                    change["units"] = units(change.get("units"))
-                    change["start"] = day(change.get("start"))
-            body[group] = changes
-    for change in body.get("length_of_stay") or []:
-        if not isinstance(change, dict):
-            continue
-        if change.get("percent") is not None and change.get("days") is not None:
-            change["days"] = None
-        if change.get("percent") is None and change.get("days") is None:
-            change["percent"] = -10.0
-        # The test model's shortest stays average 2.5 days.
-        if isinstance(change.get("percent"), int | float):
-            change["percent"] = max(change["percent"], -50.0)
-        if isinstance(change.get("days"), int | float):
-            change["days"] = max(change["days"], -1.0)
-    if isinstance(body.get("planned_beds"), list):
-        planned = [dict(p) if isinstance(p, dict) else p for p in body["planned_beds"]]
-        for plan in planned:
-            if isinstance(plan, dict) and isinstance(plan.get("unit"), str):
-                plan["unit"] = UNITS[_pick(plan["unit"], 2)]
-            if isinstance(plan, dict) and isinstance(plan.get("week"), str):
-                plan["week"] = QUARTER_WEEKS[_pick(plan["week"], len(QUARTER_WEEKS))]
-        body["planned_beds"] = planned
-    body["smooth_electives"] = units(body.get("smooth_electives", False))
-    return body
+    scenario = dict(scenario)
+    if isinstance(scenario.get("quarter"), str):
+        scenario["quarter"] = ("next", "2026Q1")[_pick(scenario["quarter"], 2)]
+    for key in ("admissions", "length_of_stay"):
+        changes = []
+        for change in scenario.get(key) or []:
+            change = dict(change)
+            if isinstance(change.get("units"), list):
+                change["units"] = [unit(u) for u in change["units"]]
+            change["start"] = day(change.get("start"))
+            if key == "length_of_stay" and isinstance(change.get("days"), int | float):
+                change["days"] = max(change["days"], -0.5)
+            if key == "length_of_stay" and isinstance(change.get("percent"), int | float):
+                change["percent"] = max(change["percent"], -10.0)
+            changes.append(change)
+        if key in scenario:
+            scenario[key] = changes
+    if isinstance(scenario.get("planned_beds"), list):
+        weeks = [f"2026-W{w:02d}" for w in range(1, 14)]  # the test model's quarter 2026Q1
+        scenario["planned_beds"] = [
+            {**b, "unit": unit(b.get("unit")), "week": weeks[_pick(b.get("week"), len(weeks))]}
+            for b in scenario["planned_beds"]
+        ]
+    if isinstance(scenario.get("smooth_electives"), list):
+        scenario["smooth_electives"] = [unit(u) for u in scenario["smooth_electives"]]
+    return scenario
 
 
 def _one_stay(episode: dict, index: int) -> dict:
@@ -122,16 +106,16 @@ def _one_stay(episode: dict, index: int) -> dict:
     if episode.get("discharged_at") is not None:
         admitted, _, _ = parse_local_dates(pd.Series([episode["admitted_at"]]))
         discharged, _, _ = parse_local_dates(pd.Series([episode["discharged_at"]]))
-        if discharged.dt.normalize().iloc[0] < admitted.dt.normalize().iloc[0]:
+        if discharged.iloc[0] < admitted.iloc[0]:  # the server compares the local times, not only the days
             episode["discharged_at"] = None
     return episode
 
 
 def test_api_conforms_to_its_schema(tmp_path):
-    # The test model with the flow structure scenarios need, and one saved scenario (id 1).
-    app = create_app(settings_for(tmp_path), loader=Loader(replace(make_served("1"), bundle=flow_bundle())))
-    with TestClient(app) as client:  # runs the lifespan: the model is loaded for every generated call
-        assert client.post("/v1/scenarios/saved", json={"name": "saved"}, headers=AUTH).json()["id"] == 1
+    # A model with the flow structure, so that every lever of a scenario applies.
+    served = ServedModel(flow_bundle(FORECAST_DAYS), "bed-demand", "1", "champion", "run1", {})
+    app = create_app(settings_for(tmp_path), loader=Loader(served))
+    with TestClient(app):  # runs the lifespan: the model is loaded for every generated call
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         operations = [result.ok() for result in schema.get_all_operations()]
         assert len(operations) == 14

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -23,4 +25,4 @@ async def ready(request: Request) -> Ready | JSONResponse:
     if state is None:
         return JSONResponse({"detail": request.app.state.load_error or NO_MODEL}, status_code=503)
     served = state.served
-    return Ready(model_name=served.name, model_version=served.version, alias=served.alias)
+    return Ready(model_name=served.name, model_version=served.version, alias=served.alias, worker=os.getpid())

@@ -103,10 +103,7 @@ def saved_scenarios(request: Request) -> list[SavedScenario]:
 async def save_scenario(
     request: Request,
     state: StateDep,
-    scenario: Annotated[
-        NamedScenarioIn,
-        Body(openapi_examples={"summer": {"summary": "A named scenario to compare with others", "value": EXAMPLE}}),
-    ],
+    scenario: Annotated[NamedScenarioIn, Body(openapi_examples={"summer": {"summary": "Summer A", "value": EXAMPLE}})],
 ) -> SavedScenario:
     """Keep a scenario under its `name` (in the episodes database), after checking it against the served
     model: a scenario it cannot answer is refused (422) and nothing is stored."""
