@@ -117,8 +117,7 @@ def autoets_backtest(series: pd.DataFrame, config: engine.EngineConfig, scale: p
         history, ahead = split_at(series, cutoff, config.horizon)
         started = time.perf_counter()
         sf = StatsForecast(models=[AutoETS(season_length=7, alias="autoets")], freq="D")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with models.statsforecast_notes_silenced():
             predicted = sf.forecast(df=history[["unique_id", "ds", "y"]], h=config.horizon, level=[80, 90, 95])
         seconds += time.perf_counter() - started
         fits += history["unique_id"].nunique()
@@ -162,7 +161,13 @@ def prophet_backtest(
                 for name in regressors:
                     model.add_regressor(name)
                 with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
+                    # Prophet's holiday table for some countries (India) stops at a year it names, once per fit.
+                    warnings.filterwarnings(
+                        "ignore",
+                        message="Requested Holidays are available only",
+                        category=UserWarning,
+                        module="prophet",
+                    )
                     model.fit(train[["ds", "y", *regressors]])
                     predicted = model.predict(test[["ds", *regressors]])
                 bounds[width] = predicted

@@ -165,7 +165,10 @@ def _min_trace(
         frame = frame.assign(ds=frame["ds"] + int(insample["ds"].max()) + 1)
     engine = HierarchicalReconciliation([MinTrace(method=method, nonnegative=nonnegative)])
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        # The non-negative MinTrace hands dense matrices to its QP solver, which notes that sparse would be faster.
+        warnings.filterwarnings(
+            "ignore", message="Converted matrix .* to scipy.sparse", category=UserWarning, module="qpsolvers"
+        )
         result = engine.reconcile(Y_hat_df=frame, tags=tags, S_df=s_df, Y_df=insample)
     name = next(c for c in result.columns if c.startswith("mean/"))
     offset = int(frame["ds"].min())

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any, ClassVar, Self
@@ -48,6 +49,7 @@ __all__ = [
     "FlowModel",
     "GradientBoosting",
     "SeasonalNaive",
+    "statsforecast_notes_silenced",
     "admissions_rate",
     "candidate",
     "candidates_for",
@@ -204,6 +206,21 @@ def regression_effects(
     return regression_values(history, regressors, coefficients), regression_values(future, regressors, coefficients)
 
 
+@contextmanager
+def statsforecast_notes_silenced() -> Iterator[None]:
+    """Silence the notes statsforecast gives on every fit that say nothing about the forecast, by message, category
+    and module; any other warning still shows.
+
+    AutoARIMA tries many orders and notes each whose optimiser stopped early ("possible convergence problem");
+    the order search itself judges them (by AICc).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="possible convergence problem", category=UserWarning, module="statsforecast.arima"
+        )
+        yield
+
+
 class _StatsForecastCandidate(Candidate):
     """A statsforecast model fitted on all units at once, after a least-squares regression on some regressors.
 
@@ -245,14 +262,12 @@ class _StatsForecastCandidate(Candidate):
         remainder = history.assign(y=history["y"] - regression_values(history, self.regressors_, self.coef_))
         self.horizon_ = horizon
         self.engine_ = StatsForecast(models=[self._model(self.seasons_)], freq="D", n_jobs=n_jobs)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with statsforecast_notes_silenced():
             self.engine_.fit(df=remainder[["unique_id", "ds", "y"]])
         return self
 
     def predict(self, future: pd.DataFrame, quantiles: bool = False) -> pd.DataFrame:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with statsforecast_notes_silenced():
             result = self.engine_.predict(
                 h=self.horizon_, level=sorted(set(_INTERVALS.values())) if quantiles else None
             )

@@ -1,4 +1,4 @@
-"""Shared test settings: where the real data sets live."""
+"""Shared test settings: where the real data sets live, and a small demo hospital prepared once."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from forecast import data, engine
+from forecast.demo import DEFAULT_UNITS, generate_demo_hospital
 from tests.postgres import PostgresServer
 
 # Real data that nobody here wrote, beside the project (CI clones the project next to shared/).
@@ -27,3 +30,18 @@ def postgres_url(postgres: PostgresServer, request: pytest.FixtureRequest) -> st
     """A new, empty database on the session's server, as a SQLAlchemy URL (with its password)."""
     name = "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
     return postgres.create_database(f"{name}_{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(scope="session")
+def demo_hospital() -> tuple[data.Ingested, pd.DataFrame]:
+    """Three demo units over two years, ingested from episodes, and their guest nights."""
+    hospital = generate_demo_hospital(start="2023-01-01", end="2024-12-31", units=DEFAULT_UNITS[:3])
+    return data.ingest(hospital.episodes.astype(str).replace({"NaT": ""})), hospital.guest_nights
+
+
+@pytest.fixture(scope="session")
+def demo_prepared(demo_hospital) -> tuple[engine.Prepared, engine.EngineConfig]:
+    ingested, guest_nights = demo_hospital
+    # ETS costs most of a run here; one statsforecast model and one of ours cover both code paths.
+    config = engine.EngineConfig(horizon=28, folds=2, step=28, candidates=("seasonal_naive", "gbm"))
+    return engine.prepare(ingested.daily, config, ingested.episodes, guest_nights), config

@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 
 from forecast import backtest, engine
-from forecast.calibration import apply_error_quantiles, error_quantiles
-from forecast.quantiles import LEVELS, column
+from forecast.quantiles import column
 
 
 def weekly_series(days: int = 600, units: int = 2, seed: int = 0) -> pd.DataFrame:
@@ -46,19 +45,6 @@ def test_cutoffs_last_at_end_minus_horizon_each_earlier_one_step_before():
         pd.Timestamp("2025-09-03"),
         pd.Timestamp("2025-12-03"),
     ]
-
-
-def test_error_quantiles_widen_with_horizon_and_never_go_negative():
-    rng = np.random.default_rng(1)
-    steps = np.repeat(np.arange(1, 29), 50)
-    errors = pd.DataFrame({"step": steps, "error": rng.normal(0, steps, steps.size)})
-    q = error_quantiles(errors, 28)
-    assert q.shape == (28, len(LEVELS))
-    spread = q[:, LEVELS.index(0.9)] - q[:, LEVELS.index(0.1)]
-    assert spread[-1] > 5 * spread[0]
-    table = apply_error_quantiles(np.full(28, 2.0), q)
-    assert (table.to_numpy() >= 0).all()
-    assert (np.diff(table.to_numpy(), axis=1) >= 0).all()
 
 
 def test_backtest_choice_per_fold_uses_only_earlier_windows():
@@ -128,27 +114,6 @@ def test_mase_is_scaled_by_the_seasonal_naive_in_sample_error():
 def test_too_little_history_is_a_clear_error():
     with pytest.raises(ValueError, match="too little history"):
         run_backtest(weekly_series(days=100), horizon=28, folds=4, step=28)
-
-
-def test_conformal_levels_move_away_from_the_median_by_n_plus_one_over_n():
-    from forecast.calibration import conformal_levels
-
-    got = conformal_levels(np.array([0.025, 0.5, 0.975]), 39)
-    assert got.tolist() == pytest.approx([0.5 - 0.475 * 40 / 39, 0.5, 0.5 + 0.475 * 40 / 39])
-    assert conformal_levels(np.array([0.001, 0.999]), 5).tolist() == [0.0, 1.0]
-
-
-def test_tail_quantiles_pool_wider_than_central_ones():
-    # Errors grow with the step; the central quantiles follow the step, the tails reach further out and so
-    # are wider than the same step's own errors would make them, never crossing the central ones.
-    steps = np.repeat(np.arange(1, 29), 5)
-    errors = pd.DataFrame({"step": steps, "error": np.tile([-2.0, -1.0, 0.0, 1.0, 2.0], 28) * steps})
-    q = error_quantiles(errors, 28)
-    lo, hi = LEVELS.index(0.1), LEVELS.index(0.9)
-    tail_lo, tail_hi = LEVELS.index(0.025), LEVELS.index(0.975)
-    assert q[0, hi] < 2.0 * 4  # step 1: the central pool stays within the first few steps
-    assert q[0, tail_hi] > q[0, hi] and q[0, tail_lo] < q[0, lo]
-    assert (np.diff(q, axis=1) >= 0).all()
 
 
 def test_lead_windows_reach_back_about_one_step_between_three_and_six():

@@ -113,6 +113,7 @@ def test_beds_prints_the_quarter_plan_per_unit_and_week(tmp_path):
     assert (plan["beds_risk"] >= plan["mean_census"]).all()
     assert (plan["gap"] == plan["beds_risk"] - plan["current_beds"]).all()
     assert "intensive_care" in result.output
+    assert "reliability: intensive_care: " in result.output  # each unit's measured overflow promise
 
 
 def test_beds_rejects_a_quarter_already_in_the_data(tmp_path):

@@ -60,6 +60,8 @@ def install_handlers(app: FastAPI) -> None:
             message = str(item.get("msg", "invalid"))
             if loc[:1] == ["query"] and len(loc) > 1 and loc[1] in RANGES:
                 message = f"{message}; allowed: {RANGES[loc[1]]}"
+            if item.get("type") == "json_invalid":  # its loc's number is a character position, not a row
+                loc, message = ["body"], "the body is not valid JSON: send a JSON list of episodes"
             # Never echo the input: a request body holds episodes, which are patient data.
             detail: dict[str, Any] = {"loc": loc, "msg": message, "type": str(item.get("type", "value_error"))}
             detail.update(_row_of(error.body, loc))

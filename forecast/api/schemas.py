@@ -299,10 +299,10 @@ _TIME = (
 )
 ISO_DAY_OR_TIME = f"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29){_TIME}$"
 IsoDayOrTime = Annotated[str, StringConstraints(max_length=40, pattern=ISO_DAY_OR_TIME)]
-# Text with something in it: the fields are compared after stripping spaces.
-# Not blank by Python's str.strip, which the validation uses: it also strips \x1c-\x1f and \x85, which a JSON
-# Schema (ECMA) \S counts as visible.
-NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
+# Text with something in it besides white space, as the validation strips it (Python's white space, and the regular
+# expression engines' \s, which differ: so the characters are listed, not written \s).
+_WHITE = "\t-\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+NOT_BLANK = f"[^{_WHITE}]"
 
 
 class EpisodeIn(BaseModel):

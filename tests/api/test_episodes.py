@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from forecast.api import create_app
-from tests.api.conftest import EPISODE, Loader, post, settings_for
+from tests.api.conftest import AUTH, EPISODE, Loader, post, settings_for
 from tests.bundles import make_served
 
 
@@ -101,3 +101,20 @@ def test_implausible_episodes_are_stored_with_warnings_naming_row_field_and_id(c
     assert "after today" in body["warnings"][1]["message"]
     assert "SECRET-WARD" not in answer.text and "1925" not in answer.text and "2099" not in answer.text
     assert post(client, EPISODE).json()["warnings"] == []
+
+
+@pytest.mark.parametrize("body", [b"not json", b'[{"episode_id": "e1",'])
+def test_a_body_that_is_not_json_is_422_saying_so(client, body):
+    response = client.post("/v1/episodes", content=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {"loc": ["body"], "msg": "the body is not valid JSON: send a JSON list of episodes", "type": "json_invalid"}
+    ]
+
+
+def test_a_body_that_is_not_utf8_is_400_without_echoing_it(client):
+    response = client.post(
+        "/v1/episodes", content=b'[{"unit": "avdelning_\xe5"}]', headers={**AUTH, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert "avdelning" not in response.text and "detail" in response.json()

@@ -25,7 +25,7 @@ Episodes = Annotated[list[EpisodeIn], Body(max_length=MAX_BATCH, description=f"U
     dependencies=[ApiKey],
     responses={
         **NEEDS_KEY,
-        400: {"model": ErrorMessage, "description": "The body is not JSON."},
+        400: {"model": ErrorMessage, "description": "The body cannot be read as text (not UTF-8)."},
         409: {"model": ErrorMessage, "description": "An episode_id is stored with different content."},
     },
     summary="Add episodes",
