@@ -206,7 +206,7 @@ def demo(
     )
     if serve_api:
         base = f"http://127.0.0.1:{port}"
-        typer.echo(f"\nServing the champion: API docs at {base}/docs")
+        typer.echo(f"\nServing the champion: the planner's pages at {base}/ (API docs at {base}/docs)")
         typer.echo(f"next quarter's plan: curl '{base}/v1/plan?quarter=next&overflow_risk=0.05'")
         typer.echo(f"as a spreadsheet:    curl '{base}/v1/plan?quarter=next&format=csv' > plan.csv")
         typer.echo("(Ctrl-C stops the server)\n")

@@ -11,7 +11,7 @@ not move changes by exactly zero.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 
 import numpy as np
@@ -36,6 +36,7 @@ class Window:
         current_beds: per row, today's beds (NaN where unknown).
         weeks: per row, its ISO week label.
         rn, an, hours: per row and shift, patients per nurse and shift hours; post: hours of a full-time post.
+        memo: the served plan's figures of the window, once worked out.
     """
 
     units: np.ndarray
@@ -50,6 +51,7 @@ class Window:
     an: np.ndarray
     hours: np.ndarray
     post: np.ndarray
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,18 @@ def _columns(scenario: dict[str, np.ndarray], served: dict[str, np.ndarray], nam
     return out
 
 
+def _served(
+    window: Window, served: Arrays, policy: BedPolicy
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The served plan's daily, weekly and staffing figures of the window (worked out once per policy)."""
+    key = (id(served), policy)
+    found = window.memo.get(key)
+    if found is None or found[0] is not served:
+        daily = _daily(window, served, policy, window.current_beds)
+        found = window.memo[key] = (served, daily, _weekly(window, daily), _staffing(window, served.mean))
+    return found[1], found[2], found[3]
+
+
 def tables_beside(
     window: Window,
     scenario: Arrays,
@@ -188,12 +202,9 @@ def tables_beside(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
     """Weeks, days, shifts and FTE of the scenario beside the served plan's (`served_*`, `change_*`), and the
     small-unit warnings of the scenario's plan."""
-    day_now, day_then = (
-        _daily(window, scenario, policy, open_beds),
-        _daily(window, served, served_policy, window.current_beds),
-    )
-    week_now, week_then = _weekly(window, day_now), _weekly(window, day_then)
-    staff_now, staff_then = _staffing(window, scenario.mean), _staffing(window, served.mean)
+    day_now = _daily(window, scenario, policy, open_beds)
+    week_now, staff_now = _weekly(window, day_now), _staffing(window, scenario.mean)
+    day_then, week_then, staff_then = _served(window, served, served_policy)
     starts = window.starts
     week_start = window.ds[starts] - (pd.DatetimeIndex(window.ds[starts]).dayofweek.to_numpy() * np.timedelta64(1, "D"))
     weeks = pd.DataFrame(

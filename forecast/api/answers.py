@@ -24,6 +24,8 @@ from forecast.api.schemas import (
     Distribution,
     ForecastAnswer,
     ForecastDay,
+    HistoryAnswer,
+    HistoryDay,
     MonitoringAnswer,
     PlanAnswer,
     PlanWeek,
@@ -47,6 +49,7 @@ __all__ = [
     "beds_answer",
     "forecast_answer",
     "monitoring_answer",
+    "history_answer",
     "length_of_stay_sources",
     "parse_quantiles",
     "plan_answer",
@@ -405,6 +408,31 @@ def staffing_answer(
         return answer.with_csv_table(table)
 
     return _pending(state, ("staffing", unit, begin, days, table), build, fmt)
+
+
+# --- history -------------------------------------------------------------------------------------------------
+
+
+def history_answer(state: ServingState, unit: str, days: int | None = None, fmt: Format = "json") -> Pending:
+    """The unit's recent daily census and admissions as counted in the training data (the last `days`)."""
+    _unit(state, unit)
+
+    def build() -> HistoryAnswer:
+        history = state.bundle.history
+        rows = history[history["unique_id"].astype(str) == unit].sort_values("ds")
+        if days is not None:
+            rows = rows.tail(days)
+        census = rows["census"] if "census" in rows.columns else pd.Series(None, index=rows.index, dtype=float)
+        admitted = rows["admissions"] if "admissions" in rows.columns else pd.Series(None, index=rows.index)
+        return HistoryAnswer(
+            unit=unit,
+            days=[
+                HistoryDay(date=pd.Timestamp(ds).date(), census=_none_if_nan(c), admissions=_none_if_nan(a))
+                for ds, c, a in zip(rows["ds"], census, admitted, strict=True)
+            ],
+        )
+
+    return _pending(state, ("history", unit, days), build, fmt)
 
 
 # --- ahead of time -------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from forecast import registry
 from forecast.api.answers import warm
+from forecast.api.pages import warm_pages
 from forecast.api.scenario_answers import warm_scenarios
 from forecast.api.settings import Settings
 from forecast.api.state import ServingState, build_state
@@ -31,6 +32,7 @@ def load_state(loader: Loader) -> ServingState:
     state = build_state(loader())
     warm(state)
     warm_scenarios(state)
+    warm_pages(state)
     return state
 
 

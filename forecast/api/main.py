@@ -9,12 +9,26 @@ from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
+from forecast.api.docs import install_docs
 from forecast.api.errors import install_handlers
 from forecast.api.follow import Resolver, alias_resolver, start_follower
 from forecast.api.loading import Loader, default_loader, describe, load_state
 from forecast.api.nowcasting import Nowcaster
-from forecast.api.routers import beds, episodes, forecast, health, model, monitoring, plan, staffing, units
+from forecast.api.routers import (
+    beds,
+    episodes,
+    forecast,
+    health,
+    history,
+    model,
+    monitoring,
+    pages,
+    plan,
+    staffing,
+    units,
+)
 from forecast.api.routers import scenarios as scenario_routes
 from forecast.api.settings import Settings
 from forecast.store import EpisodeStore
@@ -75,7 +89,10 @@ def create_app(
             await to_thread.run_sync(app.state.follower.stop)
         store.dispose()
 
-    app = FastAPI(title="bedcast", version="1", description=DESCRIPTION, lifespan=lifespan)
+    # The docs are served from installed assets (install_docs), not FastAPI's CDN defaults.
+    app = FastAPI(
+        title="bedcast", version="1", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.settings = settings
     app.state.loader = loader
     app.state.serving = None
@@ -86,5 +103,10 @@ def create_app(
     install_handlers(app)
     for router in (health, units, forecast, beds, plan, staffing, model, episodes, monitoring):
         app.include_router(router.router)
+    app.include_router(history.router)
     app.include_router(scenario_routes.router)
+    # The planner's pages and their assets, all from installed packages (no internet needed).
+    app.include_router(pages.router)
+    install_docs(app)  # before /assets, which would otherwise take /assets/docs
+    app.mount("/assets", StaticFiles(packages=[("forecast.api", "static")]), name="assets")
     return app

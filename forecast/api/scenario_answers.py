@@ -103,11 +103,17 @@ COLUMNS: dict[Table, list[str]] = {
 JSON_KEYS: dict[Table, str] = {"weeks": "weeks", "days": "days", "shifts": "shifts", "fte": "weekly_fte"}
 
 
-def _renamed(name: str) -> str:
+CORE_NAMES = {api: core for core, api in NAMES.items()}
+
+
+def _core_name(name: str, columns: pd.Index) -> str:
+    """The core's column behind an API column (`served_open_beds` → `served_current_beds`)."""
+    if name in columns:  # the weekly table's `mean_census` is the core's own name; the daily one's is `mean`
+        return name
     for prefix in ("served_", "change_"):
         if name.startswith(prefix):
-            return prefix + NAMES.get(name[len(prefix) :], name[len(prefix) :])
-    return NAMES.get(name, name)
+            return prefix + CORE_NAMES.get(name[len(prefix) :], name[len(prefix) :])
+    return CORE_NAMES.get(name, name)
 
 
 def _whole(name: str) -> bool:
@@ -117,17 +123,17 @@ def _whole(name: str) -> bool:
 
 def _api_table(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
     """The core's table with the API's names and types: dates as YYYY-MM-DD, whole numbers as whole."""
-    frame = frame.rename(columns=_renamed)
     out = {}
     for name in COLUMNS[table]:
-        values = frame[name]
+        values = frame[_core_name(name, frame.columns)]
         if name in ("date", "week_start"):
             days, index = np.unique(values.to_numpy(), return_inverse=True)
-            values = pd.DatetimeIndex(days).strftime("%Y-%m-%d").to_numpy()[index]
+            out[name] = pd.DatetimeIndex(days).strftime("%Y-%m-%d").to_numpy()[index]
         elif _whole(name) and not isinstance(values.dtype, pd.Int64Dtype):
-            values = pd.array(np.round(values.to_numpy(dtype=float, na_value=np.nan)), dtype="Int64")
-        out[name] = values
-    return pd.DataFrame(out, index=frame.index)
+            out[name] = pd.array(np.round(values.to_numpy(dtype=float, na_value=np.nan)), dtype="Int64")
+        else:
+            out[name] = values.array
+    return pd.DataFrame(out, copy=False)
 
 
 # --- per loaded model ----------------------------------------------------------------------------------------

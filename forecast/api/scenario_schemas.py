@@ -107,8 +107,9 @@ class ScenarioIn(BaseModel):
     )
     admissions: list[AdmissionsChangeIn] = Field(default_factory=list, max_length=100)
     length_of_stay: list[LengthOfStayChangeIn] = Field(default_factory=list, max_length=100)
-    target_acute: float | None = Field(None, gt=0, le=1, description="Occupancy target of acute care (0.85).")
-    target_elective: float | None = Field(None, gt=0, le=1, description="Occupancy target of planned care (0.95).")
+    # From 1 %: a target near zero asks for more beds than can be counted (1e-300: infinite beds).
+    target_acute: float | None = Field(None, ge=0.01, le=1, description="Occupancy target of acute care (0.85).")
+    target_elective: float | None = Field(None, ge=0.01, le=1, description="Occupancy target of planned care (0.95).")
     overflow_risk: float | None = Field(None, gt=0, le=0.5, description="Accepted P(census > beds) a day.")
     planned_beds: list[PlannedBedsIn] = Field(default_factory=list, max_length=5000)
     smooth_electives: bool | list[str] = Field(

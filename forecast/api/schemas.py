@@ -20,6 +20,8 @@ __all__ = [
     "ForecastAnswer",
     "ForecastDay",
     "Health",
+    "HistoryAnswer",
+    "HistoryDay",
     "ModelAnswer",
     "MonitoringAnswer",
     "PlanAnswer",
@@ -136,6 +138,20 @@ class ForecastAnswer(TableAnswer):
                     row[f"{target}_q{level:g}"] = dist.quantiles[f"{level:g}"] if dist else None
             rows.append(row)
         return pd.DataFrame(rows)
+
+
+class HistoryDay(BaseModel):
+    date: dt.date
+    census: float | None = Field(description="Occupied beds at midnight, as counted in the data.")
+    admissions: float | None = Field(description="Admissions that day, as counted in the data.")
+
+
+class HistoryAnswer(TableAnswer):
+    unit: str
+    days: list[HistoryDay] = Field(description="The recent days the model was trained on (up to a year).")
+
+    def table(self) -> pd.DataFrame:
+        return frame_of(self.days, HistoryDay)
 
 
 class BedsDay(BaseModel):

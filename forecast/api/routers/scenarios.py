@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response, status
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from forecast.api.deps import ApiKey, FormatQuery, StateDep
@@ -138,5 +139,9 @@ async def saved_scenario(
     row = await run_in_threadpool(_scenarios(request).get, scenario_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no saved scenario {scenario_id}; GET /v1/scenarios")
-    scenario = ScenarioIn.model_validate(row["scenario"])
+    try:
+        scenario = ScenarioIn.model_validate(row["scenario"])
+    except ValidationError as error:  # saved by an older version whose fields this one no longer reads
+        detail = [{"loc": ["saved", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in error.errors()]
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail) from None
     return await respond(state, scenario_answer(state, scenario, fmt, _tables(tables), table))

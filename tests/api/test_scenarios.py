@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from forecast.api import Settings, create_app
 from forecast.registry import ServedModel
-from forecast.store import EpisodeStore
+from forecast.store import EpisodeStore, ScenarioStore
 from tests.scenario_bundles import flow_bundle
 
 KEY = "test-key"
@@ -161,3 +161,11 @@ def test_openapi_documents_the_scenario_with_an_example(client):
     body = spec["paths"]["/v1/scenarios"]["post"]["requestBody"]["content"]["application/json"]
     assert body["examples"]["summer"]["value"]["planned_beds"]
     assert "ScenarioIn" in spec["components"]["schemas"] and "ScenarioAnswer" in spec["components"]["schemas"]
+
+
+def test_a_saved_scenario_this_version_cannot_read_is_422_not_an_error(tmp_path):
+    with TestClient(app_for(tmp_path)) as client:
+        store = ScenarioStore(client.app.state.store.engine)
+        old = store.save("from an older version", {"admissions": [{"percent": 5, "ward": "x"}]})
+        response = client.get(f"/v1/scenarios/{old['id']}")
+        assert response.status_code == 422 and response.json()["detail"][0]["loc"][:2] == ["saved", "admissions"]
