@@ -9,31 +9,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from forecast.api import create_app
+from forecast.demo import DEFAULT_UNITS
 from tests.api.conftest import settings_for
+from tests.demo_training import train_demo
 
 
 @pytest.mark.slow
 def test_trained_champion_served_end_to_end(tmp_path, monkeypatch):
-    from forecast.demo import DEFAULT_UNITS, generate_demo_hospital
-    from training.pipeline import train
-    from training.settings import TrainSettings
-
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    hospital = generate_demo_hospital(start="2023-01-01", end="2024-12-31", units=DEFAULT_UNITS[:2])
-    hospital.episodes.to_csv(tmp_path / "episodes.csv", index=False)
-    hospital.units.to_csv(tmp_path / "units.csv", index=False)
-    trained = train(
-        TrainSettings(
-            data=tmp_path / "episodes.csv",
-            units=tmp_path / "units.csv",
-            candidates=("seasonal_naive", "ets"),
-            folds=2,
-            horizon=28,
-            root=tmp_path,
-        ),
-        say=lambda line: None,
-    )
+    trained = train_demo(tmp_path)
 
     with TestClient(create_app(settings_for(tmp_path))) as client:  # the real loader: the registry's champion
         assert client.get("/ready").json()["model_version"] == trained.version
