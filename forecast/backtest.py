@@ -317,9 +317,9 @@ def judge(forecasts: pd.DataFrame, scale: pd.Series, candidates: Sequence[str], 
     honest = _honest_choices(forecasts, scale, candidates)
     forecasts = forecasts.copy()
     forecasts["honest"] = np.nan
-    for (unit, fold), choice in honest.items():
-        rows = (forecasts["unique_id"] == unit).to_numpy() & (forecasts["fold"] == fold).to_numpy()
-        forecasts.loc[rows, "honest"] = choice_point(forecasts[rows], choice)
+    for key, rows in forecasts.groupby(["unique_id", "fold"], sort=False):
+        if key in honest:
+            forecasts.loc[rows.index, "honest"] = choice_point(rows, honest[key])
     selected = _honest_selection(forecasts, honest, horizon)
     pooled = _pooled_mase(forecasts, scale)
     choice = pd.Series(
@@ -344,8 +344,9 @@ def _honest_choices(forecasts: pd.DataFrame, scale: pd.Series, candidates: Seque
             continue
         everyone = forecasts[forecasts["fold"].isin(known)]
         pooled = _pooled_mase(everyone, scale)
+        in_window = set(rows["unique_id"])
         for unit, past in everyone.groupby("unique_id", sort=True):
-            if unit in set(rows["unique_id"]):
+            if unit in in_window:
                 choices[(unit, fold)] = _choose(past, scale.loc[unit], candidates, pooled)
     return choices
 

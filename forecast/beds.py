@@ -31,6 +31,7 @@ __all__ = [
     "quantile_grid",
     "reliability",
     "reliability_statement",
+    "reliability_statements",
     "small_unit_warning",
     "small_unit_warnings",
     "widening_to_keep",
@@ -307,6 +308,19 @@ def widening_to_keep(census: np.ndarray, mean: np.ndarray, beds_quantile: np.nda
         if (census > beds).mean() <= risk:
             return float(round(factor, 2))
     return 4.0
+
+
+def reliability_statements(promise: pd.DataFrame) -> dict[str, str]:
+    """Per unit, the plan's sentence on its measured promise.
+
+    Args:
+        promise: indexed by unit, `status, promised_risk, overflow_share, days, upper_widened_by` (as
+            `metrics.promise_kept` gives them).
+    """
+    return {
+        str(unit): reliability_statement(str(unit), row.to_dict(), float(row["upper_widened_by"]))
+        for unit, row in promise.iterrows()
+    }
 
 
 def reliability_statement(unit: str, measured: dict[str, float | str], widened_by: float = 1.0) -> str:

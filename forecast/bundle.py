@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from forecast.backtest import Backtest
-from forecast.beds import reliability_statement
+from forecast.beds import reliability_statements
 from forecast.los import length_of_stay_curves
 from forecast.plans import pooled_forecasts
 from forecast.quantiles import LEVELS, columns
@@ -86,16 +86,8 @@ class ForecastBundle:
         """Per unit, the plan's sentence on its measured overflow promise (empty for older bundles)."""
         if "promise" not in self.units.columns:
             return {}
-        out = {}
-        for row in self.units.dropna(subset=["promise"]).itertuples(index=False):
-            measured = {
-                "status": row.promise,
-                "promised_risk": row.promised_risk,
-                "overflow_share": row.overflow_share,
-                "days": row.promise_days,
-            }
-            out[str(row.unit)] = reliability_statement(str(row.unit), measured, float(row.upper_widened_by))
-        return out
+        promise = self.units.dropna(subset=["promise"]).set_index("unit")
+        return reliability_statements(promise.rename(columns={"promise": "status", "promise_days": "days"}))
 
     @property
     def unit_names(self) -> list[str]:

@@ -286,11 +286,7 @@ def promise_lines(result: Any, risk: float) -> tuple[dict[str, float], list[str]
     from forecast import beds, metrics
 
     promise = metrics.promise_kept(result, risk)
-    lines = [
-        beds.reliability_statement(str(unit), row.to_dict(), row["upper_widened_by"])
-        for unit, row in promise.iterrows()
-    ]
-    return promise["upper_widened_by"].to_dict(), lines
+    return promise["upper_widened_by"].to_dict(), list(beds.reliability_statements(promise).values())
 
 
 @app.command()

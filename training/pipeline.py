@@ -107,8 +107,8 @@ def run_target(
         mase, naive = scores["mase"], scores["baseline_mase"]
         say(f"{target}: {unit}: chose {scores['model']} (MASE {mase:.3f}, seasonal naive {naive:.3f})")
     promise = metrics.promise_kept(result, config.overflow_risk)
-    for unit, row in promise[promise["status"] != "kept"].iterrows():
-        say(f"{target}: {unit}: " + beds.reliability_statement(str(unit), row.to_dict(), row["upper_widened_by"]))
+    for line in beds.reliability_statements(promise[promise["status"] != "kept"]).values():
+        say(f"{target}: {line}")
     regressors = [c for c in prepared.series.columns if c not in ("unique_id", "ds", "y")]
     forecast = pd.DataFrame(columns=FORECAST_COLUMNS)
     if ahead:
