@@ -33,6 +33,10 @@ __all__ = [
 ]
 
 COMBINED = 3  # a combination averages the best this many candidates
+# Days of history a window's origin needs: four weeks for a scored window (two weekly seasons and then some), eight
+# for an unscored lead window, whose errors teach the intervals (from less, they teach mostly the cold start).
+MIN_HISTORY_SCORED = 28
+MIN_HISTORY_LEAD = 56
 Progress = Callable[[str], None]
 
 
@@ -267,7 +271,8 @@ def backtest_windows(
         flow: inputs of the flow model (census from episodes).
         n_jobs: processes for the vectorised candidates.
         progress: called with a line per window.
-        lead_windows: unscored windows before the first scored one, for its choice and calibration.
+        lead_windows: unscored windows before the first scored one, for its choice and calibration (fewer
+            where the history is too short for them).
         quantiles: also the candidates' own predictive distributions (see `forecast_origin`).
 
     Returns:
@@ -275,12 +280,21 @@ def backtest_windows(
     """
     last_day = series["ds"].max()
     scored_origins = cutoffs(last_day, horizon, folds, step)
-    origins = lead_cutoffs(scored_origins[0], horizon, lead_windows) + scored_origins
-    if origins[0] <= series.groupby("unique_id")["ds"].min().max() + pd.Timedelta(days=2 * 7):
+    first_day = series.groupby("unique_id")["ds"].min().max()
+    if scored_origins[0] < first_day + pd.Timedelta(days=MIN_HISTORY_SCORED - 1):
         raise ValueError(
             f"too little history for {folds} folds {step} days apart with horizon {horizon}: the first cutoff "
-            f"{origins[0]:%Y-%m-%d} leaves almost no training data; use fewer folds or a smaller step"
+            f"{scored_origins[0]:%Y-%m-%d} leaves under {MIN_HISTORY_SCORED} days of training data; use fewer "
+            "folds or a smaller step"
         )
+    # A short history keeps the lead windows that fit; its first folds lean on the models' own spread.
+    leads = [
+        c
+        for c in lead_cutoffs(scored_origins[0], horizon, lead_windows)
+        if c >= first_day + pd.Timedelta(days=MIN_HISTORY_LEAD - 1)
+    ]
+    lead_windows = len(leads)
+    origins = leads + scored_origins
     windows = []
     scales = []
     for fold, cutoff in enumerate(origins):
