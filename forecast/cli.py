@@ -310,7 +310,7 @@ def backtest(
 
     try:
         candidates = (
-            candidate_models.candidates_for(models.split(",")) if models else tuple(candidate_models.CANDIDATES)
+            candidate_models.candidates_for(models.split(",")) if models else candidate_models.DEFAULT_CANDIDATES
         )
     except ValueError as error:
         raise fail(str(error)) from None

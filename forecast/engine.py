@@ -61,7 +61,7 @@ class EngineConfig:
     country: str = "SE"
     column: str | None = None  # the series to forecast in daily counts; default per target
     regressors: tuple[str, ...] = ()  # data columns with known future values
-    candidates: tuple[str, ...] = tuple(models.CANDIDATES)
+    candidates: tuple[str, ...] = models.DEFAULT_CANDIDATES
     n_jobs: int = 1
     lead_windows: int | None = None  # unscored windows before the first fold; None: by horizon and step
     overflow_risk: float = 0.05  # the promise the backtest measures (`forecast.metrics`) and the plan keeps

@@ -40,6 +40,7 @@ __all__ = [
     "LEVEL_DAYS",
     "BASELINE",
     "CANDIDATES",
+    "DEFAULT_CANDIDATES",
     "SIMPLICITY",
     "ARIMA",
     "ETS",
@@ -48,6 +49,7 @@ __all__ = [
     "Candidate",
     "FlowInputs",
     "FlowModel",
+    "GlobalBoosting",
     "GradientBoosting",
     "SeasonalNaive",
     "statsforecast_notes_silenced",
@@ -436,6 +438,100 @@ class GradientBoosting(Candidate):
         return pd.DataFrame({self.alias: point}, index=future.index)
 
 
+class GlobalBoosting(Candidate):
+    """One LightGBM model fitted on every unit's history at once (Nixtla's mlforecast), the approach of the M5
+    winners: a young unit borrows the calendar, holiday and tourism effects the other units' histories show.
+
+    Units of different size share the model through their series over each unit's recent level (the mean of the
+    last `level_window` days before the origin); the forecast is scaled back by it. The unit is a categorical
+    feature, so a unit's own shape is learned where its history shows one.
+    """
+
+    alias = "global"
+    simplicity = 6
+
+    def __init__(
+        self,
+        n_estimators: int = 300,
+        learning_rate: float = 0.05,
+        num_leaves: int = 15,
+        min_child_samples: int = 20,
+        objective: str = "l1",
+        lags: Sequence[int] = (1, 2, 3, 4, 5, 6, 7, 14, 21, 28),
+        windows: Sequence[int] = (7, 28),
+        level_window: int = 28,
+        max_history: int = 1096,
+        random_state: int = 0,
+    ) -> None:
+        """
+        Args:
+            n_estimators, learning_rate, num_leaves, min_child_samples, objective: LightGBM's.
+            lags: days back of the series the model reads (forecast recursively, day by day).
+            windows: rolling means of the series up to yesterday, in days.
+            level_window: days of the recent level each unit's series is divided by.
+            max_history: days of the most recent history to fit on.
+        """
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.objective = objective
+        self.lags = tuple(lags)
+        self.windows = tuple(windows)
+        self.level_window = level_window
+        self.max_history = max_history
+        self.random_state = random_state
+
+    def fit(self, history: pd.DataFrame, horizon: int, *, flow: FlowInputs | None = None, n_jobs: int = 1) -> Self:
+        from lightgbm import LGBMRegressor
+        from mlforecast import MLForecast
+        from mlforecast.lag_transforms import RollingMean
+
+        last = history.groupby("unique_id")["ds"].transform("max")
+        history = history[history["ds"] > last - pd.Timedelta(days=self.max_history)]
+        history = history.sort_values(["unique_id", "ds"]).reset_index(drop=True)
+        self.regressors_ = [c for c in known_regressors(history) if not c.startswith("dow_")]
+        level = history.groupby("unique_id", sort=False)["y"].apply(lambda y: y.tail(self.level_window).mean())
+        self.level_ = level.clip(lower=1.0)
+        self.units_ = pd.CategoricalDtype(sorted(self.level_.index.astype(str)))
+        frame = history[["unique_id", "ds", *self.regressors_]].copy()
+        frame["y"] = history["y"].to_numpy(float) / history["unique_id"].map(self.level_).to_numpy(float)
+        frame["unit"] = history["unique_id"].astype(str).astype(self.units_)
+        transforms: dict[int, list[Any]] = {1: [RollingMean(w, min_samples=min(w, 7)) for w in self.windows]}
+        model = LGBMRegressor(
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            objective=self.objective,
+            random_state=self.random_state,
+            n_jobs=1,
+            deterministic=True,
+            force_row_wise=True,
+            verbose=-1,
+        )
+        self.engine_ = MLForecast(
+            models={self.alias: model},
+            freq="D",
+            lags=list(self.lags),
+            lag_transforms=transforms if self.windows else None,
+            date_features=["dayofweek"],
+            num_threads=1,
+        )
+        self.engine_.fit(frame, static_features=["unit"], dropna=True, validate_data=False)
+        self.horizon_ = horizon
+        return self
+
+    def predict(self, future: pd.DataFrame, quantiles: bool = False) -> pd.DataFrame:
+        grid = self.engine_.make_future_dataframe(self.horizon_)
+        given = future[["unique_id", "ds", *self.regressors_]]
+        grid = grid.merge(given, on=["unique_id", "ds"], how="left")
+        predicted = self.engine_.predict(self.horizon_, X_df=grid)
+        predicted[self.alias] *= predicted["unique_id"].map(self.level_).to_numpy(float)
+        aligned = future[["unique_id", "ds"]].merge(predicted, on=["unique_id", "ds"], how="left")
+        return pd.DataFrame({self.alias: aligned[self.alias].clip(lower=0).to_numpy()}, index=future.index)
+
+
 # The flow model's admissions follow the level of this many recent days (the nowcast rolls the same rule on).
 LEVEL_DAYS = 70
 
@@ -556,8 +652,10 @@ class FlowModel(Candidate):
 
 # The table of candidates, in the order of the forecast columns.
 CANDIDATES: dict[str, type[Candidate]] = {
-    model.alias: model for model in (SeasonalNaive, ETS, MSTL, ARIMA, GradientBoosting, FlowModel)
+    model.alias: model for model in (SeasonalNaive, ETS, MSTL, ARIMA, GradientBoosting, FlowModel, GlobalBoosting)
 }
+# The candidates a run compares unless told otherwise (`--models`); the others are opt-in.
+DEFAULT_CANDIDATES: tuple[str, ...] = tuple(alias for alias in CANDIDATES if alias != GlobalBoosting.alias)
 BASELINE = SeasonalNaive.alias
 # Ties in the backtest go to the simpler model: lower rank is simpler.
 SIMPLICITY = {alias: model.simplicity for alias, model in CANDIDATES.items()}
