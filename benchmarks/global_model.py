@@ -1,19 +1,24 @@
-"""The global model (one LightGBM across units, `models.GlobalBoosting`) on the calibration benchmark's windows.
+"""The global models (one LightGBM across units: `global`, and `global_diff` of the daily changes) on the
+calibration benchmark's windows.
 
     .venv/bin/python benchmarks/global_model.py --base DIR --cache DIR [--data demo,italy,hdhi,uihc]
-        [--protocols dense,sparse,short] [--horizons 28,91,364] [--params '{"num_leaves": 31}'] [--no-gbm]
+        [--protocols short,sparse,dense] [--horizons 28,91,364] [--params '{"num_leaves": 31}'] [--no-gbm] [--young]
 
 `benchmarks/calibration.py --cache DIR` keeps every window's candidate forecasts (`<data>-<protocol>-<h>-windows-
-<tag>.parquet` in `--base`, read only). For each such run this recomputes only the global model's forecasts on the
-same windows (same cutoffs and horizon, on the data `calibration.load`/`last_days` give), keeps them in `--cache`
-(`<run>-global[-<params>].parquet`), and prints per run:
+<tag>.parquet` in `--base`, read only). For each such run this recomputes only the opt-in candidates' forecasts (the
+table's aliases outside `models.DEFAULT_CANDIDATES`) on the same windows (same cutoffs and horizon, on the data
+`calibration.load`/`last_days` give), keeps them in `--cache` (`<run>-<alias>[-<params>].parquet`), and prints a
+line per run:
 
-- the global model's MASE, the best other candidate's, ETS's and the seasonal naive's (scored windows, MASE as in
-  `calibration.mase`: per unit and window MAE over the window's seasonal-naive scale);
-- the honest selection (`backtest.judge`, as the engine runs it) without and with the global model among the
-  candidates: its MASE, its 80 % coverage and the share of days over the 5 %-risk beds;
-- seconds per unit per window for the global model's fit and forecast, beside the per-unit `gbm` refitted on the
-  same windows (whose forecasts must equal the cached ones: the check that the windows are the same).
+- each global model's MASE, the best default candidate's, ETS's and the seasonal naive's (scored windows, MASE as
+  in `calibration.mase`: per unit and window MAE over the window's seasonal-naive scale);
+- the honest selection's MASE (`backtest.judge`, as the engine runs it) on the default candidates, with each global
+  model added, and with both; the 80 % coverage and the share of days over the 5 %-risk beds without and with both;
+- seconds per unit per window for each global model's fits and forecasts, beside the per-unit `gbm` refitted on the
+  same windows (`gbmΔ`: its largest difference from the cached forecasts, 0 when the windows are the same).
+
+With `--young`, each short run of several units is also run with each unit in turn young (the short protocol's
+last days) among old units (their whole history), the case a global model is for.
 """
 
 from __future__ import annotations
@@ -37,7 +42,13 @@ from forecast import engine, models
 from forecast.backtest import judge, split_at
 from forecast.quantiles import column
 
-ALIAS = models.GlobalBoosting.alias
+# The candidates measured here: those of the table that runs compare only when asked (the global models).
+OPT_IN = [alias for alias in models.CANDIDATES if alias not in models.DEFAULT_CANDIDATES]
+
+
+def short(alias: str) -> str:
+    """A column label: `global`, `diff`."""
+    return alias.split("_")[-1]
 
 
 def mase(frame: pd.DataFrame, point: str) -> float:
@@ -74,18 +85,49 @@ def selection(frame: pd.DataFrame, candidates: list[str], horizon: int) -> tuple
     return mase(chosen, "mean"), float(inside.mean()), float((y > beds).mean())
 
 
+def young_unit(prepared: engine.Prepared, frame: pd.DataFrame, horizon: int, params: dict) -> pd.DataFrame:
+    """Each unit in turn as a young one among old ones: its last `SHORT_DAYS` only, the other units' whole history.
+
+    `frame` is the short protocol's run (every unit young). A local candidate's forecasts of the young unit read
+    only its own short history, so they are the run's; a global model's differ, since it also learns from the
+    others' years. Returns per unit the MASE of each candidate on its scored windows, and of each global model
+    fitted with the others' whole history (`<alias>_old`) beside the one fitted among young units only.
+    """
+    short = cal.last_days(prepared, cal.SHORT_DAYS).series
+    rows = []
+    for unit in sorted(frame["unique_id"].unique()):
+        mixed = engine.Prepared(
+            pd.concat([prepared.series[prepared.series["unique_id"] != unit], short[short["unique_id"] == unit]]),
+            prepared.future,
+            None,
+            prepared.column,
+        )
+        own = frame[frame["unique_id"] == unit].copy()
+        for alias in OPT_IN:
+            own[f"{alias}_old"], _ = windows_forecast(mixed, own, horizon, alias, params)
+        scored = own[own["fold"] > 0]
+        columns = [c for c in [*models.CANDIDATES, *(f"{a}_old" for a in OPT_IN)] if c in own.columns]
+        rows.append({"unit": unit, **{c: mase(scored, c) for c in columns}})
+    table = pd.DataFrame(rows).set_index("unit")
+    table.loc["mean"] = table.mean()
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", type=Path, required=True, help="calibration.py's cache (read only)")
-    parser.add_argument("--cache", type=Path, required=True, help="where the global model's forecasts are kept")
+    parser.add_argument("--cache", type=Path, required=True, help="where the global models' forecasts are kept")
     parser.add_argument("--data", default="demo,italy,hdhi,uihc")
     parser.add_argument("--protocols", default="short,sparse,dense")
     parser.add_argument("--horizons", default="28,91,364")
-    parser.add_argument("--params", default="{}", help="GlobalBoosting's hyper-parameters other than the defaults")
+    parser.add_argument("--params", default="{}", help="the global models' hyper-parameters other than the defaults")
     parser.add_argument("--no-gbm", action="store_true", help="skip refitting gbm for the timing and the check")
+    parser.add_argument(
+        "--young", action="store_true", help="short runs of several units: each unit young among old ones"
+    )
     args = parser.parse_args()
     params = json.loads(args.params)
-    suffix = "".join(f"-{k}={v}" for k, v in sorted(params.items()))
+    suffix = re.sub(r"[^A-Za-z0-9=.,_-]", "", "".join(f"-{k}={v}" for k, v in sorted(params.items())))
     args.cache.mkdir(parents=True, exist_ok=True)
     warnings.filterwarnings("ignore", category=UserWarning)
     loaded: dict[str, engine.Prepared] = {}
@@ -102,36 +144,50 @@ def main() -> None:
             loaded[name] = cal.load(name)[1]
         prepared = cal.last_days(loaded[name], cal.SHORT_DAYS) if protocol == "short" else loaded[name]
         units, windows = frame["unique_id"].nunique(), frame["cutoff"].nunique()
-        path = args.cache / f"{key}-{ALIAS}{re.sub(r'[^A-Za-z0-9=.,_-]', '', suffix)}.parquet"
-        if path.exists():
-            kept = pd.read_parquet(path)
-            frame[ALIAS] = kept[ALIAS].to_numpy()
-            seconds = float(kept["seconds"].iloc[0])
-        else:
-            frame[ALIAS], seconds = windows_forecast(prepared, frame, horizon, ALIAS, params)
-            frame[["unique_id", "ds", "fold", ALIAS]].assign(seconds=seconds).to_parquet(path)
+        seconds = {}
+        for alias in OPT_IN:
+            path = args.cache / f"{key}-{alias}{suffix}.parquet"
+            if path.exists():
+                kept = pd.read_parquet(path)
+                frame[alias] = kept.drop(columns=["unique_id", "ds", "fold", "seconds"]).iloc[:, 0].to_numpy()
+                seconds[alias] = float(kept["seconds"].iloc[0])
+            else:
+                frame[alias], seconds[alias] = windows_forecast(prepared, frame, horizon, alias, params)
+                frame[["unique_id", "ds", "fold", alias]].assign(seconds=seconds[alias]).to_parquet(path)
         gbm_seconds, gbm_gap = float("nan"), float("nan")
         if not args.no_gbm:
             refitted, gbm_seconds = windows_forecast(prepared, frame, horizon, "gbm", {})
             gbm_gap = float((refitted - frame["gbm"]).abs().max())
-        others = [c for c in models.CANDIDATES if c in frame.columns and c != ALIAS]
+        others = [c for c in models.DEFAULT_CANDIDATES if c in frame.columns]
         scored = frame[frame["fold"] > 0]
-        score = {c: mase(scored, c) for c in [*others, ALIAS]}
+        score = {c: mase(scored, c) for c in [*others, *OPT_IN]}
         best = min((c for c in others if c != models.BASELINE), key=score.__getitem__)
         without = selection(frame, others, horizon)
-        with_global = selection(frame, [*others, ALIAS], horizon)
+        each = [selection(frame, [*others, alias], horizon)[0] for alias in OPT_IN]
+        everything = selection(frame, [*others, *OPT_IN], horizon)
         per = units * windows
         line = (
-            f"{key:<18}{units:>3}{windows:>4}{score[ALIAS]:>8.3f}{score[best]:>8.3f} {best:<6}{score['ets']:>7.3f}"
-            f"{score[models.BASELINE]:>8.3f}{without[0]:>8.3f}{with_global[0]:>8.3f}"
-            f"{without[1]:>7.1%}{with_global[1]:>7.1%}{without[2]:>7.1%}{with_global[2]:>7.1%}"
-            f"{seconds / per:>8.2f}{gbm_seconds / per:>7.2f}{gbm_gap:>7.0e}"
+            f"{key:<16}{units:>3}{windows:>4}"
+            + "".join(f"{score[a]:>8.3f}" for a in OPT_IN)
+            + f"{score[best]:>7.3f} {best:<6}{score['ets']:>6.3f}{score[models.BASELINE]:>7.3f}{without[0]:>7.3f}"
+            + "".join(f"{m:>8.3f}" for m in each)
+            + f"{everything[0]:>7.3f}{without[1]:>6.0%}{everything[1]:>6.0%}{without[2]:>6.1%}{everything[2]:>6.1%}"
+            + "".join(f"{seconds[a] / per:>9.2f}" for a in OPT_IN)
+            + f"{gbm_seconds / per:>6.2f}{gbm_gap:>6.0e}"
         )
         lines.append(line)
         print(line, flush=True)
+        if args.young and protocol == "short" and units > 1:
+            print(f"\n{key}: each unit young (its last {cal.SHORT_DAYS} days) among old ones, MASE")
+            print(young_unit(loaded[name], frame, horizon, params).round(3).to_string(), "\n", flush=True)
     header = (
-        f"{'run':<18}{'n':>3}{'win':>4}{'global':>8}{'best':>8} {'(of)':<6}{'ets':>7}{'naive':>8}"
-        f"{'sel':>8}{'sel+g':>8}{'cov80':>7}{'+g':>7}{'over5':>7}{'+g':>7}{'s/u/w':>8}{'gbm':>7}{'gbmΔ':>7}"
+        f"{'run':<16}{'n':>3}{'win':>4}"
+        + "".join(f"{short(a):>8}" for a in OPT_IN)
+        + f"{'best':>7} {'(of)':<6}{'ets':>6}{'naive':>7}{'sel':>7}"
+        + "".join(f"{'+' + short(a):>8}" for a in OPT_IN)
+        + f"{'+all':>7}{'cov80':>6}{'+all':>6}{'over5':>6}{'+all':>6}"
+        + "".join(f"{'s:' + short(a):>9}" for a in OPT_IN)
+        + f"{'s:gbm':>6}{'gbmΔ':>6}"
     )
     print("\n" + header)
     print("\n".join(lines))

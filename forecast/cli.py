@@ -300,7 +300,10 @@ def backtest(
     country: Country = "SE",
     column: Annotated[str | None, typer.Option(help="Daily counts: the column to forecast.")] = None,
     regressors: Regressors = None,
-    models: Annotated[str | None, typer.Option(help="Comma-separated candidates (default: all).")] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated candidates (default: all but the global models, global and global_diff)."),
+    ] = None,
     guest_nights: GuestNights = None,
     quiet: Quiet = False,
 ) -> None:

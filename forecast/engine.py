@@ -9,8 +9,9 @@ model, its admissions and episodes), so both split the units into chunks and map
 in this process, or on a `Runner` such as `forecast.distributed.DaskRunner`. The choice, which pools over all
 units, is made here on all of them. The results equal the single-chunk run's as long as every unit's series ends
 on the same day (the backtest takes its cutoffs from the last day of the data it is given); `split_prepared`
-checks that. One caveat lives in `forecast.models`: MSTL drops its yearly season when the shortest series *in the
-call* has under two years, so a chunk can differ from the whole for MSTL when unit histories straddle two years.
+checks that. Two caveats live in `forecast.models`: MSTL drops its yearly season when the shortest series *in the
+call* has under two years, so a chunk can differ from the whole for MSTL when unit histories straddle two years;
+and the global models (opt-in) learn across the units of their chunk only.
 """
 
 from __future__ import annotations

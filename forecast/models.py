@@ -6,8 +6,9 @@ Every candidate has the shape of a statsforecast or scikit-learn model: its hype
 distribution on the quantile grid (`predict(future, quantiles=True)`). `history` is the long frame
 `unique_id, ds, y` plus regressor columns; `future` holds the same regressors for the `horizon` days to forecast,
 sorted by unit and day. The statsforecast candidates fit all units at once (they are vectorised over series);
-the others unit by unit. The backtest, the engine, training and the distributed run all look candidates up here:
-adding a candidate is adding a class to this file and its alias to the table.
+the global models learn one model across units; the others fit unit by unit. The backtest, the engine, training
+and the distributed run all look candidates up here: adding a candidate is adding a class to this file and its
+alias to the table (and to `DEFAULT_CANDIDATES` when runs should compare it unless told otherwise).
 
 The intervals the product reports are not made here: `forecast.calibration` derives every candidate's quantiles
 from its own out-of-sample errors, so that all candidates are calibrated the same honest way. A candidate's own
@@ -50,6 +51,7 @@ __all__ = [
     "FlowInputs",
     "FlowModel",
     "GlobalBoosting",
+    "GlobalChanges",
     "GradientBoosting",
     "SeasonalNaive",
     "statsforecast_notes_silenced",
@@ -444,7 +446,13 @@ class GlobalBoosting(Candidate):
 
     Units of different size share the model through their series over each unit's recent level (the mean of the
     last `level_window` days before the origin); the forecast is scaled back by it. The unit is a categorical
-    feature, so a unit's own shape is learned where its history shows one.
+    feature, so a unit's own shape is learned where its history shows one. The model reads the last days and
+    weeks of the series and is forecast recursively, a day at a time, its own forecasts standing in for the days
+    it has not seen.
+
+    The only candidates whose forecast of a unit depends on the other units' series: a run split into chunks of
+    units (`engine.split_prepared`) fits one per chunk. With a single unit it is a local model, and a weaker one
+    than `gbm`: not among the default candidates (`DEFAULT_CANDIDATES`); ask for it by its alias.
     """
 
     alias = "global"
@@ -459,15 +467,19 @@ class GlobalBoosting(Candidate):
         objective: str = "l1",
         lags: Sequence[int] = (1, 2, 3, 4, 5, 6, 7, 14, 21, 28),
         windows: Sequence[int] = (7, 28),
+        differences: Sequence[int] = (),
         level_window: int = 28,
         max_history: int = 1096,
         random_state: int = 0,
     ) -> None:
         """
         Args:
-            n_estimators, learning_rate, num_leaves, min_child_samples, objective: LightGBM's.
+            n_estimators, learning_rate, num_leaves, min_child_samples, objective: LightGBM's. The absolute
+                loss (`l1`) is the one MASE scores.
             lags: days back of the series the model reads (forecast recursively, day by day).
             windows: rolling means of the series up to yesterday, in days.
+            differences: model the series' changes over these many days (mlforecast's `Differences`) rather than
+                its levels; none by default (`GlobalChanges` takes the daily changes).
             level_window: days of the recent level each unit's series is divided by.
             max_history: days of the most recent history to fit on.
         """
@@ -478,6 +490,7 @@ class GlobalBoosting(Candidate):
         self.objective = objective
         self.lags = tuple(lags)
         self.windows = tuple(windows)
+        self.differences = tuple(differences)
         self.level_window = level_window
         self.max_history = max_history
         self.random_state = random_state
@@ -486,13 +499,21 @@ class GlobalBoosting(Candidate):
         from lightgbm import LGBMRegressor
         from mlforecast import MLForecast
         from mlforecast.lag_transforms import RollingMean
+        from mlforecast.target_transforms import Differences
 
         last = history.groupby("unique_id")["ds"].transform("max")
         history = history[history["ds"] > last - pd.Timedelta(days=self.max_history)]
         history = history.sort_values(["unique_id", "ds"]).reset_index(drop=True)
         self.regressors_ = [c for c in known_regressors(history) if not c.startswith("dow_")]
-        level = history.groupby("unique_id", sort=False)["y"].apply(lambda y: y.tail(self.level_window).mean())
-        self.level_ = level.clip(lower=1.0)
+        self.recent_ = history.groupby("unique_id", sort=False)["y"].apply(lambda y: y.tail(self.level_window).mean())
+        self.level_ = self.recent_.clip(lower=1.0)
+        self.horizon_ = horizon
+        self.engine_: Any = None
+        # Rows that know every lag (and difference); with too few of them over all units, the recent level is
+        # all there is to forecast with.
+        needed = max(self.lags, default=0) + sum(self.differences)
+        if (history.groupby("unique_id").size() - needed).clip(lower=0).sum() < 2 * self.min_child_samples:
+            return self
         self.units_ = pd.CategoricalDtype(sorted(self.level_.index.astype(str)))
         frame = history[["unique_id", "ds", *self.regressors_]].copy()
         frame["y"] = history["y"].to_numpy(float) / history["unique_id"].map(self.level_).to_numpy(float)
@@ -517,19 +538,40 @@ class GlobalBoosting(Candidate):
             lag_transforms=transforms if self.windows else None,
             date_features=["dayofweek"],
             num_threads=1,
+            target_transforms=[Differences(list(self.differences))] if self.differences else None,
         )
-        self.engine_.fit(frame, static_features=["unit"], dropna=True, validate_data=False)
-        self.horizon_ = horizon
+        with warnings.catch_warnings():
+            # A unit too young for the longest lag adds no training rows, yet is forecast (its lags are missing).
+            warnings.filterwarnings("ignore", message="The following series were dropped completely")
+            self.engine_.fit(frame, static_features=["unit"], dropna=True, validate_data=False)
         return self
 
     def predict(self, future: pd.DataFrame, quantiles: bool = False) -> pd.DataFrame:
-        grid = self.engine_.make_future_dataframe(self.horizon_)
-        given = future[["unique_id", "ds", *self.regressors_]]
-        grid = grid.merge(given, on=["unique_id", "ds"], how="left")
+        if self.engine_ is None:
+            return pd.DataFrame({self.alias: future["unique_id"].map(self.recent_).to_numpy(float)}, index=future.index)
+        grid = None
+        if self.regressors_:
+            # Every unit's next `horizon` days, whatever rows `future` has (a missing day's regressors are unknown).
+            grid = self.engine_.make_future_dataframe(self.horizon_).merge(
+                future[["unique_id", "ds", *self.regressors_]], on=["unique_id", "ds"], how="left"
+            )
         predicted = self.engine_.predict(self.horizon_, X_df=grid)
         predicted[self.alias] *= predicted["unique_id"].map(self.level_).to_numpy(float)
         aligned = future[["unique_id", "ds"]].merge(predicted, on=["unique_id", "ds"], how="left")
         return pd.DataFrame({self.alias: aligned[self.alias].clip(lower=0).to_numpy()}, index=future.index)
+
+
+class GlobalChanges(GlobalBoosting):
+    """The global model of the day-to-day changes of each unit's series (over its recent level): what the units'
+    recent moves say about the next ones, summed day by day. It follows a wave or a climb that the model of
+    levels, which cannot forecast outside the levels it was fitted on, lags; on a steady census its summed
+    changes drift, the more the longer the horizon (the backtest's choice weighs that per unit)."""
+
+    alias = "global_diff"
+    simplicity = 7
+
+    def __init__(self, differences: Sequence[int] = (1,), **params: Any) -> None:
+        super().__init__(differences=differences, **params)
 
 
 # The flow model's admissions follow the level of this many recent days (the nowcast rolls the same rule on).
@@ -652,10 +694,13 @@ class FlowModel(Candidate):
 
 # The table of candidates, in the order of the forecast columns.
 CANDIDATES: dict[str, type[Candidate]] = {
-    model.alias: model for model in (SeasonalNaive, ETS, MSTL, ARIMA, GradientBoosting, FlowModel, GlobalBoosting)
+    model.alias: model
+    for model in (SeasonalNaive, ETS, MSTL, ARIMA, GradientBoosting, FlowModel, GlobalBoosting, GlobalChanges)
 }
-# The candidates a run compares unless told otherwise (`--models`); the others are opt-in.
-DEFAULT_CANDIDATES: tuple[str, ...] = tuple(alias for alias in CANDIDATES if alias != GlobalBoosting.alias)
+# The candidates a run compares unless told otherwise (`--models`); the global models are opt-in.
+DEFAULT_CANDIDATES: tuple[str, ...] = tuple(
+    alias for alias in CANDIDATES if alias not in (GlobalBoosting.alias, GlobalChanges.alias)
+)
 BASELINE = SeasonalNaive.alias
 # Ties in the backtest go to the simpler model: lower rank is simpler.
 SIMPLICITY = {alias: model.simplicity for alias, model in CANDIDATES.items()}

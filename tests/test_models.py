@@ -119,11 +119,104 @@ def test_admissions_follow_a_recent_shift_in_intake():
     assert rate.mean() == pytest.approx(30, rel=0.1)
 
 
+# --- the global models: one LightGBM across units ---------------------------------------------------------------
+
+WEEK_SHAPE = np.array([1.25, 1.2, 1.1, 1.0, 0.95, 0.7, 0.6])  # Monday to Sunday, the same in every unit
+
+
+def shared_week_panel(young_days: int = 56, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Units of very different size with one weekly shape and one event effect (×0.5), Poisson counts, and the
+    next 28 days; the last unit is young (`young_days` of history, the others 500)."""
+    rng = np.random.default_rng(seed)
+    end = pd.Timestamp("2024-06-30")
+    history, future = [], []
+    for u, level in enumerate((4.0, 15.0, 60.0, 250.0, 30.0)):
+        days = young_days if u == 4 else 500
+        ds = pd.date_range(end=end + pd.Timedelta(days=28), periods=days + 28, freq="D")
+        event = (np.arange(len(ds)) % 17 == 3).astype(float)
+        mean = level * WEEK_SHAPE[ds.dayofweek] * np.where(event == 1, 0.5, 1.0)
+        frame = pd.DataFrame({"unique_id": f"u{u}", "ds": ds, "y": rng.poisson(mean).astype(float), "event": event})
+        frame["expected"] = mean
+        history.append(frame.iloc[:days].drop(columns="expected"))
+        future.append(frame.iloc[days:])
+    return pd.concat(history, ignore_index=True), pd.concat(future, ignore_index=True)
+
+
+def test_the_global_model_fits_all_units_at_once_and_forecasts_every_unit_and_day():
+    history, ahead = shared_week_panel()
+    future = ahead.drop(columns=["y", "expected"])
+    model = models.candidate("global").fit(history, 28)
+    out = model.predict(future)
+    assert list(out.columns) == ["global"] and out.index.equals(future.index)
+    assert out["global"].notna().all() and (out["global"] >= 0).all()
+    # One model for every unit, fitted once; the same data gives the same forecast.
+    assert len(model.engine_.models_) == 1
+    again = models.candidate("global").fit(history, 28).predict(future)
+    assert out["global"].to_numpy() == pytest.approx(again["global"].to_numpy())
+    # Per unit, closer to the truth than the recent level (the mean of the last four weeks), the young unit
+    # included: eight weeks of its own are too few to tell its week from noise, the others' years are not.
+    ahead["global"] = out["global"].to_numpy()
+    recent = history.groupby("unique_id")["y"].apply(lambda y: y.tail(28).mean())
+    ahead["naive"] = ahead["unique_id"].map(recent)
+    for unit, rows in ahead.groupby("unique_id"):
+        error = (rows["global"] - rows["expected"]).abs().mean()
+        naive = (rows["naive"] - rows["expected"]).abs().mean()
+        assert error < 0.6 * naive, unit
+        # The shared shape in the young unit's own forecast: weekdays above the weekend, event days below.
+        weekday = rows["ds"].dt.dayofweek < 5
+        assert rows.loc[weekday, "global"].mean() > 1.3 * rows.loc[~weekday, "global"].mean(), unit
+    young = ahead[(ahead["unique_id"] == "u4") & (ahead["ds"].dt.dayofweek < 5)]
+    assert young.loc[young["event"] == 1, "global"].mean() < 0.75 * young.loc[young["event"] == 0, "global"].mean()
+
+
+def test_the_global_model_of_changes_follows_a_shared_climb_the_model_of_levels_lags():
+    # Every unit climbs 1.5 % a day (an epidemic wave): the levels model cannot forecast above the levels it was
+    # fitted on; the model of the day-to-day changes carries the climb on.
+    rng = np.random.default_rng(5)
+    history, future, truth = [], [], []
+    for u, level in enumerate((20.0, 80.0, 300.0)):
+        ds = pd.date_range("2020-03-01", periods=150 + 28, freq="D")
+        mean = level * np.exp(0.015 * np.arange(len(ds)))
+        frame = pd.DataFrame({"unique_id": f"u{u}", "ds": ds, "y": rng.poisson(mean).astype(float)})
+        history.append(frame.iloc[:150])
+        future.append(frame.iloc[150:].drop(columns="y"))
+        truth.append(mean[150:])
+    history_frame, future_frame = pd.concat(history, ignore_index=True), pd.concat(future, ignore_index=True)
+    expected = np.concatenate(truth)
+    levels = models.candidate("global").fit(history_frame, 28).predict(future_frame)["global"].to_numpy()
+    changes = models.candidate("global_diff").fit(history_frame, 28).predict(future_frame)["global_diff"].to_numpy()
+    assert np.abs(changes - expected).mean() < 0.5 * np.abs(levels - expected).mean()
+    # Each unit's forecast keeps climbing (the levels' stays flat): from its first week to its last, by at least
+    # a third of the true rise (the smallest unit's noise hides part of the climb; the largest keeps 80 % of it).
+    for u in range(3):
+        forecast, flat, true = (x[28 * u : 28 * (u + 1)] for x in (changes, levels, expected))
+        rise = true[21:].mean() - true[:7].mean()
+        assert forecast[21:].mean() - forecast[:7].mean() > rise / 3 > flat[21:].mean() - flat[:7].mean(), u
+
+
+def test_the_global_models_are_opt_in_candidates_of_the_backtest():
+    from forecast import engine
+    from forecast.backtest import backtest_windows, judge
+
+    assert not {"global", "global_diff"} & set(engine.EngineConfig().candidates)
+    history, _ = shared_week_panel(young_days=120)
+    candidates = ["seasonal_naive", "global", "global_diff"]
+    forecasts, scale = backtest_windows(history, 28, folds=2, step=14, candidates=candidates, lead_windows=2)
+    assert forecasts[["global", "global_diff"]].notna().all().all()
+    assert forecasts.groupby("fold")["unique_id"].nunique().eq(5).all()
+    result = judge(forecasts, scale, candidates, 28)
+    # On a steady panel with a shared week the global model of levels beats last week's values.
+    mase = result.scores[result.scores["fold"] > 0].groupby("model")["mase"].mean()
+    assert mase["global"] < mase["seasonal_naive"]
+
+
 # --- the table of candidates and their own distributions -------------------------------------------------------
 
 
 def test_every_candidate_in_the_table_has_its_own_alias_and_rank():
-    assert list(models.CANDIDATES) == ["seasonal_naive", "ets", "mstl", "arima", "gbm", "flow"]
+    assert list(models.CANDIDATES) == ["seasonal_naive", "ets", "mstl", "arima", "gbm", "flow", "global", "global_diff"]
+    # The global models are opt-in (`--models`): a run compares the others unless told otherwise.
+    assert models.DEFAULT_CANDIDATES == ("seasonal_naive", "ets", "mstl", "arima", "gbm", "flow")
     for alias, model in models.CANDIDATES.items():
         assert model.alias == alias and models.candidate(alias).alias == alias
     assert len(set(models.SIMPLICITY.values())) == len(models.CANDIDATES)

@@ -38,7 +38,12 @@ def main(
     horizon: Annotated[int, typer.Option(min=7, max=366, help="Backtest horizon in days.")] = 91,
     folds: Annotated[int, typer.Option(min=1, max=52, help="Scored backtest windows.")] = 4,
     step: Annotated[int, typer.Option(min=1, help="Days between backtest cutoffs.")] = 91,
-    models_: Annotated[str | None, typer.Option("--models", help="Comma-separated candidates (default: all).")] = None,
+    models_: Annotated[
+        str | None,
+        typer.Option(
+            "--models", help="Comma-separated candidates (default: all but the global models, global and global_diff)."
+        ),
+    ] = None,
     regressors: Annotated[str | None, typer.Option(help="Daily counts: columns with known future values.")] = None,
     future_regressors: Annotated[
         Path | None,
