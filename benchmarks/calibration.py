@@ -40,6 +40,7 @@ from statsforecast.models import AutoETS
 
 from forecast import engine, models
 from forecast.backtest import cutoffs, judge, split_at
+from forecast.calibration import spread_from_interval
 from forecast.data import ingest, ingest_file
 from forecast.models import FlowInputs
 from forecast.quantiles import column
@@ -283,6 +284,8 @@ def backtest(prepared: engine.Prepared, config: engine.EngineConfig, cache: Path
         return frame.merge(scale.rename("scale").reset_index(), on=["unique_id", "fold"], how="left")
 
     frame = cached(cache, f"{key}-windows-{tag}", forecasts)
+    if "spread" not in frame.columns:  # a cache from before the ruler: the same, from ETS's own quantiles
+        frame["spread"] = spread_from_interval(frame[f"ets_{column(0.1)}"], frame[f"ets_{column(0.9)}"])
     scale = frame.groupby(["unique_id", "fold"])["scale"].first()
     return judge(frame.drop(columns="scale"), scale, candidates, config.horizon)
 
