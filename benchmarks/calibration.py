@@ -31,6 +31,7 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -338,12 +339,12 @@ def main() -> None:
         chosen = interval_scores(frame, np.ceil(frame[column(1 - RISK)].to_numpy() - 1e-9), scale)
         print(line("selected", chosen, naive))
         autoets = anchor_scores(
-            cached(args.cache, f"{key}-autoets", lambda: autoets_windows(prepared.series, config)), scale
+            cached(args.cache, f"{key}-autoets", partial(autoets_windows, prepared.series, config)), scale
         )
         print(line("AutoETS (own)", autoets, naive))
         if not args.no_prophet:
             series = prepared.series[["unique_id", "ds", "y", *config.regressors]]
-            prophet = cached(args.cache, f"{key}-prophet", lambda: prophet_windows(series, config, country))
+            prophet = cached(args.cache, f"{key}-prophet", partial(prophet_windows, series, config, country))
             print(line("Prophet (own)", anchor_scores(prophet, scale), naive))
         print(line("seasonal naive", Scores(naive), naive))
         print(line("85 % occupancy", occupancy_rule(frame, scale), naive))

@@ -2,25 +2,26 @@
 
 Every forecast's quantiles are its point forecast plus a spread. The spread's shape comes from a ruler: the own
 predictive distribution of exponential smoothing (statsforecast's AutoETS) fitted at the same origin, which follows
-the unit's level, noise and horizon from the first weeks of data. Its size is corrected by the honest errors seen so
-far (`standardised errors`: actual − forecast, over the ruler's spread):
+the unit's level, noise and horizon from its first weeks of data. Its size is corrected by the honest errors seen so
+far, standardised by the ruler (actual − forecast, over the ruler's spread):
 
-- pooled over the units of the backtest (units of one hospital share the shape of their errors; a unit with three
-  windows borrows from units with thirty), by horizon step, with a per-unit factor shrunk toward 1 by how many
-  windows the unit has;
-- with the ruler's own normal quantiles as a prior worth `prior_windows` windows, never narrower than them while
-  fewer than `few_windows` windows have matured;
-- adapted online to realised misses (adaptive conformal inference, Gibbs & Candès 2021): each tail's spread is
-  scaled by exp(θ), and θ moves by `adapt_rate` × (miss − target) for every day that matures, so a run of misses
-  widens the next forecasts and a run of hits narrows them.
+- pooled over the units of the backtest and over the steps nearest each horizon step: units of one hospital share
+  the shape of their errors, so a unit with three windows borrows from units with thirty (the ruler carries each
+  unit's own scale);
+- with the ruler's normal quantiles as a prior worth `prior_windows` windows, and never narrower than them while
+  fewer than `few_windows` windows have been seen;
+- centred on the point forecast: the errors' median shifts the quantiles only by n / (n + `bias_prior_windows`);
+- adapted online to realised misses (adaptive conformal inference, Gibbs & Candès 2021): each tail's distance from
+  the median is scaled by exp(θ), and θ moves by `adapt_rate` × (miss − 5 %) for every day that matures, so a run of
+  misses widens the next forecasts and a run of hits narrows them.
 
 The backtest replays this window by window exactly as the service runs it (`calibrate_windows`): a window's
-quantiles use only the days that had been seen at its origin. The same state at the end of the data calibrates the
-forecast beyond it (`Calibration`).
+quantiles use only the days seen at its origin, partly matured windows included. The state at the end of the data
+calibrates the forecast beyond it (`Calibration`).
 
-The ruler is the same model for every choice, so standardised errors of windows whose choices differ are
-comparable; the chosen model's own distribution (the flow model's Poisson census ignores the uncertainty of its
-admissions) is not.
+The ruler is one model for every choice, so that standardised errors of windows whose choices differ compare; the
+chosen model's own distribution does not serve (the flow model's Poisson census leaves out the uncertainty of its
+admissions, and the trees have none).
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ __all__ = [
     "apply_error_quantiles",
     "apply_spread",
     "calibrate_windows",
+    "adapted",
+    "conformal_levels",
     "error_quantiles",
+    "pooled_multipliers",
     "spread_from_interval",
     "step_quantiles",
     "widen_upper",
@@ -59,21 +63,25 @@ MIN_SPREAD = 0.5
 
 @dataclass(frozen=True)
 class Settings:
-    """How the errors correct the ruler (values measured in benchmarks/calibration.py on every shared data set).
+    """How the errors correct the ruler. The values were chosen on every shared data set under three protocols
+    (`benchmarks/calibration.py`); the README has the figures.
 
     Attributes:
-        prior_windows: the weight of the ruler's own normal quantiles, in windows of errors.
-        few_windows: below this many matured windows (pooled over units), never narrower than the ruler's own.
-        unit_prior_windows: the weight of the pooled spread in a unit's factor, in windows of the unit's own.
+        prior_windows: the weight of the ruler's normal quantiles, in windows of errors (units × windows).
+        few_windows: below this many windows seen, never narrower than the ruler's normal quantiles.
+        bias_prior_windows: the errors' median moves the quantiles by n / (n + this): from a few windows it is
+            noise, and the choice is already the best point forecast seen.
         adapt_rate: the step of θ per matured day and miss (0 turns the online adaptation off).
-        adapt_limits: bounds of θ (exp(1.5) ≈ 4.5 times the spread at most, exp(−1) ≈ 0.37 at least).
+        adapt_days: beyond this horizon the step shrinks in proportion (a year's window holds no more independent
+            misses than a quarter's).
+        adapt_limits: bounds of θ (at most exp(1.5) ≈ 4.5 times the spread, at least exp(−1) ≈ 0.37).
         target: the share of days beyond each tail the adaptation aims at (the 95th and 5th percentiles').
-        share: the share of the pooled errors nearest a step that make that step's quantiles.
+        share: the share of the errors, those of the nearest steps, that make a step's quantiles.
     """
 
     prior_windows: float = 1.0
     few_windows: int = 4
-    unit_prior_windows: float = 4.0
+    bias_prior_windows: float = 30.0
     adapt_rate: float = 0.02
     adapt_days: int = 91
     adapt_limits: tuple[float, float] = (-1.0, 1.5)
@@ -85,14 +93,16 @@ class Settings:
 class Calibration:
     """Per unit, the multipliers of the ruler's spread by step and quantile level, at the end of the data.
 
-    `multipliers[unit]` has one row per horizon step and one column per level of the grid: the quantile of the
-    forecast at step s is `point + spread(s) × multipliers[s]` (`apply_spread`).
+    `multipliers[unit]` has a row per horizon step and a column per level of the grid: a forecast's quantile at
+    step s is `point + spread(s) × multipliers[s]` (`apply_spread`). `adaptation[unit]` is the online state
+    (θ of the upper and the lower tail) they include.
     """
 
     multipliers: dict[str, np.ndarray] = field(default_factory=dict)
     adaptation: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def subset(self, units: list[str]) -> Calibration:
+        """The calibration of some units only."""
         return Calibration(
             {u: self.multipliers[u] for u in units if u in self.multipliers},
             {u: self.adaptation[u] for u in units if u in self.adaptation},
@@ -119,7 +129,7 @@ def step_quantiles(errors: np.ndarray, steps: np.ndarray, horizon: int, share: f
     z, at = errors[order], steps[order]
     take = min(len(z), max(40, int(share * len(z))))
     out = np.empty((horizon, len(GRID)))
-    # The nearest `take` errors to a step are a contiguous run of the sorted steps: slide it along.
+    # The errors nearest a step are a run of the sorted steps: slide the run along as the step grows.
     start = 0
     for step in range(1, horizon + 1):
         while start + take < len(z) and abs(at[start + take] - step) < abs(at[start] - step):
@@ -128,37 +138,43 @@ def step_quantiles(errors: np.ndarray, steps: np.ndarray, horizon: int, share: f
     return out
 
 
-def _with_prior(estimate: np.ndarray, windows: int, settings: Settings) -> np.ndarray:
-    """The errors' quantiles blended with the ruler's normal ones by weight; never narrower while they are few."""
-    blended = (settings.prior_windows * NORMAL + windows * estimate) / (settings.prior_windows + windows)
+def pooled_multipliers(
+    errors: np.ndarray, steps: np.ndarray, windows: int, horizon: int, settings: Settings
+) -> np.ndarray:
+    """The ruler's multipliers by step from the standardised errors seen so far, before the online adaptation.
+
+    Args:
+        errors, steps: the standardised errors seen and their horizon steps.
+        windows: how many windows (units × origins) they come from.
+        horizon: the steps to give multipliers for.
+        settings: the calibration's settings.
+    """
+    if not windows or not len(errors):
+        return np.tile(NORMAL, (horizon, 1))
+    seen = step_quantiles(errors, steps, horizon, settings.share)
+    median = seen[:, MEDIAN : MEDIAN + 1]
+    centred = seen - median + median * windows / (windows + settings.bias_prior_windows)
+    blended = (settings.prior_windows * NORMAL + windows * centred) / (settings.prior_windows + windows)
     if windows < settings.few_windows:
         blended = np.where(UPPER, np.maximum(blended, NORMAL), np.where(LOWER, np.minimum(blended, NORMAL), blended))
     return blended
 
 
-def _unit_factor(own: np.ndarray, own_windows: int, pooled: np.ndarray, settings: Settings) -> float:
-    """How much wider a unit's errors run than the pool's, shrunk toward 1 by its number of windows."""
-    if not own_windows or not len(pooled):
-        return 1.0
-    spread = float(np.mean(np.abs(pooled)))
-    if spread <= 0:
-        return 1.0
-    ratio = float(np.mean(np.abs(own))) / spread
-    return (own_windows * ratio + settings.unit_prior_windows) / (own_windows + settings.unit_prior_windows)
-
-
-def _adapted(multipliers: np.ndarray, theta: tuple[float, float]) -> np.ndarray:
-    """Each tail's distance from the median scaled by exp(θ) (upper, lower)."""
+def adapted(multipliers: np.ndarray, upper: np.ndarray | float, lower: np.ndarray | float) -> np.ndarray:
+    """Multipliers (rows × levels) with each tail's distance from the median scaled by exp(θ) of its row."""
     median = multipliers[:, MEDIAN : MEDIAN + 1]
     out = multipliers.copy()
-    out[:, UPPER] = median + (multipliers[:, UPPER] - median) * np.exp(theta[0])
-    out[:, LOWER] = median + (multipliers[:, LOWER] - median) * np.exp(theta[1])
+    out[:, UPPER] = median + (multipliers[:, UPPER] - median) * np.exp(np.reshape(upper, (-1, 1)))
+    out[:, LOWER] = median + (multipliers[:, LOWER] - median) * np.exp(np.reshape(lower, (-1, 1)))
     return out
 
 
 def apply_spread(point: np.ndarray, spread: np.ndarray, multipliers: np.ndarray) -> pd.DataFrame:
-    """Quantile columns of a forecast: point + spread × multipliers, non-negative and non-crossing."""
-    if len(multipliers) < len(point):  # beyond the backtest's horizon: the last step's
+    """Quantile columns of a forecast: point + spread × multipliers (a row per day), non-negative and in order.
+
+    Days beyond the multipliers' rows take the last row's.
+    """
+    if len(multipliers) < len(point):
         multipliers = np.vstack([multipliers, np.repeat(multipliers[-1:], len(point) - len(multipliers), axis=0)])
     offsets = np.asarray(spread, float)[:, None] * multipliers[: len(point)]
     values = np.sort(np.clip(np.asarray(point, float)[:, None] + offsets, 0, None), axis=1)
@@ -166,22 +182,23 @@ def apply_spread(point: np.ndarray, spread: np.ndarray, multipliers: np.ndarray)
 
 
 def calibrate_windows(
-    windows: pd.DataFrame, horizon: int, settings: Settings = Settings()
+    windows: pd.DataFrame, horizon: int, settings: Settings | None = None
 ) -> tuple[np.ndarray, Calibration]:
     """Quantiles of every backtest window, each from what had been seen at its origin, and the calibration at the
     end of the data.
 
     Args:
-        windows: one row per unit, window and day: `unique_id, cutoff, ds, step, y`, `point` (the honest forecast:
+        windows: a row per unit, window and day: `unique_id, cutoff, ds, step, y`, `point` (the honest forecast:
             each window's choice made on the windows before it) and `spread` (the ruler at that origin).
         horizon: the steps each window forecasts.
-        settings: the calibration's settings.
+        settings: the calibration's settings (default `Settings()`).
 
     Returns:
-        The quantile grid for every row of `windows` (in its order), and the `Calibration` for a forecast made at
+        The quantile grid for every row of `windows` (in its order), and the `Calibration` of a forecast made at
         the end of the data, when every window has matured.
     """
-    units = windows["unique_id"].astype(str).to_numpy()
+    settings = settings or Settings()
+    names, unit = np.unique(windows["unique_id"].astype(str).to_numpy(), return_inverse=True)
     cutoffs = windows["cutoff"].to_numpy()
     days = windows["ds"].to_numpy()
     steps = windows["step"].to_numpy()
@@ -189,84 +206,37 @@ def calibrate_windows(
     spread = windows["spread"].to_numpy(float)
     point = windows["point"].to_numpy(float)
     z = (y - point) / spread
+    window = np.unique(cutoffs, return_inverse=True)[1] * len(names) + unit
     quantiles = np.full((len(windows), len(GRID)), np.nan)
-    # What each tail promised on every day, to count the misses as they mature.
-    promised_hi = np.full(len(windows), np.inf)
-    promised_lo = np.full(len(windows), -np.inf)
+    # What each tail promised on every day (nothing before it is issued), to count the misses as days mature.
+    over, under = np.full(len(windows), np.inf), np.full(len(windows), -np.inf)
     hi, lo = LEVELS.index(1 - settings.target), LEVELS.index(settings.target)
-    theta: dict[str, np.ndarray] = {}
-    applied: dict[str, np.datetime64] = {}
-    by_origin = {c: np.flatnonzero(cutoffs == c) for c in np.unique(cutoffs)}
+    theta = np.zeros((len(names), 2))
+    counted = np.zeros(len(windows), dtype=bool)
+    rate = settings.adapt_rate * min(1.0, settings.adapt_days / horizon)
     end = days.max() + np.timedelta64(1, "D")
-    for origin in [*sorted(by_origin), end]:
+    for origin in [*np.unique(cutoffs), end]:
         seen = (days <= origin) & (cutoffs < origin)
-        multipliers = _multipliers(z[seen], steps[seen], units[seen], cutoffs[seen], horizon, settings)
-        _adapt(theta, applied, origin, seen, units, days, y, promised_hi, promised_lo, horizon, settings)
+        # The online adaptation: the misses of the days that matured since the last origin.
+        new = seen & ~counted & np.isfinite(over)
+        if rate and new.any():
+            for tail, missed in ((0, y[new] > over[new]), (1, y[new] < under[new])):
+                theta[:, tail] += rate * np.bincount(unit[new], missed - settings.target, len(names))
+            np.clip(theta, *settings.adapt_limits, out=theta)
+        counted |= seen
+        pooled = pooled_multipliers(z[seen], steps[seen], len(np.unique(window[seen])), horizon, settings)
         if origin == end:
             return quantiles, Calibration(
-                {u: _adapted(m, tuple(theta.get(u, (0.0, 0.0)))) for u, m in multipliers(sorted(set(units))).items()},
-                {u: (float(t[0]), float(t[1])) for u, t in theta.items()},
+                {name: adapted(pooled, theta[i, 0], theta[i, 1]) for i, name in enumerate(names)},
+                {name: (float(theta[i, 0]), float(theta[i, 1])) for i, name in enumerate(names)},
             )
-        rows = by_origin[origin]
-        for unit, m in multipliers(sorted(set(units[rows]))).items():
-            mine = rows[units[rows] == unit]
-            m = _adapted(m, tuple(theta.get(unit, (0.0, 0.0))))
-            values = apply_spread(point[mine], spread[mine], m[steps[mine] - 1]).to_numpy()
-            quantiles[mine] = values
-            promised_hi[mine] = np.ceil(values[:, hi] - 1e-9)
-            promised_lo[mine] = values[:, lo]
-    raise AssertionError("unreachable")
-
-
-def _multipliers(
-    z: np.ndarray, steps: np.ndarray, units: np.ndarray, cutoffs: np.ndarray, horizon: int, settings: Settings
-):
-    """From the errors seen so far: a function giving each unit's multipliers by step (before adaptation)."""
-    windows = len(set(zip(units.tolist(), cutoffs.tolist(), strict=True)))
-    if windows:
-        pooled = _with_prior(step_quantiles(z, steps, horizon, settings.share), windows, settings)
-    else:
-        pooled = np.tile(NORMAL, (horizon, 1))
-
-    def per_unit(names: list[str]) -> dict[str, np.ndarray]:
-        out = {}
-        for unit in names:
-            own = units == unit
-            factor = _unit_factor(z[own], len(set(cutoffs[own].tolist())), z, settings)
-            out[unit] = pooled * factor
-        return out
-
-    return per_unit
-
-
-def _adapt(
-    theta: dict[str, np.ndarray],
-    applied: dict[str, np.datetime64],
-    origin: np.datetime64,
-    seen: np.ndarray,
-    units: np.ndarray,
-    days: np.ndarray,
-    y: np.ndarray,
-    promised_hi: np.ndarray,
-    promised_lo: np.ndarray,
-    horizon: int,
-    settings: Settings,
-) -> None:
-    """Move each unit's θ by the misses of the days that matured since its last update (in place)."""
-    if not settings.adapt_rate:
-        return
-    low, high = settings.adapt_limits
-    for unit in np.unique(units[seen]):
-        new = seen & (units == unit) & np.isfinite(promised_hi)
-        if unit in applied:
-            new &= days > applied[unit]
-        state = theta.setdefault(str(unit), np.zeros(2))
-        if new.any():
-            rate = settings.adapt_rate * min(1.0, settings.adapt_days / horizon)
-            state[0] += rate * float(np.sum((y[new] > promised_hi[new]) - settings.target))
-            state[1] += rate * float(np.sum((y[new] < promised_lo[new]) - settings.target))
-            np.clip(state, low, high, out=state)
-        applied[unit] = origin
+        rows = np.flatnonzero(cutoffs == origin)
+        m = adapted(pooled[steps[rows] - 1], theta[unit[rows], 0], theta[unit[rows], 1])
+        values = apply_spread(point[rows], spread[rows], m).to_numpy()
+        quantiles[rows] = values
+        over[rows] = np.ceil(values[:, hi] - 1e-9)
+        under[rows] = values[:, lo]
+    raise AssertionError("the loop returns at the end of the data")
 
 
 # --- absolute errors (the pools of units in forecast.hierarchy) ---------------------------------------------
