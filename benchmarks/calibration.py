@@ -1,7 +1,7 @@
 """The overflow promise, the intervals and the point forecast beside the anchors, in one run, on the same windows.
 
     .venv/bin/python benchmarks/calibration.py [--data hdhi,uihc,italy,demo] [--protocols dense,sparse,short]
-        [--horizons 28,91,364] [--no-prophet] [--cache DIR]
+        [--horizons 28,91,364] [--no-prophet] [--timing] [--cache DIR]
 
 Every shared data set (HDHI census, UIHC arrivals, the Italy ward census through two epidemic waves) and the demo
 hospital, under three protocols:
@@ -19,8 +19,10 @@ the seasonal naive and the 85 % occupancy rule (the selection's forecast / 0.85)
 - `over5`: the share of days the census exceeded the beds planned at a 5 % overflow risk;
 - `beds/c`: those beds over the mean census (lower is sharper; compare at equal `over5`);
 
-then the issue's targets, met or missed. Figures only; nothing is asserted. `--cache DIR` keeps every window's
-candidate forecasts (and the anchors') in DIR, so a change to the choice or the calibration re-runs in minutes.
+then the issue's targets, met or missed, and a summary table. With `--timing`, each candidate's CPU seconds per
+series of one fit and forecast over the same origins. Figures only; nothing is asserted. `--cache DIR` keeps every
+window's candidate forecasts (and the anchors') in DIR, so a change to the choice or the calibration re-runs in
+minutes.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +42,8 @@ from statsforecast import StatsForecast
 from statsforecast.models import AutoETS
 
 from forecast import engine, models
-from forecast.backtest import cutoffs, judge, split_at
+from forecast.backtest import cutoffs, forecast_origin, judge, split_at
+from forecast.calibration import spread_from_interval
 from forecast.data import ingest, ingest_file
 from forecast.models import FlowInputs
 from forecast.quantiles import column
@@ -223,6 +227,18 @@ def occupancy_rule(frame: pd.DataFrame, scale: pd.Series) -> Scores:
     return Scores(float("nan"), over=float((y > beds).mean()), beds_per_census=float(beds.sum() / max(y.sum(), 1e-9)))
 
 
+def fit_seconds(prepared: engine.Prepared, config: engine.EngineConfig, name: str) -> float:
+    """CPU seconds per series of one fit and forecast of a candidate, over the scored origins."""
+    series = prepared.series
+    per_origin = []
+    for cutoff in cutoffs(series["ds"].max(), config.horizon, config.folds, config.step):
+        history, ahead = split_at(series, cutoff, config.horizon)
+        started = time.process_time()
+        forecast_origin(history, ahead.drop(columns="y"), config.horizon, [name], prepared.flow)
+        per_origin.append((time.process_time() - started) / history["unique_id"].nunique())
+    return float(np.mean(per_origin))
+
+
 def line(label: str, s: Scores, naive: float) -> str:
     versus = s.mase / naive - 1 if np.isfinite(s.mase) else float("nan")
     return (
@@ -283,6 +299,8 @@ def backtest(prepared: engine.Prepared, config: engine.EngineConfig, cache: Path
         return frame.merge(scale.rename("scale").reset_index(), on=["unique_id", "fold"], how="left")
 
     frame = cached(cache, f"{key}-windows-{tag}", forecasts)
+    if "spread" not in frame.columns:  # a cache from before the ruler: the same, from ETS's own quantiles
+        frame["spread"] = spread_from_interval(frame[f"ets_{column(0.1)}"], frame[f"ets_{column(0.9)}"])
     scale = frame.groupby(["unique_id", "fold"])["scale"].first()
     return judge(frame.drop(columns="scale"), scale, candidates, config.horizon)
 
@@ -293,6 +311,7 @@ def main() -> None:
     parser.add_argument("--protocols", default="dense,sparse,short")
     parser.add_argument("--horizons", default="28,91,364")
     parser.add_argument("--no-prophet", action="store_true")
+    parser.add_argument("--timing", action="store_true", help="each candidate's CPU seconds per fit")
     parser.add_argument("--cache", type=Path, default=None, help="keep the windows' forecasts here")
     args = parser.parse_args()
     loaded: dict[str, tuple[engine.EngineConfig, engine.Prepared, str]] = {}
@@ -331,16 +350,19 @@ def main() -> None:
         )
         print(f"  {'':<16}{'MASE':>8}{'vs naive':>10}{'cov80':>8}{'cov95':>8}{'over5':>8}{'beds/c':>8}")
         print("  candidates: " + ", ".join(f"{m} {v:.3f}" for m, v in per_model.sort_values().items()))
+        if args.timing:
+            seconds = {m: fit_seconds(prepared, config, str(m)) for m in per_model.index}
+            print("  CPU s per fit: " + ", ".join(f"{m} {v:.2f}" for m, v in seconds.items()))
         frame = selection_frame(result)
         chosen = interval_scores(frame, np.ceil(frame[column(1 - RISK)].to_numpy() - 1e-9), scale)
         print(line("selected", chosen, naive))
         autoets = anchor_scores(
-            cached(args.cache, f"{key}-autoets", lambda: autoets_windows(prepared.series, config)), scale
+            cached(args.cache, f"{key}-autoets", partial(autoets_windows, prepared.series, config)), scale
         )
         print(line("AutoETS (own)", autoets, naive))
         if not args.no_prophet:
             series = prepared.series[["unique_id", "ds", "y", *config.regressors]]
-            prophet = cached(args.cache, f"{key}-prophet", lambda: prophet_windows(series, config, country))
+            prophet = cached(args.cache, f"{key}-prophet", partial(prophet_windows, series, config, country))
             print(line("Prophet (own)", anchor_scores(prophet, scale), naive))
         print(line("seasonal naive", Scores(naive), naive))
         print(line("85 % occupancy", occupancy_rule(frame, scale), naive))

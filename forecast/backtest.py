@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from forecast import models
-from forecast.calibration import apply_error_quantiles, error_quantiles, level_scale, origin_level
+from forecast.calibration import Calibration, Settings, calibrate_windows, spread_from_interval
 from forecast.models import FlowInputs
-from forecast.quantiles import column
+from forecast.quantiles import column, columns
 
 __all__ = [
     "Backtest",
@@ -33,6 +33,15 @@ __all__ = [
 ]
 
 COMBINED = 3  # a combination averages the best this many candidates
+# The model whose own predictive distribution is every forecast's ruler (`forecast.calibration`); with no
+# window to choose on, the choice.
+REFERENCE = "ets"
+# Windows a unit needs before its choice leaves the reference (one window cannot rank), and before it may take
+# the candidates that extrapolate a calendar or a regression and the combinations (a few windows rank only the
+# robust ones reliably).
+WINDOWS_TO_CHOOSE = 2
+WINDOWS_FOR_ALL = 3
+ROBUST = ("seasonal_naive", "ets")
 # Days of history a window's origin needs: four weeks for a scored window (two weekly seasons and then some), eight
 # for an unscored lead window, whose errors teach the intervals (from less, they teach mostly the cold start).
 MIN_HISTORY_SCORED = 28
@@ -101,26 +110,36 @@ def forecast_origin(
 
     Returns:
         `unique_id, ds`, a column per candidate and the parts a candidate knows (the flow model's `flow_acute`,
-        `flow_elective`), then with `quantiles` the candidates' own quantile columns.
+        `flow_elective`), then with `quantiles` the candidates' own quantile columns, and `spread`: the ruler of
+        the intervals, from the reference model's own distribution (`forecast.calibration`; the reference is
+        fitted for it when it is not a candidate).
     """
     say = progress or (lambda line: None)
     future = future.sort_values(["unique_id", "ds"]).reset_index(drop=True)
     out = future[["unique_id", "ds"]].copy()
     own = []
     units = history["unique_id"].nunique()
-    for alias in candidates:
+    ruler = None
+    for alias in [*candidates, *([] if REFERENCE in candidates else [REFERENCE])]:
         model = models.candidate(alias)
         if model.needs_flow and flow is None:
             continue
         say(f"  {alias}: {units} unit(s)")
-        predicted = model.fit(history, horizon, flow=flow, n_jobs=n_jobs).predict(future, quantiles=quantiles)
+        fitted = model.fit(history, horizon, flow=flow, n_jobs=n_jobs)
+        predicted = fitted.predict(future, quantiles=quantiles or alias == REFERENCE)
         spread = [c for c in predicted.columns if c in models.own_quantile_columns(alias)]
-        own.append(predicted[spread])
+        if alias == REFERENCE:
+            ruler = spread_from_interval(predicted[f"{alias}_{column(0.1)}"], predicted[f"{alias}_{column(0.9)}"])
+        if alias not in candidates:
+            continue
+        if quantiles:
+            own.append(predicted[spread])
         for name in predicted.columns.drop(spread):
             out[name] = predicted[name].to_numpy()
     out = pd.concat([out, *own], axis=1)
     for name in [c for c in out.columns if c not in ("unique_id", "ds")]:
         out[name] = out[name].clip(lower=0)
+    out["spread"] = ruler
     return out
 
 
@@ -139,15 +158,7 @@ class Backtest:
     models: list[str]  # the candidates
     selected: pd.DataFrame  # unique_id, ds, cutoff, fold, step, y, model, mean, quantile columns
     choice: pd.Series  # per unit: the choice on all windows (for the production forecast), see `members`
-
-    def error_quantiles(self, unit: str, choice: str, horizon: int, level: float) -> np.ndarray:
-        """Quantiles of the errors by horizon step for a forecast from an origin at `level`, from every window.
-
-        The errors are those of the honest procedure (each window's choice made on the windows before it;
-        `choice` stands in for the first windows, which have none), relative to the level at their origin.
-        """
-        rows = self.forecasts[self.forecasts["unique_id"] == unit]
-        return error_quantiles(honest_errors(rows, choice), horizon) * level_scale(level)
+    calibration: Calibration  # per unit, the intervals' multipliers for a forecast at the end of the data
 
 
 def members(choice: str) -> list[str]:
@@ -160,27 +171,6 @@ def choice_point(rows: pd.DataFrame, choice: str) -> np.ndarray:
     return rows[members(choice)].mean(axis=1).to_numpy()
 
 
-def honest_errors(rows: pd.DataFrame, fallback: str) -> pd.DataFrame:
-    """`step, error`: backtest errors of the honest procedure, relative to the level at each window's origin.
-
-    Calibrating on these rather than on the errors of today's choice avoids the winner's curse: a model is
-    chosen because its past errors were small, so its past errors understate its future ones. The choice is
-    part of the forecast, and its own mistakes (a poor pick in some window) belong in the intervals.
-    Relative errors let a window at one level teach the intervals at another (census errors grow with the
-    census). Windows with no earlier window to choose from (`honest` empty) use `fallback`'s forecasts.
-
-    Args:
-        rows: backtest forecasts with `y`, `step`, `origin_level`, `honest` and the candidates' columns.
-        fallback: the choice whose forecasts stand in where `honest` is empty.
-    """
-    point = rows["honest"].to_numpy(float)
-    missing = np.isnan(point)
-    if missing.any():
-        point = np.where(missing, choice_point(rows, fallback), point)
-    error = (rows["y"].to_numpy(float) - point) / level_scale(rows["origin_level"].to_numpy(float))
-    return pd.DataFrame({"step": rows["step"].to_numpy(), "error": error})
-
-
 def _mean_mase(rows: pd.DataFrame, point: np.ndarray, scale: pd.Series) -> float:
     """Mean over windows of MAE / the window's seasonal-naive scale."""
     mae = pd.Series(np.abs(point - rows["y"].to_numpy())).groupby(rows["fold"].to_numpy()).mean()
@@ -190,15 +180,18 @@ def _mean_mase(rows: pd.DataFrame, point: np.ndarray, scale: pd.Series) -> float
 Pooled = Callable[[str], float]
 
 # How much a unit's choice leans on how the choices did across all units in the same windows: a few windows
-# of one unit rank the candidates noisily, and units of one hospital mostly rank them alike.
-SHRINK = 0.5
+# of one unit rank the candidates noisily, and units of one hospital mostly rank them alike. A unit's own
+# windows weigh n / (n + SHRINK_WINDOWS): a third with three windows, over half with ten.
+SHRINK_WINDOWS = 6
 
 
 def _choose(rows: pd.DataFrame, scale: pd.Series, candidates: Sequence[str], pooled: Pooled | None = None) -> str:
     """The best of the candidates and of the mean of the best three, by mean MASE on the given windows.
 
-    With `pooled`, a choice's MASE is its unit's own shrunk halfway toward its mean over all units. Ties go
-    to the simpler; the choice is never worse than the seasonal-naive baseline by the same measure.
+    With `pooled`, a choice's MASE is its unit's own shrunk toward its mean over all units, the more the fewer
+    windows the unit has. Ties go to the simpler; the choice is never worse than the seasonal-naive baseline by
+    the same measure. Few windows cannot rank many candidates: with fewer than `WINDOWS_TO_CHOOSE` the choice is
+    the reference (exponential smoothing), with fewer than `WINDOWS_FOR_ALL` one of the robust candidates.
 
     Args:
         rows: one unit's backtest forecasts in the windows the choice may learn from.
@@ -206,14 +199,18 @@ def _choose(rows: pd.DataFrame, scale: pd.Series, candidates: Sequence[str], poo
         candidates: the candidate models.
         pooled: a choice's mean MASE over all units in the same windows (see `_pooled_mase`).
     """
-    if rows.empty:
-        return models.BASELINE
+    windows = rows["fold"].nunique() if len(rows) else 0
+    default = REFERENCE if REFERENCE in candidates else models.BASELINE
+    if windows < WINDOWS_TO_CHOOSE:
+        return default
+    allowed = [c for c in candidates if windows >= WINDOWS_FOR_ALL or c in ROBUST]
+    own_weight = windows / (windows + SHRINK_WINDOWS)
 
     def score(choice: str) -> float:
         own = _mean_mase(rows, choice_point(rows, choice), scale)
-        return own if pooled is None else (1 - SHRINK) * own + SHRINK * pooled(choice)
+        return own if pooled is None else own_weight * own + (1 - own_weight) * pooled(choice)
 
-    mase = {m: score(m) for m in candidates if m in rows.columns}
+    mase = {m: score(m) for m in allowed if m in rows.columns}
     ranked = sorted((m for m in mase if m != models.BASELINE and np.isfinite(mase[m])), key=mase.__getitem__)
     if len(ranked) >= COMBINED:
         combo = "+".join(ranked[:COMBINED])
@@ -307,7 +304,6 @@ def backtest_windows(
         result["cutoff"] = cutoff
         result["fold"] = fold - lead_windows + 1  # 1..folds are scored; lead windows are ≤ 0
         result["step"] = (result["ds"] - cutoff).dt.days
-        result["origin_level"] = result["unique_id"].map(origin_level(history))
         windows.append(result)
         scale = _seasonal_naive_scale(history).rename("scale").reset_index()
         scale["fold"] = fold - lead_windows + 1
@@ -316,8 +312,16 @@ def backtest_windows(
     return forecasts, pd.concat(scales).set_index(["unique_id", "fold"])["scale"]
 
 
-def judge(forecasts: pd.DataFrame, scale: pd.Series, candidates: Sequence[str], horizon: int) -> Backtest:
-    """Scores per unit, fold and model; the honest per-fold selection; the choice per unit on all windows."""
+def judge(
+    forecasts: pd.DataFrame,
+    scale: pd.Series,
+    candidates: Sequence[str],
+    horizon: int,
+    settings: Settings | None = None,
+) -> Backtest:
+    """Scores per unit, fold and model; the honest per-fold selection with its calibrated quantiles (each window
+    chosen and calibrated on what had been seen at its origin); the choice per unit on all windows and the
+    calibration at the end of the data, for the forecast beyond it."""
     long = forecasts.melt(
         id_vars=["unique_id", "ds", "fold", "y"], value_vars=list(candidates), var_name="model", value_name="forecast"
     )
@@ -331,10 +335,18 @@ def judge(forecasts: pd.DataFrame, scale: pd.Series, candidates: Sequence[str], 
     honest = _honest_choices(forecasts, scale, candidates)
     forecasts = forecasts.copy()
     forecasts["honest"] = np.nan
+    forecasts["honest_choice"] = ""
     for key, rows in forecasts.groupby(["unique_id", "fold"], sort=False):
-        if key in honest:
-            forecasts.loc[rows.index, "honest"] = choice_point(rows, honest[key])
-    selected = _honest_selection(forecasts, honest, horizon)
+        forecasts.loc[rows.index, "honest"] = choice_point(rows, honest[key])
+        forecasts.loc[rows.index, "honest_choice"] = honest[key]
+    quantiles, calibration = calibrate_windows(
+        forecasts.assign(point=forecasts["honest"]), horizon, settings or Settings()
+    )
+    scored = (forecasts["fold"] > 0).to_numpy()
+    selected = forecasts.loc[scored, ["unique_id", "ds", "cutoff", "fold", "step", "y", "honest_choice", "honest"]]
+    selected = selected.rename(columns={"honest_choice": "model", "honest": "mean"})
+    selected[columns()] = quantiles[scored]
+    selected = selected.sort_values(["unique_id", "fold", "ds"]).reset_index(drop=True)
     pooled = _pooled_mase(forecasts, scale)
     choice = pd.Series(
         {
@@ -342,47 +354,23 @@ def judge(forecasts: pd.DataFrame, scale: pd.Series, candidates: Sequence[str], 
             for unit, rows in forecasts.groupby("unique_id", sort=True)
         }
     )
-    return Backtest(forecasts, scores, list(candidates), selected, choice)
+    return Backtest(forecasts, scores, list(candidates), selected, choice, calibration)
 
 
 def _honest_choices(forecasts: pd.DataFrame, scale: pd.Series, candidates: Sequence[str]) -> dict[tuple, str]:
-    """Per unit and window: the choice made on the windows whose forecasts ended by that window's cutoff.
-
-    Windows with no earlier window (the first lead windows) have none.
-    """
+    """Per unit and window: the choice made on the windows whose forecasts ended by that window's cutoff (with
+    none, the reference)."""
     ends = forecasts.groupby("fold")["ds"].max()
     choices: dict[tuple, str] = {}
     for fold, rows in forecasts.groupby("fold", sort=True):
         known = ends.index[ends <= rows["cutoff"].iloc[0]]
-        if known.empty:
-            continue
         everyone = forecasts[forecasts["fold"].isin(known)]
         pooled = _pooled_mase(everyone, scale)
-        in_window = set(rows["unique_id"])
-        for unit, past in everyone.groupby("unique_id", sort=True):
-            if unit in in_window:
-                choices[(unit, fold)] = _choose(past, scale.loc[unit], candidates, pooled)
+        past = dict(tuple(everyone.groupby("unique_id", sort=True)))
+        for unit in sorted(set(rows["unique_id"])):
+            mine = past.get(unit, everyone.iloc[:0])
+            choices[(unit, fold)] = _choose(mine, scale.loc[unit], candidates, pooled)
     return choices
-
-
-def _honest_selection(forecasts: pd.DataFrame, honest: dict[tuple, str], horizon: int) -> pd.DataFrame:
-    """For each scored fold, the forecast of the choice made on earlier windows, with quantiles calibrated
-    on the honest procedure's relative errors in those windows."""
-    pieces = []
-    ends = forecasts.groupby("fold")["ds"].max()
-    for (unit, fold), rows in forecasts[forecasts["fold"] > 0].groupby(["unique_id", "fold"], sort=True):
-        # Only windows whose forecasts (and so their actuals) ended by this fold's cutoff.
-        known = ends.index[ends <= rows["cutoff"].iloc[0]]
-        past = forecasts[forecasts["fold"].isin(known) & (forecasts["unique_id"] == unit)]
-        choice = honest.get((unit, fold), models.BASELINE)
-        rows = rows.sort_values("ds")
-        point = choice_point(rows, choice)
-        offsets = error_quantiles(honest_errors(past, choice), horizon) * level_scale(rows["origin_level"].iloc[0])
-        piece = rows[["unique_id", "ds", "cutoff", "fold", "step", "y"]].reset_index(drop=True)
-        piece["model"] = choice
-        piece["mean"] = point
-        pieces.append(pd.concat([piece, apply_error_quantiles(point, offsets)], axis=1))
-    return pd.concat(pieces, ignore_index=True)
 
 
 def coverage(selected: pd.DataFrame, level: int) -> pd.Series:

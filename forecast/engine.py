@@ -27,7 +27,7 @@ import pandas as pd
 from forecast import features, models
 from forecast.backtest import Backtest as BacktestResult
 from forecast.backtest import backtest_windows, choice_point, forecast_origin, judge, lead_windows_for, members
-from forecast.calibration import apply_error_quantiles, origin_level, widen_upper
+from forecast.calibration import apply_spread, widen_upper
 from forecast.models import FlowInputs
 
 __all__ = [
@@ -326,14 +326,14 @@ def _forecast_chunk(
         prepared.flow,
         n_jobs=config.n_jobs,
     )
-    level = origin_level(prepared.series)
     pieces = []
     for unit, rows in point.groupby("unique_id", sort=True):
         choice = str(result.choice[unit])
         rows = rows.sort_values("ds")
         mean = choice_point(rows, choice)
-        offsets = result.error_quantiles(str(unit), choice, config.horizon, float(level[unit]))
-        quantiles = widen_upper(mean, apply_error_quantiles(mean, offsets), widening.get(str(unit), 1.0))
+        multipliers = result.calibration.multipliers[str(unit)]
+        quantiles = apply_spread(mean, rows["spread"].to_numpy(), multipliers)
+        quantiles = widen_upper(mean, quantiles, widening.get(str(unit), 1.0))
         piece = rows[["unique_id", "ds"]].reset_index(drop=True)
         piece["model"] = choice
         piece["mean"] = mean
@@ -399,7 +399,12 @@ def _slice_backtest(result: BacktestResult, units: list[str]) -> BacktestResult:
         return frame[frame["unique_id"].astype(str).isin(units)].reset_index(drop=True)
 
     return BacktestResult(
-        rows(result.forecasts), rows(result.scores), result.models, rows(result.selected), result.choice.loc[units]
+        rows(result.forecasts),
+        rows(result.scores),
+        result.models,
+        rows(result.selected),
+        result.choice.loc[units],
+        result.calibration.subset(units),
     )
 
 

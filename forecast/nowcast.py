@@ -13,7 +13,9 @@ patients in bed at D, each still there k days later with probability S(a+k)/S(a)
   training: without stays there is no one to re-anchor on.
 
 Intervals keep their calibration by horizon: a day k days after D gets the forecast's error quantiles at step k
-(the training forecast's spread around its mean on its k-th day).
+(the training forecast's spread around its mean on its k-th day). Misses seen in service move them as they moved
+in the backtest (`forecast.calibration`'s online adaptation): each day since training whose census was above the
+trained 95th percentile (or below the 5th) scales that tail's distance from the mean by exp(rate × (miss − 5 %)).
 
 Patients in bed at T whom the episodes given here do not hold (the training file's open stays, never sent to
 the service) are carried as expected patients from the bundle's counts: they are matched by count per unit,
@@ -29,11 +31,12 @@ import numpy as np
 import pandas as pd
 
 from forecast.bundle import ForecastBundle
+from forecast.calibration import Settings
 from forecast.census import ADMISSION_TYPES, InBed, flow_census, in_bed_at
 from forecast.models import LEVEL_DAYS
-from forecast.quantiles import columns
+from forecast.quantiles import column, columns
 
-__all__ = ["Nowcast", "as_of_day", "nowcast"]
+__all__ = ["Nowcast", "as_of_day", "nowcast", "service_adaptation"]
 
 QUANTILES = columns()
 
@@ -156,11 +159,35 @@ def _as_counted(past: pd.DataFrame, flows: dict[str, _TypeFlow]) -> pd.DataFrame
     return counted
 
 
-def _requantiled(frozen: pd.DataFrame, mean: np.ndarray) -> pd.DataFrame:
-    """Rows with a new mean and the frozen forecast's spread at the same horizon step (first rows first)."""
+def _requantiled(frozen: pd.DataFrame, mean: np.ndarray, widen: tuple[float, float] = (1.0, 1.0)) -> pd.DataFrame:
+    """Rows with a new mean and the frozen forecast's spread at the same horizon step (first rows first), the
+    offsets above the mean scaled by `widen[0]` and those below by `widen[1]`."""
     offsets = frozen[QUANTILES].to_numpy(float)[: len(mean)] - frozen["mean"].to_numpy(float)[: len(mean), None]
+    offsets = np.where(offsets > 0, offsets * widen[0], offsets * widen[1])
     values = np.sort(np.clip(mean[:, None] + offsets, 0, None), axis=1)
     return pd.DataFrame(values, columns=QUANTILES)
+
+
+def service_adaptation(
+    trained: pd.DataFrame, census: np.ndarray, settings: Settings | None = None
+) -> tuple[float, float]:
+    """How much the misses seen since training widen (or narrow) each tail: exp of the online step (see
+    `forecast.calibration`) summed over those days, for the upper and the lower tail.
+
+    Args:
+        trained: the trained forecast's rows for the days since training (the quantile grid), in day order.
+        census: the census counted on those days.
+        settings: the calibration's settings (its rate, target and limits).
+    """
+    settings = settings or Settings()
+    if not len(census):
+        return 1.0, 1.0
+    rate = settings.adapt_rate * min(1.0, settings.adapt_days / max(len(trained), 1))
+    upper = np.ceil(trained[column(1 - settings.target)].to_numpy(float)[: len(census)] - 1e-9)
+    lower = trained[column(settings.target)].to_numpy(float)[: len(census)]
+    steps = [rate * float(np.sum(missed - settings.target)) for missed in (census > upper, census < lower)]
+    low, high = settings.adapt_limits
+    return float(np.exp(np.clip(steps[0], low, high))), float(np.exp(np.clip(steps[1], low, high)))
 
 
 def nowcast(bundle: ForecastBundle, episodes: pd.DataFrame, as_of: pd.Timestamp) -> Nowcast:
@@ -215,9 +242,11 @@ def nowcast(bundle: ForecastBundle, episodes: pd.DataFrame, as_of: pd.Timestamp)
                 f"{model} forecast corrected by the patients in bed as of the day (their remaining stays against "
                 "those expected at training)"
             )
+        counted = sum(f.census + f.expected for f in flows.values())
+        widen = service_adaptation(rows[rows["ds"] <= as_of], np.asarray(counted, float))
         piece = later[["unique_id", "target", "ds", "model"]].copy()
         piece["mean"] = mean
-        piece = pd.concat([piece, _requantiled(rows, mean)], axis=1)
+        piece = pd.concat([piece, _requantiled(rows, mean, widen)], axis=1)
         piece["mean_acute"] = split.get("acute", np.nan)
         piece["mean_elective"] = split.get("elective", np.nan)
         census_rows.append(_as_counted(rows[rows["ds"] <= as_of].reset_index(drop=True), flows))
@@ -227,7 +256,7 @@ def nowcast(bundle: ForecastBundle, episodes: pd.DataFrame, as_of: pd.Timestamp)
                 {
                     "unit": unit,
                     "ds": since,
-                    "census": sum(f.census + f.expected for f in flows.values()),
+                    "census": counted,
                     "expected": sum(f.expected for f in flows.values()),
                 }
             )

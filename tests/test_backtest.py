@@ -85,18 +85,18 @@ def test_windows_still_open_at_a_cutoff_are_not_used_for_its_choice():
 def test_the_best_three_are_combined_when_their_mean_is_better():
     rows = pd.DataFrame(
         {
-            "fold": [1, 1, 2, 2],
-            "y": [10.0, 10.0, 10.0, 10.0],
-            "seasonal_naive": [14.0, 6.0, 14.0, 6.0],
-            "a": [12.0, 12.0, 12.0, 12.0],
-            "b": [8.0, 8.0, 8.0, 8.0],
-            "c": [10.5, 9.0, 10.5, 9.0],
+            "fold": [1, 1, 2, 2, 3, 3],
+            "y": 10.0,
+            "seasonal_naive": [14.0, 6.0] * 3,
+            "a": 12.0,
+            "b": 8.0,
+            "c": [10.5, 9.0] * 3,
         }
     )
-    scale = pd.Series({1: 1.0, 2: 1.0})
+    scale = pd.Series({1: 1.0, 2: 1.0, 3: 1.0})
     # a and b are 2 off either way; their mean with c is 0.17 off: the combination wins.
     assert backtest._choose(rows, scale, ["seasonal_naive", "a", "b", "c"]) == "c+a+b"
-    assert backtest.choice_point(rows, "c+a+b").tolist() == pytest.approx([10.1667, 9.6667] * 2, abs=1e-3)
+    assert backtest.choice_point(rows, "c+a+b").tolist() == pytest.approx([10.1667, 9.6667] * 3, abs=1e-3)
     # Never worse than the baseline.
     worse = rows.assign(a=20.0, b=0.0, c=30.0)
     assert backtest._choose(worse, scale, ["seasonal_naive", "a", "b", "c"]) == "seasonal_naive"
@@ -113,7 +113,7 @@ def test_mase_is_scaled_by_the_seasonal_naive_in_sample_error():
 
 def test_too_little_history_is_a_clear_error():
     with pytest.raises(ValueError, match="too little history"):
-        run_backtest(weekly_series(days=100), horizon=28, folds=4, step=28)
+        run_backtest(weekly_series(days=130), horizon=28, folds=4, step=28)
 
 
 def test_lead_windows_reach_back_about_one_step_between_three_and_six():
@@ -131,7 +131,7 @@ def test_a_unit_leans_on_how_the_candidates_did_across_all_units():
         return pd.DataFrame(
             {
                 "unique_id": unit,
-                "fold": [1, 1, 2, 2],
+                "fold": [1, 1, 2, 2, 3, 3],
                 "y": 10.0,
                 "seasonal_naive": 14.0,
                 "a": 10.0 + a_off,
@@ -140,11 +140,43 @@ def test_a_unit_leans_on_how_the_candidates_did_across_all_units():
         )
 
     rows = pd.concat([unit_rows("u0", 1.0, 1.2), unit_rows("u1", 3.0, 0.2)], ignore_index=True)
-    scale = pd.Series(1.0, index=pd.MultiIndex.from_product([["u0", "u1"], [1, 2]]))
+    scale = pd.Series(1.0, index=pd.MultiIndex.from_product([["u0", "u1"], [1, 2, 3]]))
     candidates = ["seasonal_naive", "a", "b"]
     own = rows[rows["unique_id"] == "u0"]
-    # Alone, u0 prefers a (1.0 off against 1.2); across both units b is far better (0.7 against 2.0).
+    # Alone, u0 prefers a (1.0 off against 1.2); across both units b is far better (0.7 against 2.0), and three
+    # windows of u0's own weigh a third.
     assert backtest._choose(own, scale.loc["u0"], candidates) == "a"
     assert backtest._choose(own, scale.loc["u0"], candidates, backtest._pooled_mase(rows, scale)) == "b"
     # A single unit's pooled score is its own: pooling changes nothing.
     assert backtest._choose(own, scale.loc["u0"], candidates, backtest._pooled_mase(own, scale)) == "a"
+
+
+def test_few_windows_cannot_rank_many_candidates():
+    def rows(windows: int) -> pd.DataFrame:
+        folds = np.repeat(np.arange(1, windows + 1), 2)
+        # gbm is far better in every window, ets a little better than the seasonal naive.
+        return pd.DataFrame({"fold": folds, "y": 10.0, "seasonal_naive": 14.0, "ets": 13.0, "gbm": 10.5})
+
+    candidates = ["seasonal_naive", "ets", "gbm"]
+    scale = pd.Series(1.0, index=range(1, 5))
+    # No window, or one: exponential smoothing, whatever that window said.
+    assert backtest._choose(rows(1).iloc[:0], scale, candidates) == "ets"
+    assert backtest._choose(rows(1), scale, candidates) == "ets"
+    # Two windows rank the robust candidates only; three rank them all.
+    assert backtest._choose(rows(2).assign(ets=15.0), scale, candidates) == "seasonal_naive"
+    assert backtest._choose(rows(2), scale, candidates) == "ets"
+    assert backtest._choose(rows(3), scale, candidates) == "gbm"
+    # Without exponential smoothing among the candidates, the seasonal naive stands in.
+    assert backtest._choose(rows(1).drop(columns="ets"), scale, ["seasonal_naive", "gbm"]) == "seasonal_naive"
+
+
+def test_a_short_history_keeps_the_lead_windows_that_fit_and_still_backtests():
+    # 120 days, h = 28, three folds 14 days apart: the first scored origin has 64 days of history, no room
+    # for a lead window's 56 days plus its 28-day forecast.
+    series = weekly_series(days=120, units=1)
+    result = run_backtest(series, horizon=28, folds=3, step=14, candidates=["seasonal_naive", "ets"], lead_windows=6)
+    assert sorted(result.forecasts["fold"].unique()) == [1, 2, 3]
+    # The first fold had nothing to choose on: exponential smoothing, with its own spread as the intervals.
+    first = result.selected[result.selected["fold"] == 1]
+    assert (first["model"] == "ets").all()
+    assert (first[column(0.95)] > first["mean"]).all()

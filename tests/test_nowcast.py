@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.nowcast import as_of_day, nowcast
+from forecast.nowcast import as_of_day, nowcast, service_adaptation
 from forecast.quantiles import columns
 from tests.living import TRAINED_TO, replay, seen_by
 
@@ -129,3 +129,13 @@ def test_the_nowcast_is_nearer_the_census_than_the_frozen_forecast():
         frozen_errors.append(np.abs(trained.reindex(week).to_numpy() - actual).mean())
         now_errors.append(np.abs(now.reindex(week).to_numpy() - actual).mean())
     assert np.mean(now_errors) < 0.9 * np.mean(frozen_errors)
+
+
+def test_misses_seen_in_service_widen_the_tail_that_missed():
+    days = 14
+    trained = pd.DataFrame({"q0.05": np.full(days, 8.0), "q0.95": np.full(days, 12.0)})
+    upper, lower = service_adaptation(trained, np.full(days, 15.0))  # over the beds every day
+    assert upper > 1.2 and lower < 1.0
+    upper, lower = service_adaptation(trained, np.full(days, 10.0))  # inside every day: both narrow a little
+    assert 0.9 < upper < 1.0 and 0.9 < lower < 1.0
+    assert service_adaptation(trained, np.array([])) == (1.0, 1.0)

@@ -8,67 +8,13 @@ import pandas as pd
 import pytest
 
 from forecast import backtest, beds, engine, metrics
-from forecast.calibration import error_quantiles, level_scale, origin_level, widen_upper
+from forecast.calibration import widen_upper
 from forecast.data import ingest_file
 from forecast.quantiles import LEVELS, column
 from tests.conftest import SHARED_DATA
 
 
-def _window_rows(level: float, errors: np.ndarray, fold: int) -> pd.DataFrame:
-    steps = np.arange(1, len(errors) + 1)
-    return pd.DataFrame(
-        {
-            "unique_id": "ward",
-            "fold": fold,
-            "step": steps,
-            "y": level + errors,
-            "a": np.full(len(errors), level),
-            "origin_level": level,
-            "honest": np.full(len(errors), level),
-        }
-    )
-
-
-def test_errors_learned_at_one_level_scale_to_another():
-    rng = np.random.default_rng(3)
-    # Windows at a census of 20 whose errors are 10 % of it; the forecast is from a census of 200.
-    rows = pd.concat([_window_rows(20.0, rng.normal(0, 2.0, 28), fold) for fold in range(-5, 1)])
-    offsets = error_quantiles(backtest.honest_errors(rows, "a"), 28)
-    at_200 = offsets * level_scale(200.0)
-    at_20 = offsets * level_scale(20.0)
-    spread = LEVELS.index(0.975), LEVELS.index(0.025)
-    assert np.allclose(
-        at_200[:, spread[0]] - at_200[:, spread[1]], (201 / 21) * (at_20[:, spread[0]] - at_20[:, spread[1]])
-    )
-    # About ±1.96 × 10 % of 200 at the 95 % interval, not ±1.96 × 2 beds.
-    width = float(np.median(at_200[:, spread[0]] - at_200[:, spread[1]]))
-    assert 50 < width < 110
-
-
-def test_honest_errors_are_those_of_each_windows_own_choice_not_todays():
-    rows = _window_rows(50.0, np.zeros(7), 1)
-    rows["a"] = 50.0  # today's choice was perfect in this window ...
-    rows["honest"] = 45.0  # ... but the choice made before the window forecast 45
-    errors = backtest.honest_errors(rows, "a")
-    assert np.allclose(errors["error"], 5.0 / 51.0)
-    rows["honest"] = np.nan  # a first window has no earlier choice: today's stands in
-    assert np.allclose(backtest.honest_errors(rows, "a")["error"], 0.0)
-
-
-def test_origin_level_is_the_last_weeks_mean_per_unit():
-    ds = pd.date_range("2025-01-01", periods=30, freq="D")
-    history = pd.concat(
-        [
-            pd.DataFrame({"unique_id": "a", "ds": ds, "y": np.r_[np.zeros(23), np.full(7, 14.0)]}),
-            pd.DataFrame({"unique_id": "b", "ds": ds, "y": np.arange(30.0)}),
-        ]
-    )
-    level = origin_level(history)
-    assert level["a"] == 14.0
-    assert level["b"] == np.mean(np.arange(23.0, 30.0))
-
-
-def test_judge_records_the_honest_choice_of_every_window_with_an_earlier_one():
+def test_judge_records_the_honest_choice_of_every_window():
     rng = np.random.default_rng(0)
     ds = pd.date_range("2023-01-01", periods=500, freq="D")
     series = pd.DataFrame({"unique_id": "u", "ds": ds, "y": rng.poisson(30, len(ds)).astype(float)})
@@ -76,9 +22,9 @@ def test_judge_records_the_honest_choice_of_every_window_with_an_earlier_one():
     result = backtest.judge(forecasts, scale, ["seasonal_naive", "ets"], 14)
     f = result.forecasts
     first_end = f.loc[f["fold"] == f["fold"].min(), "ds"].max()
-    # Windows from before any window had ended have no honest choice; all later ones have one.
-    assert f.loc[f["cutoff"] < first_end, "honest"].isna().all()
-    assert f.loc[f["cutoff"] >= first_end, "honest"].notna().all()
+    # Windows from before any window had ended chose exponential smoothing; every window has its choice.
+    assert (f.loc[f["cutoff"] < first_end, "honest_choice"] == "ets").all()
+    assert f["honest"].notna().all()
     # A scored fold's point forecast is that window's honest choice.
     scored = result.forecasts[result.forecasts["fold"] > 0].sort_values(["fold", "ds"])
     assert np.allclose(result.selected.sort_values(["fold", "ds"])["mean"], scored["honest"])
