@@ -40,6 +40,7 @@ import calibration as cal  # the benchmark beside this one
 
 from forecast import engine, models
 from forecast.backtest import judge, split_at
+from forecast.calibration import spread_from_interval
 from forecast.quantiles import column
 
 # The candidates measured here: those of the table that runs compare only when asked (the global models).
@@ -140,6 +141,8 @@ def main() -> None:
         if not found:
             continue
         frame = pd.read_parquet(found[0])
+        if "spread" not in frame.columns:  # a cache from before the ruler: as calibration.py, from ETS's interval
+            frame["spread"] = spread_from_interval(frame[f"ets_{column(0.1)}"], frame[f"ets_{column(0.9)}"])
         if name not in loaded:
             loaded[name] = cal.load(name)[1]
         prepared = cal.last_days(loaded[name], cal.SHORT_DAYS) if protocol == "short" else loaded[name]
