@@ -292,6 +292,7 @@ def backtest(prepared: engine.Prepared, config: engine.EngineConfig, cache: Path
     if cache is None:
         return engine.run(prepared, config)
     candidates = engine.candidates_in(prepared, config)
+    config = replace(config, candidates=tuple(candidates))
     tag = hashlib.sha1(",".join(candidates).encode()).hexdigest()[:8]
 
     def forecasts() -> pd.DataFrame:

@@ -6,7 +6,7 @@ calibration benchmark's windows.
 
 `benchmarks/calibration.py --cache DIR` keeps every window's candidate forecasts (`<data>-<protocol>-<h>-windows-
 <tag>.parquet` in `--base`, read only). For each such run this recomputes only the opt-in candidates' forecasts (the
-table's aliases outside `models.DEFAULT_CANDIDATES`) on the same windows (same cutoffs and horizon, on the data
+table's aliases that need several units) on the same windows (same cutoffs and horizon, on the data
 `calibration.load`/`last_days` give), keeps them in `--cache` (`<run>-<alias>[-<params>].parquet`), and prints a
 line per run:
 
@@ -44,7 +44,7 @@ from forecast.calibration import spread_from_interval
 from forecast.quantiles import column
 
 # The candidates measured here: those of the table that runs compare only when asked (the global models).
-OPT_IN = [alias for alias in models.CANDIDATES if alias not in models.DEFAULT_CANDIDATES]
+OPT_IN = [alias for alias, model in models.CANDIDATES.items() if model.min_units > 1]
 
 
 def short(alias: str) -> str:
@@ -161,7 +161,7 @@ def main() -> None:
         if not args.no_gbm:
             refitted, gbm_seconds = windows_forecast(prepared, frame, horizon, "gbm", {})
             gbm_gap = float((refitted - frame["gbm"]).abs().max())
-        others = [c for c in models.DEFAULT_CANDIDATES if c in frame.columns]
+        others = [c for c in models.CANDIDATES if c not in OPT_IN and c in frame.columns]
         scored = frame[frame["fold"] > 0]
         score = {c: mase(scored, c) for c in [*others, *OPT_IN]}
         best = min((c for c in others if c != models.BASELINE), key=score.__getitem__)

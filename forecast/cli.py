@@ -313,7 +313,7 @@ def backtest(
 
     try:
         candidates = (
-            candidate_models.candidates_for(models.split(",")) if models else candidate_models.DEFAULT_CANDIDATES
+            candidate_models.candidates_for(models.split(",")) if models else tuple(candidate_models.CANDIDATES)
         )
     except ValueError as error:
         raise fail(str(error)) from None

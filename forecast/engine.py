@@ -62,7 +62,7 @@ class EngineConfig:
     country: str = "SE"
     column: str | None = None  # the series to forecast in daily counts; default per target
     regressors: tuple[str, ...] = ()  # data columns with known future values
-    candidates: tuple[str, ...] = models.DEFAULT_CANDIDATES
+    candidates: tuple[str, ...] = tuple(models.CANDIDATES)
     n_jobs: int = 1
     lead_windows: int | None = None  # unscored windows before the first fold; None: by horizon and step
     overflow_risk: float = 0.05  # the promise the backtest measures (`forecast.metrics`) and the plan keeps
@@ -214,33 +214,50 @@ def run(
             at least four per worker.
     """
     chunks = split_prepared(prepared, _partitions(prepared, runner, partitions))
+    # The global models learn across the units of a chunk: every chunk must hold enough of them.
+    smallest = min(c.series["unique_id"].nunique() for c in chunks)
     if runner is None and len(chunks) == 1:
         forecasts, scale = windows(prepared, config, progress)
     else:
         if progress:
             progress(f"backtest of {prepared.series['unique_id'].nunique()} units in {len(chunks)} chunks")
-        parts = _map(runner, partial(windows, config=config), chunks)
+        parts = _map(runner, partial(windows, config=config, units=smallest), chunks)
         forecasts = pd.concat([f for f, _ in parts], ignore_index=True).sort_values(["fold", "unique_id", "ds"])
         forecasts = forecasts.reset_index(drop=True)
         scale = pd.concat([s for _, s in parts]).sort_index()
-    return judge(forecasts, scale, candidates_in(prepared, config), config.horizon)
+    return judge(forecasts, scale, candidates_in(prepared, config, smallest), config.horizon)
 
 
-def candidates_in(prepared: Prepared, config: EngineConfig) -> list[str]:
-    """The candidates the data allows (the flow model needs episodes)."""
-    return [c for c in config.candidates if not models.CANDIDATES[c].needs_flow or prepared.flow is not None]
+def candidates_in(prepared: Prepared, config: EngineConfig, units: int | None = None) -> list[str]:
+    """The candidates the data allows: the flow model needs episodes, the global models several units per fit.
+
+    Args:
+        prepared: the data of the run.
+        config: the engine settings.
+        units: the units each fit sees (the smallest chunk's; default all of `prepared`'s).
+    """
+    units = prepared.series["unique_id"].nunique() if units is None else units
+    return [
+        c
+        for c in config.candidates
+        if (not models.CANDIDATES[c].needs_flow or prepared.flow is not None)
+        and units >= models.CANDIDATES[c].min_units
+    ]
 
 
 def windows(
-    prepared: Prepared, config: EngineConfig, progress: Progress | None = None
+    prepared: Prepared, config: EngineConfig, progress: Progress | None = None, units: int | None = None
 ) -> tuple[pd.DataFrame, pd.Series]:
-    """Every candidate's backtest forecasts and the MASE scales (see `backtest.backtest_windows`)."""
+    """Every candidate's backtest forecasts and the MASE scales (see `backtest.backtest_windows`).
+
+    `units`: the units of the smallest chunk of the run this is part of (see `candidates_in`).
+    """
     return backtest_windows(
         prepared.series,
         config.horizon,
         config.folds,
         config.step,
-        candidates_in(prepared, config),
+        candidates_in(prepared, config, units),
         prepared.flow,
         n_jobs=config.n_jobs,
         progress=progress,

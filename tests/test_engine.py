@@ -104,3 +104,17 @@ def test_the_flow_candidate_needs_episodes(demo_hospital):
     without = engine.prepare(ingested.daily, config)
     assert engine.candidates_in(with_episodes, config) == ["seasonal_naive", "flow"]
     assert engine.candidates_in(without, config) == ["seasonal_naive"]
+
+
+def test_the_global_models_run_only_where_every_fit_sees_several_units():
+    ds = pd.date_range("2024-01-01", periods=200, freq="D")
+    series = pd.concat(
+        [pd.DataFrame({"unique_id": f"u{i}", "ds": ds, "y": 10.0 + i}) for i in range(4)], ignore_index=True
+    )
+    prepared = engine.Prepared(series, series.iloc[:0].drop(columns="y"), None, "census")
+    config = engine.EngineConfig(candidates=("seasonal_naive", "ets", "flow", "global", "global_diff"))
+    assert engine.candidates_in(prepared, config) == ["seasonal_naive", "ets", "global", "global_diff"]
+    # Split into chunks of two units, no fit sees three.
+    assert engine.candidates_in(prepared, config, units=2) == ["seasonal_naive", "ets"]
+    one = engine.Prepared(series[series["unique_id"] == "u0"], series.iloc[:0], None, "census")
+    assert engine.candidates_in(one, config) == ["seasonal_naive", "ets"]

@@ -194,11 +194,11 @@ def test_the_global_model_of_changes_follows_a_shared_climb_the_model_of_levels_
         assert forecast[21:].mean() - forecast[:7].mean() > rise / 3 > flat[21:].mean() - flat[:7].mean(), u
 
 
-def test_the_global_models_are_opt_in_candidates_of_the_backtest():
+def test_the_global_models_are_candidates_of_the_backtest():
     from forecast import engine
     from forecast.backtest import backtest_windows, judge
 
-    assert not {"global", "global_diff"} & set(engine.EngineConfig().candidates)
+    assert {"global", "global_diff"} <= set(engine.EngineConfig().candidates)
     history, _ = shared_week_panel(young_days=120)
     candidates = ["seasonal_naive", "global", "global_diff"]
     forecasts, scale = backtest_windows(history, 28, folds=2, step=14, candidates=candidates, lead_windows=2)
@@ -215,8 +215,8 @@ def test_the_global_models_are_opt_in_candidates_of_the_backtest():
 
 def test_every_candidate_in_the_table_has_its_own_alias_and_rank():
     assert list(models.CANDIDATES) == ["seasonal_naive", "ets", "mstl", "arima", "gbm", "flow", "global", "global_diff"]
-    # The global models are opt-in (`--models`): a run compares the others unless told otherwise.
-    assert models.DEFAULT_CANDIDATES == ("seasonal_naive", "ets", "mstl", "arima", "gbm", "flow")
+    # The global models learn across units: a fit needs three of them.
+    assert {a for a, m in models.CANDIDATES.items() if m.min_units > 1} == {"global", "global_diff"}
     for alias, model in models.CANDIDATES.items():
         assert model.alias == alias and models.candidate(alias).alias == alias
     assert len(set(models.SIMPLICITY.values())) == len(models.CANDIDATES)

@@ -24,7 +24,7 @@ class TrainSettings:
     horizon: int = 91  # backtest horizon (days)
     folds: int = 4
     step: int = 91
-    candidates: tuple[str, ...] = models.DEFAULT_CANDIDATES
+    candidates: tuple[str, ...] = tuple(models.CANDIDATES)
     targets: tuple[str, ...] = TARGETS
     regressors: tuple[str, ...] = ()  # daily-count columns with known future values
     future_regressors: Path | None = None  # the regressors' values after the data (date[, unit], columns)

@@ -70,7 +70,7 @@ def main(
             horizon=horizon,
             folds=folds,
             step=step,
-            candidates=models.candidates_for(models_.split(",")) if models_ else models.DEFAULT_CANDIDATES,
+            candidates=models.candidates_for(models_.split(",")) if models_ else tuple(models.CANDIDATES),
             regressors=tuple(r.strip() for r in regressors.split(",") if r.strip()) if regressors else (),
             future_regressors=future_regressors,
             model_name=model_name,
