@@ -101,11 +101,11 @@ def store_episodes(result: data.Ingested, url: str, file: Path) -> None:
     )
 
 
-def write_demo(out: Path, seed: int, start: str, end: str) -> Path:
+def write_demo(out: Path, seed: int, start: str, end: str, transfers: bool = False) -> Path:
     """Generate the demo hospital and write its files; returns the episodes file."""
     from forecast.demo import generate_demo_hospital
 
-    hospital = generate_demo_hospital(seed=seed, start=start, end=end)
+    hospital = generate_demo_hospital(seed=seed, start=start, end=end, transfers=transfers)
     write_table(hospital.episodes, out / "episodes.csv")
     write_table(hospital.units, out / "units.csv")
     write_table(hospital.guest_nights, out / "guest_nights.csv")
@@ -119,9 +119,12 @@ def demo_data(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same hospital.")] = 7,
     start: Annotated[str, typer.Option(help="First admission day.")] = "2021-01-01",
     end: Annotated[str, typer.Option(help="Extract date (last admission day).")] = "2025-12-31",
+    transfers: Annotated[
+        bool, typer.Option(help="Move a share of intensive-care patients on to medicine or surgery (ward stays).")
+    ] = False,
 ) -> None:
     """Write the demo hospital (Visby, Gotland): episodes, units with beds, guest nights, the true effects."""
-    episodes = write_demo(out, seed, start, end)
+    episodes = write_demo(out, seed, start, end, transfers)
     typer.echo(f"wrote the demo hospital to {out}/ (episodes: {episodes})")
 
 
