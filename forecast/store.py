@@ -220,16 +220,17 @@ def lock_stays(connection: sa.Connection) -> None:
         connection.execute(sa.text("LOCK TABLE stays IN SHARE ROW EXCLUSIVE MODE"))
 
 
-def replace_stays(connection: sa.Connection, stays: dict[str, pd.DataFrame], now: Any) -> None:
-    """Replace the stored stays of some episodes by the given ones (an empty frame: the episode has none), in the
-    caller's transaction. For a feed that derives whole episodes from its own messages (the ADT listener)."""
+def replace_stays(connection: sa.Connection, stays: dict[str, list[dict[str, Any]]], now: Any) -> None:
+    """Replace the stored stays of some episodes by the given rows (`episode_id, unit, admitted_at, discharged_at,
+    admission_type, hospital, region`, dates as `datetime.date`; none: the episode has no stay), in the caller's
+    transaction. For a feed that derives whole episodes from its own messages (the ADT listener)."""
     if not stays:
         return
     table = episodes_table
     ids = list(stays)
     for k in range(0, len(ids), CHUNK):
         connection.execute(table.delete().where(table.c.episode_id.in_(ids[k : k + CHUNK])))
-    records = [{**r, "received_at": now} for frame in stays.values() if len(frame) for r in _records(frame)]
+    records = [{**r, "received_at": now} for rows in stays.values() for r in rows]
     if records:
         connection.execute(table.insert(), records)
 
