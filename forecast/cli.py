@@ -553,6 +553,89 @@ def scenario(
 # --- serve: the HTTP API (issue 5) ---------------------------------------------------------------------------
 
 
+# --- data straight from hospital systems: the HL7 v2 ADT listener (issue 23) --------------------------------
+
+AdtInto = Annotated[
+    str | None,
+    typer.Option(
+        "--into",
+        envvar="BEDCAST_EPISODES_URL",
+        help="SQLAlchemy URL of the episodes database (default: the service's, BEDCAST_EPISODES_URL).",
+    ),
+]
+Locations = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="BEDCAST_LOCATIONS",
+        help="CSV of location, unit: points of care (PV1-3.1) or FHIR Locations to units; without it a location's "
+        "name is its unit, with it an unknown location is refused.",
+    ),
+]
+SecretFile = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="BEDCAST_SECRET_FILE",
+        help="The installation's secret for episode keys (made on first use; default beside the database).",
+    ),
+]
+InpatientClasses = Annotated[
+    str,
+    typer.Option(envvar="BEDCAST_INPATIENT_CLASSES", help="PV1-2 patient classes that lie in beds, comma-separated."),
+]
+Timezone = Annotated[str, typer.Option(help="Local time zone HL7 times with an offset are converted to.")]
+
+
+def adt_listener(
+    port: int, host: str, into: str | None, locations: Path | None, secret_file: Path | None, classes: str, zone: str
+) -> Any:
+    """An `AdtListener` on the episodes database, with the locations file and the episode-key secret."""
+    from forecast.api.settings import default_episodes_url
+    from forecast.feeds.journal import AdtJournal
+    from forecast.feeds.listener import AdtListener
+    from forecast.feeds.locations import read_locations
+    from forecast.feeds.pseudonyms import Pseudonyms, load_secret
+    from forecast.store import EpisodeStore
+
+    try:
+        mapping = read_locations(locations)
+        secret = load_secret(secret_file)
+    except (OSError, ValueError) as error:
+        raise fail(str(error)) from None
+    store = EpisodeStore(into or default_episodes_url())
+    journal = AdtJournal(store, mapping, Pseudonyms(secret), [c.strip() for c in classes.split(",") if c.strip()], zone)
+    journal.create()
+    return AdtListener(journal, host=host, port=port)
+
+
+@app.command()
+def adt(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port for MLLP (2575: HL7's port).")] = 2575,
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    into: AdtInto = None,
+    locations: Locations = None,
+    secret_file: SecretFile = None,
+    inpatient_classes: InpatientClasses = "I",
+    timezone: Timezone = data.DEFAULT_TIMEZONE,
+) -> None:
+    """Listen for HL7 v2 ADT messages over MLLP and keep the ward stays they describe in the episodes database.
+
+    Each message is answered (ACK) only once it is stored: AA, or AE/AR naming the segment and field. A message
+    sent again (same MSH-10) is answered AA and not stored twice. Nothing of PID is read or stored; the episode
+    key is the visit number (PV1-19) hashed with the installation's secret.
+    """
+    import asyncio
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    listener = adt_listener(port, host, into, locations, secret_file, inpatient_classes, timezone)
+    try:
+        asyncio.run(listener.serve())
+    except KeyboardInterrupt:
+        pass
+    except OSError as error:
+        raise fail(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
@@ -561,14 +644,36 @@ def serve(
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Serving processes on the one port; each follows the champion alias.")
     ] = 1,
+    adt_port: Annotated[
+        int | None,
+        typer.Option(envvar="BEDCAST_ADT_PORT", help="Also listen for HL7 ADT over MLLP on this port (see `adt`)."),
+    ] = None,
+    locations: Locations = None,
+    secret_file: SecretFile = None,
+    inpatient_classes: InpatientClasses = "I",
 ) -> None:
-    """Serve forecasts, bed plans and staffing over HTTP from the champion model (settings: BEDCAST_* variables)."""
+    """Serve forecasts, bed plans and staffing over HTTP from the champion model (settings: BEDCAST_* variables).
+
+    With `--adt-port`, this process also takes the hospital's ADT feed into the episodes database; the served
+    forecast follows it as it follows posted episodes (the nowcast looks at the database every few seconds).
+    """
     import tempfile
 
     import uvicorn
 
     from forecast.serve import create_app
 
+    if adt_port is not None:
+        from forecast.api.settings import Settings
+
+        settings = Settings()
+        listener = adt_listener(
+            adt_port, host, settings.episodes_url, locations, secret_file, inpatient_classes, settings.timezone
+        )
+        try:
+            listener.start()
+        except OSError as error:
+            raise fail(f"cannot listen for ADT on {host}:{adt_port}: {error.strerror or error}") from None
     if workers == 1:
         uvicorn.run(create_app(), host=host, port=port, access_log=access_log)
         return

@@ -330,7 +330,8 @@ def _stored(connection: sa.Connection, ids: list[str]) -> dict[tuple[Any, ...], 
     for k in range(0, len(ids), CHUNK):
         chunk = ids[k : k + CHUNK]
         for row in connection.execute(sa.select(*columns).where(episodes_table.c.episode_id.in_(chunk))).mappings():
-            found[_key(row)] = dict(row)
+            stay = dict(row)
+            found[_key(stay)] = stay
     return found
 
 

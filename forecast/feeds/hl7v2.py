@@ -32,6 +32,7 @@ __all__ = [
     "Refusal",
     "acknowledgment",
     "read_adt",
+    "read_header",
 ]
 
 # HL7 table 0211 (MSH-18) to Python codecs; no MSH-18 means UTF-8 (a superset of HL7's default, ASCII).
@@ -115,7 +116,7 @@ def _decode(raw: bytes) -> tuple[str, Header]:
     head = raw.decode("latin-1")  # byte-transparent: enough to find the header's fields
     if not head.startswith("MSH") or len(head) < 8:
         raise Refusal("AR", "MSH", None, SEGMENT_ORDER, "the message does not begin with an MSH segment", Header())
-    header = _header(head)
+    header = read_header(head)
     name = header.charset.upper()
     codec = CHARSETS.get(name)
     if codec is None:
@@ -137,7 +138,7 @@ def _decode(raw: bytes) -> tuple[str, Header]:
     return text.replace("\r\n", "\r").replace("\n", "\r"), header
 
 
-def _header(text: str) -> Header:
+def read_header(text: str) -> Header:
     separator = text[3]
     first = text.split("\r", 1)[0].split("\n", 1)[0]
     fields = first.split(separator)
@@ -284,7 +285,7 @@ def read_adt(
 
 def _segment_order(names: list[str], header: Header) -> dict[str, int]:
     """Where EVN, PID and PV1 are: each once, in that order (the ADT message structures all begin so)."""
-    found = {}
+    found: dict[str, int] = {}
     for name in ("EVN", "PID", "PV1"):
         if name not in names:
             raise Refusal("AE", name, None, SEGMENT_ORDER, f"the message has no {name} segment", header)
