@@ -230,9 +230,7 @@ def read_adt(
     except (hl7.ParseException, ValueError, IndexError) as error:
         raise Refusal("AR", "MSH", None, SEGMENT_ORDER, f"not an HL7 message ({error})", header) from None
     evn, pv1 = message[1], message[2]
-    event_code = _value(evn, 1) or trigger
-    if event_code and event_code != trigger:
-        raise Refusal("AE", "EVN", 1, BAD_VALUE, f"event {event_code!r} differs from MSH-9's {trigger!r}", header)
+    # EVN-1 is kept for backward compatibility only (HL7 2.5): MSH-9's trigger event is the message's event.
 
     zone = ZoneInfo(timezone)
     recorded = _time(evn, 2, header, zone) or _message_time(header, zone)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["LOCATION_PREFIX", "adt_messages", "frame_mllp", "locations_of"]
+__all__ = ["LOCATION_PREFIX", "adt_message", "adt_messages", "frame_mllp", "locations_of"]
 
 LOCATION_PREFIX = "POC-"
 FIRST_NAMES = ("Anna", "Erik", "Maria", "Lars", "Karin", "Olof", "Elsa", "Nils", "Ingrid", "Gustav")
@@ -56,17 +56,17 @@ def adt_messages(episodes: pd.DataFrame, seed: int = 11, updates: int = 0) -> li
             where = f"{LOCATION_PREFIX}{str(stay.unit).upper()}"
             if i == 0:
                 time = admitted
-                events.append((time, 0, _message("A01", time, patient, where, None, episode_id, kind, admitted)))
+                events.append((time, 0, adt_message("A01", time, patient, where, None, episode_id, kind, admitted)))
                 for _ in range(updates):
-                    events.append((time, 1, _message("A08", time, patient, where, None, episode_id, kind, admitted)))
+                    events.append((time, 1, adt_message("A08", time, patient, where, None, episode_id, kind, admitted)))
             else:
                 time = at(stay.admitted_at)
-                events.append((time, 2, _message("A02", time, patient, where, previous, episode_id, kind, admitted)))
+                events.append((time, 2, adt_message("A02", time, patient, where, previous, episode_id, kind, admitted)))
             previous = where
         last = stays.iloc[-1]
         if pd.notna(last["discharged_at"]):
             time = at(last["discharged_at"])
-            events.append((time, 3, _message("A03", time, patient, previous, None, episode_id, kind, admitted, time)))
+            events.append((time, 3, adt_message("A03", time, patient, previous, None, episode_id, kind, admitted, time)))
     events.sort(key=lambda e: (e[0], e[1]))
     return [text.replace("{CONTROL_ID}", f"MSG{n:09d}") for n, (_, _, text) in enumerate(events, start=1)]
 
@@ -81,7 +81,7 @@ def _patient(rng: np.random.Generator, number: int) -> dict[str, str]:
     }
 
 
-def _message(
+def adt_message(
     event: str,
     time: pd.Timestamp,
     patient: dict[str, str],
@@ -91,12 +91,14 @@ def _message(
     admission_type: str,
     admitted: pd.Timestamp,
     discharged: pd.Timestamp | None = None,
+    control_id: str = "{CONTROL_ID}",
 ) -> str:
+    """One ADT message: MSH, EVN (EVN-2 and EVN-6 at `time`), a made-up PID, PV1 (class I, PV1-19 the visit)."""
     pv1 = ["PV1", "1", "I", f"{location}^^^VISBY" if location else "", admission_type, "", prior or ""]
     pv1 += [""] * 12 + [f"{visit}^^^VISBY^VN"]  # PV1-19
     pv1 += [""] * 24 + [_stamp(admitted), _stamp(discharged) if discharged is not None else ""]  # PV1-44, 45
     segments = [
-        f"MSH|^~\\&|COSMIC|VISBY|BEDCAST|REGION|{_stamp(time)}||ADT^{event}^ADT_A01|{{CONTROL_ID}}|P|2.5"
+        f"MSH|^~\\&|COSMIC|VISBY|BEDCAST|REGION|{_stamp(time)}||ADT^{event}^ADT_A01|{control_id}|P|2.5"
         "|||AL|NE||UNICODE UTF-8",
         f"EVN|{event}|{_stamp(time)}||||{_stamp(time)}",
         f"PID|1||{patient['id']}^^^SKV^PN||{patient['name']}||{patient['born']}|{patient['sex']}",
