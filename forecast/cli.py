@@ -589,7 +589,6 @@ def adt_listener(
     port: int, host: str, into: str | None, locations: Path | None, secret_file: Path | None, classes: str, zone: str
 ) -> Any:
     """An `AdtListener` on the episodes database, with the locations file and the episode-key secret."""
-    from forecast.api.settings import default_episodes_url
     from forecast.feeds.journal import AdtJournal
     from forecast.feeds.listener import AdtListener
     from forecast.feeds.locations import read_locations
@@ -601,7 +600,11 @@ def adt_listener(
         secret = load_secret(secret_file)
     except (OSError, ValueError) as error:
         raise fail(str(error)) from None
-    store = EpisodeStore(into or default_episodes_url())
+    if into is None:
+        from forecast.api.settings import default_episodes_url
+
+        into = default_episodes_url()
+    store = EpisodeStore(into)
     journal = AdtJournal(store, mapping, Pseudonyms(secret), [c.strip() for c in classes.split(",") if c.strip()], zone)
     journal.create()
     return AdtListener(journal, host=host, port=port)
