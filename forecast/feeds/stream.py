@@ -66,7 +66,9 @@ def adt_messages(episodes: pd.DataFrame, seed: int = 11, updates: int = 0) -> li
         last = stays.iloc[-1]
         if pd.notna(last["discharged_at"]):
             time = at(last["discharged_at"])
-            events.append((time, 3, adt_message("A03", time, patient, previous, None, episode_id, kind, admitted, time)))
+            events.append(
+                (time, 3, adt_message("A03", time, patient, previous, None, episode_id, kind, admitted, time))
+            )
     events.sort(key=lambda e: (e[0], e[1]))
     return [text.replace("{CONTROL_ID}", f"MSG{n:09d}") for n, (_, _, text) in enumerate(events, start=1)]
 
@@ -110,3 +112,59 @@ def adt_message(
 def frame_mllp(messages: list[str]) -> bytes:
     """The messages in MLLP blocks, one after the other (what `mllp_send --file` reads)."""
     return b"".join(b"\x0b" + m.encode("utf-8") + b"\x1c\r" for m in messages)
+
+
+def encounters(episodes: pd.DataFrame, seed: int = 11) -> list[dict[str, object]]:
+    """The episodes as FHIR R4 Encounters (one per episode, its ward stays as `location[]`), as a Bulk Data export
+    would give them: visit number as identifier, class IMP, priority EM or EL, status finished or in-progress, a
+    made-up patient as `subject`, times in UTC."""
+    rng = np.random.default_rng(seed)
+    found: list[dict[str, object]] = []
+    for number, (episode_id, stays) in enumerate(
+        episodes.sort_values(["episode_id", "admitted_at"]).groupby("episode_id", sort=True)
+    ):
+        hour = int(rng.integers(0, 12))
+
+        def utc(day: pd.Timestamp, step: int, hour: int = hour) -> str:
+            local = (day + pd.Timedelta(hours=hour + step)).tz_localize(
+                "Europe/Stockholm", nonexistent="shift_forward", ambiguous=False
+            )
+            return local.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        places = []
+        for step, stay in enumerate(stays.itertuples(index=False), start=1):
+            period = {"start": utc(stay.admitted_at, step)}
+            if pd.notna(stay.discharged_at):
+                period["end"] = utc(stay.discharged_at, step + 1)
+            code = f"{LOCATION_PREFIX}{str(stay.unit).upper()}"
+            places.append({"location": {"reference": f"Location/{code.lower()}", "display": code}, "period": period})
+        open_stay = "end" not in places[-1]["period"]
+        encounter: dict[str, object] = {
+            "resourceType": "Encounter",
+            "id": f"enc-{number}",
+            "identifier": [
+                {
+                    "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "VN"}]},
+                    "system": "urn:oid:1.2.752.29.4.1",
+                    "value": str(episode_id),
+                }
+            ],
+            "status": "in-progress" if open_stay else "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+            "priority": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-ActPriority",
+                        "code": "EM" if stays["admission_type"].iloc[0] == "acute" else "EL",
+                    }
+                ]
+            },
+            "subject": {"reference": f"Patient/{_patient(rng, number)['id']}"},
+            "period": {
+                "start": places[0]["period"]["start"],
+                **({} if open_stay else {"end": places[-1]["period"]["end"]}),
+            },
+            "location": places,
+        }
+        found.append(encounter)
+    return found
