@@ -318,7 +318,8 @@ def validate_episodes(raw: pd.DataFrame, timezone: str = DEFAULT_TIMEZONE) -> tu
         exact repeats were dropped.
     """
     _require_columns(raw, EPISODE_COLUMNS)
-    extra = [c for c in OPTIONAL_EPISODE_COLUMNS if c in raw.columns]
+    # An optional column left empty in every row (stays from a feed that knows no hospital) is no column.
+    extra = [c for c in OPTIONAL_EPISODE_COLUMNS if c in raw.columns and _as_text(raw[c]).ne("").any()]
     rows = _row_numbers(raw)
     text = pd.DataFrame({c: _as_text(raw[c]) for c in ("episode_id", "unit", "admission_type", *extra)})
     text["admission_type"] = text["admission_type"].str.lower()
