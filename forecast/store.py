@@ -228,7 +228,9 @@ def replace_stays(connection: sa.Connection, stays: dict[str, list[dict[str, Any
         return
     table = episodes_table
     ids = list(stays)
-    for k in range(0, len(ids), CHUNK):
+    if len(ids) == 1:
+        connection.execute(table.delete().where(table.c.episode_id == ids[0]))
+    for k in range(0, len(ids) if len(ids) > 1 else 0, CHUNK):
         connection.execute(table.delete().where(table.c.episode_id.in_(ids[k : k + CHUNK])))
     records = [{**r, "received_at": now} for rows in stays.values() for r in rows]
     if records:

@@ -203,15 +203,21 @@ def _too_early(item: Incoming) -> Refusal:
     return Refusal("AE", segment, field if field is not None else 6, APPLICATION, reason, item.header)
 
 
+def _matching(column: sa.Column, values: list[str]) -> sa.ColumnElement[bool]:
+    """`column = value` for one value (the usual batch of one: a statement compiled once), else `IN (...)`."""
+    unique = sorted(set(values))
+    return column == unique[0] if len(unique) == 1 else column.in_(unique)
+
+
 def _stored_ids(connection: sa.Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
     table = adt_events_table
-    rows = connection.execute(sa.select(table).where(table.c.control_id.in_(sorted(set(ids))))).mappings()
+    rows = connection.execute(sa.select(table).where(_matching(table.c.control_id, ids))).mappings()
     return {row["control_id"]: dict(row) for row in rows}
 
 
 def _visit_events(connection: sa.Connection, episode_ids: list[str]) -> dict[str, list[AdtEvent]]:
     table = adt_events_table
-    query = sa.select(table).where(table.c.episode_id.in_(sorted(set(episode_ids))))
+    query = sa.select(table).where(_matching(table.c.episode_id, episode_ids))
     found: dict[str, list[AdtEvent]] = {}
     for row in connection.execute(query).mappings():
         event = AdtEvent(control_id=row["control_id"], **{name: row[name] for name in EVENT_FIELDS})
