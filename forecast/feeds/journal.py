@@ -101,14 +101,19 @@ class AdtJournal:
         return self.take_many([raw])[0]
 
     def take_many(self, messages: Sequence[bytes]) -> list[Taken]:
-        """Several messages in one transaction; each answered on its own. On a database error nothing of the
-        batch is stored and each is answered AE (the sender sends it again)."""
-        read: list[Incoming | Taken] = []
-        for raw in messages:
-            try:
-                read.append(read_adt(raw, self.locations, self.pseudonyms, self.inpatient_classes, self.timezone))
-            except Refusal as refusal:
-                read.append(_refused(refusal))
+        """Several messages in one transaction; each answered on its own (see `keep`)."""
+        return self.keep([self.read(raw) for raw in messages])
+
+    def read(self, raw: bytes) -> Incoming | Taken:
+        """A message read (no database work): its event, or its refusal already answered."""
+        try:
+            return read_adt(raw, self.locations, self.pseudonyms, self.inpatient_classes, self.timezone)
+        except Refusal as refusal:
+            return _refused(refusal)
+
+    def keep(self, read: Sequence[Incoming | Taken]) -> list[Taken]:
+        """Messages read (`read`) stored in one transaction; each answered on its own. On a database error
+        nothing of the batch is stored and each is answered AE (the sender sends it again)."""
         incoming = [r for r in read if isinstance(r, Incoming)]
         if not incoming:
             return [r for r in read if isinstance(r, Taken)]

@@ -11,7 +11,6 @@ limit) is answered AR; a connection closed in the middle of a frame has stored n
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import queue
 import threading
@@ -20,7 +19,7 @@ from typing import Any
 
 from hl7.mllp import InvalidBlockError, start_hl7_server
 
-from forecast.feeds.hl7v2 import SEGMENT_ORDER, Header, Refusal, acknowledgment, read_header
+from forecast.feeds.hl7v2 import SEGMENT_ORDER, Header, Incoming, Refusal, acknowledgment, read_header
 from forecast.feeds.journal import AdtJournal, Taken
 
 __all__ = ["MAX_BATCH", "MAX_MESSAGE", "AdtListener"]
@@ -31,7 +30,7 @@ MAX_MESSAGE = 1 << 20  # bytes in one MLLP block
 MAX_BATCH = 200  # messages in one transaction
 START, END = b"\x0b", b"\x1c"
 
-_Work = tuple[bytes, concurrent.futures.Future]
+_Work = tuple[Incoming, "asyncio.Future[Taken]"]
 
 
 class AdtListener:
@@ -128,12 +127,16 @@ class AdtListener:
             log.debug("ADT connection from %s closed", peer)
 
     async def _take(self, block: bytes) -> bytes:
+        """Read here (while the writer thread waits for the database's sync), stored by the writer thread."""
         if START in block or END in block:
             return _framing("a start or end block inside a message", block.rsplit(START, 1)[-1])
-        done: concurrent.futures.Future[Taken] = concurrent.futures.Future()
-        self._work.put((block, done))
-        taken = await asyncio.wrap_future(done)
-        return taken.ack
+        read = self.journal.read(block)
+        if isinstance(read, Taken):  # refused: nothing to store
+            return read.ack
+        assert self._loop is not None
+        done: asyncio.Future[Taken] = self._loop.create_future()
+        self._work.put((read, done))
+        return (await done).ack
 
     def _write(self) -> None:
         """The writer thread: every message waiting, in one transaction, until told to stop."""
@@ -152,12 +155,13 @@ class AdtListener:
                     break
                 batch.append(more)
             try:
-                taken = self.journal.take_many([raw for raw, _ in batch])
+                taken = self.journal.keep([read for read, _ in batch])
             except Exception as error:  # never leave a sender without an answer
                 log.exception("ADT batch failed")
-                taken = [_failed(raw, error) for raw, _ in batch]
-            for (_, done), outcome in zip(batch, taken, strict=True):
-                done.set_result(outcome)
+                taken = [_failed(read.header, error) for read, _ in batch]
+            assert self._loop is not None
+            # One wake-up of the event loop for the whole batch.
+            self._loop.call_soon_threadsafe(_answer, [done for _, done in batch], taken)
             if self.on_stored is not None and any(t.new for t in taken):
                 self.on_stored()
 
@@ -170,8 +174,12 @@ def _framing(problem: str, content: bytes) -> bytes:
     return acknowledgment(header, Refusal("AR", "MSH", None, SEGMENT_ORDER, f"broken MLLP frame: {problem}", header))
 
 
-def _failed(raw: bytes, error: Exception) -> Taken:
-    text = raw.decode("latin-1")
-    header = read_header(text) if text.startswith("MSH") and len(text) > 8 else Header()
+def _answer(waiting: list[asyncio.Future[Taken]], taken: list[Taken]) -> None:
+    for done, outcome in zip(waiting, taken, strict=True):
+        if not done.done():  # its connection may have gone
+            done.set_result(outcome)
+
+
+def _failed(header: Header, error: Exception) -> Taken:
     refusal = Refusal("AE", "MSH", 10, "207", f"not stored ({type(error).__name__}); send it again", header)
     return Taken(acknowledgment(header, refusal), "AE")

@@ -122,3 +122,40 @@ def test_a_broken_frame_is_answered_ar_and_stores_nothing(tmp_path):
     finally:
         listener.stop()
         store.dispose()
+
+
+@pytest.mark.slow
+def test_serve_takes_the_adt_feed_beside_the_http_api(tmp_path, hospital, locations):
+    """`bedcast serve --adt-port`: the HTTP service (no model yet) and the ADT listener in one process."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.feeds.mllp import free_port
+
+    _, messages = hospital
+    url = f"sqlite:///{tmp_path / 'episodes.db'}"
+    http, adt = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "BEDCAST_"))}
+    env |= {"BEDCAST_EPISODES_URL": url, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    command = [sys.executable, "-m", "forecast.cli", "serve", "--port", str(http), "--adt-port", str(adt)]
+    command += ["--locations", str(locations), "--secret-file", str(tmp_path / "secret")]
+    with open(tmp_path / "serve.log", "wb") as log:
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{http}/health", timeout=2):
+                    break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                time.sleep(0.2)
+        counts = send_all(messages[:100], adt)
+        assert counts["AA"] == 100
+        assert EpisodeStore(url).count() > 0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
