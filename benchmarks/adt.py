@@ -11,11 +11,14 @@ per visit: about 100,000 messages), starts `bedcast adt` on 127.0.0.1 with its e
 2. then, on the loaded database, one connection at a steady `rate` messages a second for `seconds` seconds: the
    acknowledgment times (median, 99th percentile, max).
 Figures only; nothing is asserted. Goals (issue 23): the year in at most 2 minutes; p99 ACK at most 20 ms at 50/s.
+The machine is shared: each line says the load average it ran under, and the CPU seconds the listener process
+used (a figure other jobs on the machine change less than the wall-clock time).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -96,6 +99,18 @@ def throughput(port: int, messages: list[str], connections: int) -> tuple[float,
     return time.perf_counter() - started, latencies
 
 
+def cpu_seconds(listener: Listener) -> float:
+    import psutil
+
+    assert listener.process is not None
+    times = psutil.Process(listener.process.pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -125,12 +140,15 @@ def main() -> None:
                 url = server.create_database(name) if server else f"sqlite:///{work / (name + '.db')}"
                 listener = Listener(url, work, locations).start()
                 try:
+                    before = cpu_seconds(listener)
                     seconds, latencies = throughput(listener.port, year, connections)
+                    cpu = cpu_seconds(listener) - before
                     median, p99 = 1000 * statistics.median(latencies), 1000 * percentile(latencies, 0.99)
                     print(
                         f"{'PostgreSQL' if server else 'SQLite'}, {connections} connection(s): {len(year)} messages "
                         f"in {seconds:.1f} s, {len(year) / seconds:.0f} messages/s; ACK median {median:.1f} ms, "
-                        f"p99 {p99:.1f} ms",
+                        f"p99 {p99:.1f} ms; listener CPU {cpu:.0f} s ({1000 * cpu / len(year):.2f} ms a message); "
+                        f"{load()}",
                         flush=True,
                     )
                     paced = later[: int(args.rate * args.seconds)]
@@ -141,7 +159,7 @@ def main() -> None:
                     print(
                         f"  then one connection at {rate:.1f} messages/s for {len(paced)} messages on the loaded "
                         f"database: ACK median {1000 * statistics.median(latencies):.1f} ms, p99 "
-                        f"{1000 * percentile(latencies, 0.99):.1f} ms, max {1000 * max(latencies):.1f} ms",
+                        f"{1000 * percentile(latencies, 0.99):.1f} ms, max {1000 * max(latencies):.1f} ms; {load()}",
                         flush=True,
                     )
                 finally:
