@@ -24,7 +24,7 @@ from forecast.feeds.adt import ADMITS, AdtEvent, fold, stay_records
 from forecast.feeds.hl7v2 import APPLICATION, DUPLICATE_KEY, Incoming, Refusal, acknowledgment, read_adt
 from forecast.feeds.locations import LocationMap
 from forecast.feeds.pseudonyms import Pseudonyms
-from forecast.store import EpisodeStore, lock_stays, metadata, replace_stays
+from forecast.store import EpisodeStore, metadata, replace_stays
 
 __all__ = ["AdtJournal", "Taken", "adt_events_table"]
 
@@ -132,10 +132,10 @@ class AdtJournal:
         """Decide and store a batch: the journal read once for all its messages and visits, written at once."""
         now = dt.datetime.now(dt.UTC)
         decided: dict[str, Taken] = {}
+        # No table lock on PostgreSQL: the listener is the one writer of its visits' stays, and its row locks
+        # already make a concurrent `POST /v1/episodes` batch (which locks the table) wait, and wait for it.
         with self.store.engine.connect().execution_options(writes=True) as connection, connection.begin():
-            lock_stays(connection)
-            seen = _stored_ids(connection, [i.header.control_id for i in incoming])
-            visits = _visit_events(connection, [i.episode_id for i in incoming])
+            seen, visits = _journal_rows(connection, incoming)
             new_rows, changed = [], {}
             for item in incoming:
                 control_id = item.header.control_id
@@ -214,17 +214,19 @@ def _matching(column: sa.Column, values: list[str]) -> sa.ColumnElement[bool]:
     return column == unique[0] if len(unique) == 1 else column.in_(unique)
 
 
-def _stored_ids(connection: sa.Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
+def _journal_rows(
+    connection: sa.Connection, incoming: list[Incoming]
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[AdtEvent]]]:
+    """In one query: the rows of the batch's control ids already taken, and every event of its visits."""
     table = adt_events_table
-    rows = connection.execute(sa.select(table).where(_matching(table.c.control_id, ids))).mappings()
-    return {row["control_id"]: dict(row) for row in rows}
-
-
-def _visit_events(connection: sa.Connection, episode_ids: list[str]) -> dict[str, list[AdtEvent]]:
-    table = adt_events_table
-    query = sa.select(table).where(_matching(table.c.episode_id, episode_ids))
-    found: dict[str, list[AdtEvent]] = {}
+    ids, visits = [i.header.control_id for i in incoming], [i.episode_id for i in incoming]
+    query = sa.select(table).where(sa.or_(_matching(table.c.control_id, ids), _matching(table.c.episode_id, visits)))
+    seen: dict[str, dict[str, Any]] = {}
+    events: dict[str, list[AdtEvent]] = {}
+    wanted = set(ids)
     for row in connection.execute(query).mappings():
+        if row["control_id"] in wanted:
+            seen[row["control_id"]] = dict(row)
         event = AdtEvent(control_id=row["control_id"], **{name: row[name] for name in EVENT_FIELDS})
-        found.setdefault(row["episode_id"], []).append(event)
-    return found
+        events.setdefault(row["episode_id"], []).append(event)
+    return seen, events
