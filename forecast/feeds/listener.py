@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import signal
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -64,6 +65,11 @@ class AdtListener:
         self._writer.start()
         self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
+        if threading.current_thread() is threading.main_thread():
+            # A service manager stops it with SIGTERM (and a shell's background job ignores SIGINT): both end it
+            # cleanly, the messages being stored finished and answered first.
+            for signal_number in (signal.SIGTERM, signal.SIGINT):
+                self._loop.add_signal_handler(signal_number, self._stopped.set)
         server = await start_hl7_server(self._connection, self.host, self.port, limit=MAX_MESSAGE)
         self.port = server.sockets[0].getsockname()[1]
         log.info("ADT listener on %s:%d", self.host, self.port)
@@ -73,6 +79,8 @@ class AdtListener:
                 await self._stopped.wait()
         finally:
             self._work.put(None)
+            await asyncio.to_thread(self._writer.join, 10)
+        log.info("ADT listener stopped")
 
     def start(self) -> None:
         """Listen in a background thread; returns once the port is open.
