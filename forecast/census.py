@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["InBed", "flow_census", "in_bed_at", "ADMISSION_TYPES"]
+__all__ = ["InBed", "flow_census", "in_bed_at", "transfers_in", "ADMISSION_TYPES"]
 
 ADMISSION_TYPES = ("acute", "elective")
 
@@ -37,6 +37,15 @@ def in_bed_at(episodes: pd.DataFrame, origin: pd.Timestamp) -> InBed:
     counts = np.bincount(days) if days.size else np.zeros(0, dtype=np.int64)
     nonzero = np.flatnonzero(counts)
     return InBed(nonzero, counts[nonzero].astype(float))
+
+
+def transfers_in(stays: pd.DataFrame, days: pd.Series) -> np.ndarray:
+    """Stays that began with a transfer from another unit, on each of `days`: with the admissions, a unit's
+    arrivals (ward stays, `forecast.stays`). Zero for stays without the `transfer_in` mark."""
+    if "transfer_in" not in stays.columns or stays.empty:
+        return np.zeros(len(days))
+    moved = stays.loc[stays["transfer_in"].astype(bool), "admitted_at"].value_counts()
+    return moved.reindex(pd.DatetimeIndex(days)).fillna(0).to_numpy(float)
 
 
 def flow_census(arrivals: np.ndarray, survival: np.ndarray, in_bed: InBed) -> tuple[np.ndarray, np.ndarray]:

@@ -46,9 +46,42 @@ def print_table(frame: pd.DataFrame) -> None:
     typer.echo(frame.to_string(index=False, na_rep="-"))
 
 
+# Options of the feeds from hospital systems (HL7 ADT, FHIR): see forecast.feeds.
+AdtInto = Annotated[
+    str | None,
+    typer.Option(
+        "--into",
+        envvar="BEDCAST_EPISODES_URL",
+        help="SQLAlchemy URL of the episodes database (default: the service's, BEDCAST_EPISODES_URL).",
+    ),
+]
+Locations = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="BEDCAST_LOCATIONS",
+        help="CSV of location, unit: points of care (PV1-3.1) or FHIR Locations to units; without it a location's "
+        "name is its unit, with it an unknown location is refused.",
+    ),
+]
+SecretFile = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="BEDCAST_SECRET_FILE",
+        help="The installation's secret for episode keys (made on first use; default beside the database).",
+    ),
+]
+InpatientClasses = Annotated[
+    str,
+    typer.Option(envvar="BEDCAST_INPATIENT_CLASSES", help="PV1-2 patient classes that lie in beds, comma-separated."),
+]
+Timezone = Annotated[str, typer.Option(help="Local time zone HL7 times with an offset are converted to.")]
+
+
 @app.command()
 def ingest(
-    file: Annotated[Path, typer.Argument(help="Episodes or daily counts, CSV or Parquet.")],
+    file: Annotated[
+        Path, typer.Argument(help="Episodes or daily counts, CSV or Parquet; or FHIR Encounters, .ndjson or .json.")
+    ],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Where to write the daily frame (.csv or .parquet).")
     ] = None,
@@ -61,12 +94,16 @@ def ingest(
     timezone: Annotated[str, typer.Option(help="Local time zone for timestamps with an offset.")] = (
         data.DEFAULT_TIMEZONE
     ),
+    locations: Locations = None,
+    secret_file: SecretFile = None,
 ) -> None:
-    """Validate admission data and write the daily frame per unit (admissions, discharges, census), and/or
-    store the episodes in the service's database (`--into`): a serving process re-anchors its forecast on them."""
+    """Validate admission data and write the daily frame per unit (admissions, transfers, discharges, census),
+    and/or store the episodes in the service's database (`--into`): a serving process re-anchors its forecast on
+    them. Episodes (ward stays) or daily counts as CSV or Parquet; FHIR R4 Encounters as `.ndjson` (Bulk Data)
+    or `.json` (a Bundle)."""
     if out is None and into is None:
         raise fail("say where the data goes: --out FILE for the daily frame, --into URL for the episodes database")
-    result = load(file, lenient=lenient, timezone=timezone)
+    result = load(file, locations, secret_file, lenient=lenient, timezone=timezone)
     if into is not None:
         store_episodes(result, into, file)
     if out is not None:
@@ -101,12 +138,22 @@ def store_episodes(result: data.Ingested, url: str, file: Path) -> None:
     )
 
 
-def write_demo(out: Path, seed: int, start: str, end: str) -> Path:
-    """Generate the demo hospital and write its files; returns the episodes file."""
+def write_demo(out: Path, seed: int, start: str, end: str, transfers: bool = False, feeds: bool = False) -> Path:
+    """Generate the demo hospital and write its files; returns the episodes file. With `feeds`, also the same
+    episodes as an HL7 ADT stream (`adt.hl7`, MLLP-framed as `mllp_send --file` reads it), as FHIR Encounters
+    (`Encounter.ndjson`) and the locations file both need (`locations.csv`)."""
     from forecast.demo import generate_demo_hospital
 
-    hospital = generate_demo_hospital(seed=seed, start=start, end=end)
+    hospital = generate_demo_hospital(seed=seed, start=start, end=end, transfers=transfers)
     write_table(hospital.episodes, out / "episodes.csv")
+    if feeds:
+        from forecast.feeds.stream import adt_messages, encounters, frame_mllp, locations_of
+
+        stays = data.ingest(hospital.episodes).episodes
+        assert stays is not None
+        (out / "adt.hl7").write_bytes(frame_mllp(adt_messages(stays)))
+        (out / "Encounter.ndjson").write_text("".join(json.dumps(e) + "\n" for e in encounters(stays)))
+        write_table(locations_of(sorted(hospital.units["unit"])), out / "locations.csv")
     write_table(hospital.units, out / "units.csv")
     write_table(hospital.guest_nights, out / "guest_nights.csv")
     write_table(hospital.truth, out / "truth.csv")
@@ -119,9 +166,16 @@ def demo_data(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same hospital.")] = 7,
     start: Annotated[str, typer.Option(help="First admission day.")] = "2021-01-01",
     end: Annotated[str, typer.Option(help="Extract date (last admission day).")] = "2025-12-31",
+    transfers: Annotated[
+        bool, typer.Option(help="Move a share of intensive-care patients on to medicine or surgery (ward stays).")
+    ] = False,
+    feeds: Annotated[
+        bool,
+        typer.Option(help="Also write the episodes as an HL7 ADT stream (adt.hl7) and FHIR Encounters (.ndjson)."),
+    ] = False,
 ) -> None:
     """Write the demo hospital (Visby, Gotland): episodes, units with beds, guest nights, the true effects."""
-    episodes = write_demo(out, seed, start, end)
+    episodes = write_demo(out, seed, start, end, transfers, feeds)
     typer.echo(f"wrote the demo hospital to {out}/ (episodes: {episodes})")
 
 
@@ -230,16 +284,43 @@ def write_text(text: str, path: Path) -> None:
     os.replace(partial, path)
 
 
-def load(file: Path, **options: Any) -> data.Ingested:
+def load(file: Path, locations: Path | None = None, secret_file: Path | None = None, **options: Any) -> data.Ingested:
     """Ingest a data file (strictly unless `lenient=True`); bad input ends the command with the problems listed,
-    each naming the file, and implausible values are warned about by row on stderr."""
+    each naming the file, and implausible values are warned about by row on stderr.
+
+    A `.ndjson` or `.json` file is FHIR R4 (Encounters, in Bulk Data NDJSON or a Bundle): its Locations map to
+    units by the `locations` file, its visit numbers are hashed with the installation's secret.
+    """
     try:
-        result = data.ingest_file(file, **options)
+        if is_fhir(file):
+            result = load_encounters(file, locations, secret_file, **options)
+        else:
+            result = data.ingest_file(file, **options)
     except (data.InputError, data.UnreadableFile, FileNotFoundError) as error:
         raise fail(str(error)) from None
     except OSError as error:  # e.g. no permission to read it
         raise fail(f"{file}: {error.strerror or type(error).__name__}") from None
     for line in result.warning_lines():
+        typer.echo(line, err=True)
+    return result
+
+
+def is_fhir(file: Path) -> bool:
+    return file.suffix.lower() in (".ndjson", ".json")
+
+
+def load_encounters(file: Path, locations: Path | None, secret_file: Path | None, **options: Any) -> data.Ingested:
+    """FHIR R4 Encounters as ingested episodes (ward stays); what was left out is said on stderr."""
+    from forecast.feeds.fhir import ingest_encounters
+    from forecast.feeds.locations import read_locations
+    from forecast.feeds.pseudonyms import Pseudonyms, load_secret
+
+    try:
+        mapping, secret = read_locations(locations), load_secret(secret_file)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    result, read = ingest_encounters(file, mapping, Pseudonyms(secret), **options)
+    for line in read.report():
         typer.echo(line, err=True)
     return result
 
@@ -553,6 +634,63 @@ def scenario(
 # --- serve: the HTTP API (issue 5) ---------------------------------------------------------------------------
 
 
+# --- data straight from hospital systems: the HL7 v2 ADT listener (issue 23) --------------------------------
+
+
+def adt_listener(
+    port: int, host: str, into: str | None, locations: Path | None, secret_file: Path | None, classes: str, zone: str
+) -> Any:
+    """An `AdtListener` on the episodes database, with the locations file and the episode-key secret."""
+    from forecast.feeds.journal import AdtJournal
+    from forecast.feeds.listener import AdtListener
+    from forecast.feeds.locations import read_locations
+    from forecast.feeds.pseudonyms import Pseudonyms, load_secret
+    from forecast.store import EpisodeStore
+
+    try:
+        mapping = read_locations(locations)
+        secret = load_secret(secret_file)
+    except (OSError, ValueError) as error:
+        raise fail(str(error)) from None
+    if into is None:
+        from forecast.api.settings import default_episodes_url
+
+        into = default_episodes_url()
+    store = EpisodeStore(into)
+    journal = AdtJournal(store, mapping, Pseudonyms(secret), [c.strip() for c in classes.split(",") if c.strip()], zone)
+    journal.create()
+    return AdtListener(journal, host=host, port=port)
+
+
+@app.command()
+def adt(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port for MLLP (2575: HL7's port).")] = 2575,
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    into: AdtInto = None,
+    locations: Locations = None,
+    secret_file: SecretFile = None,
+    inpatient_classes: InpatientClasses = "I",
+    timezone: Timezone = data.DEFAULT_TIMEZONE,
+) -> None:
+    """Listen for HL7 v2 ADT messages over MLLP and keep the ward stays they describe in the episodes database.
+
+    Each message is answered (ACK) only once it is stored: AA, or AE/AR naming the segment and field. A message
+    sent again (same MSH-10) is answered AA and not stored twice. Nothing of PID is read or stored; the episode
+    key is the visit number (PV1-19) hashed with the installation's secret.
+    """
+    import asyncio
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    listener = adt_listener(port, host, into, locations, secret_file, inpatient_classes, timezone)
+    try:
+        asyncio.run(listener.serve())
+    except KeyboardInterrupt:
+        pass
+    except OSError as error:
+        raise fail(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
@@ -561,14 +699,36 @@ def serve(
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Serving processes on the one port; each follows the champion alias.")
     ] = 1,
+    adt_port: Annotated[
+        int | None,
+        typer.Option(envvar="BEDCAST_ADT_PORT", help="Also listen for HL7 ADT over MLLP on this port (see `adt`)."),
+    ] = None,
+    locations: Locations = None,
+    secret_file: SecretFile = None,
+    inpatient_classes: InpatientClasses = "I",
 ) -> None:
-    """Serve forecasts, bed plans and staffing over HTTP from the champion model (settings: BEDCAST_* variables)."""
+    """Serve forecasts, bed plans and staffing over HTTP from the champion model (settings: BEDCAST_* variables).
+
+    With `--adt-port`, this process also takes the hospital's ADT feed into the episodes database; the served
+    forecast follows it as it follows posted episodes (the nowcast looks at the database every few seconds).
+    """
     import tempfile
 
     import uvicorn
 
     from forecast.serve import create_app
 
+    if adt_port is not None:
+        from forecast.api.settings import Settings
+
+        settings = Settings()
+        listener = adt_listener(
+            adt_port, host, settings.episodes_url, locations, secret_file, inpatient_classes, settings.timezone
+        )
+        try:
+            listener.start()
+        except OSError as error:
+            raise fail(f"cannot listen for ADT on {host}:{adt_port}: {error.strerror or error}") from None
     if workers == 1:
         uvicorn.run(create_app(), host=host, port=port, access_log=access_log)
         return

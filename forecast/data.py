@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.los import length_of_stay, survival_curve, warmup_days
+from forecast.stays import TRANSFER_COLUMNS, mark_transfers, sequence_problems, stay_gaps
 
 __all__ = [
     "ADMISSION_TYPES",
@@ -129,6 +130,9 @@ class Ingested:
             lines.append(f"dropped {self.exact_duplicates} exact duplicate row(s)")
         if len(self.rejects):
             lines.append(f"rejected {len(self.rejects)} row(s) (see the rejects file)")
+        transfers = int(self.daily["transfers_in"].sum()) if "transfers_in" in self.daily.columns else 0
+        if transfers:
+            lines.append(f"{transfers} transfer(s) between units: counted where the patient lies each midnight")
         if self.open_stays:
             lines.append(f"{self.open_stays} stay(s) without a discharge counted as still in bed")
         if self.filled_days:
@@ -314,7 +318,8 @@ def validate_episodes(raw: pd.DataFrame, timezone: str = DEFAULT_TIMEZONE) -> tu
         exact repeats were dropped.
     """
     _require_columns(raw, EPISODE_COLUMNS)
-    extra = [c for c in OPTIONAL_EPISODE_COLUMNS if c in raw.columns]
+    # An optional column left empty in every row (stays from a feed that knows no hospital) is no column.
+    extra = [c for c in OPTIONAL_EPISODE_COLUMNS if c in raw.columns and _as_text(raw[c]).ne("").any()]
     rows = _row_numbers(raw)
     text = pd.DataFrame({c: _as_text(raw[c]) for c in ("episode_id", "unit", "admission_type", *extra)})
     text["admission_type"] = text["admission_type"].str.lower()
@@ -345,7 +350,8 @@ def validate_episodes(raw: pd.DataFrame, timezone: str = DEFAULT_TIMEZONE) -> tu
         for i in np.flatnonzero(mask.to_numpy())
     ]
 
-    # The same episode twice: an exact repeat is harmless and dropped; a repeat that differs is ambiguous.
+    # The same stay twice: an exact repeat is harmless and dropped; a repeat that differs is ambiguous. A stay is
+    # an episode's time in one unit from one day: an episode may have several (ward stays, see forecast.stays).
     content = pd.concat(
         [
             text,
@@ -355,16 +361,17 @@ def validate_episodes(raw: pd.DataFrame, timezone: str = DEFAULT_TIMEZONE) -> tu
         axis=1,
     )
     exact_repeat = content.duplicated(keep="first") & text["episode_id"].ne("")
-    distinct = content[~exact_repeat]
-    clash = distinct["episode_id"].duplicated(keep=False) & distinct["episode_id"].ne("")
-    for episode_id, group in distinct[clash].groupby("episode_id", sort=False):
+    distinct = content[~exact_repeat].assign(admitted_day=admitted.dt.normalize())
+    stay_key = ["episode_id", "unit", "admitted_day"]
+    clash = distinct.duplicated(stay_key, keep=False) & distinct["episode_id"].ne("") & distinct["admitted_day"].notna()
+    for (episode_id, _, _), group in distinct[clash].groupby(stay_key, sort=False):
         positions = raw.index.get_indexer(group.index)
         where = ", ".join(str(rows[p]) for p in positions)
         problems.extend(
             Problem(
                 int(rows[p]),
                 "episode_id",
-                f"episode_id repeated with different content (rows {where})",
+                f"the same stay (episode_id, unit, admission day) repeated with different content (rows {where})",
                 str(episode_id),
             )
             for p in positions
@@ -383,28 +390,36 @@ def validate_episodes(raw: pd.DataFrame, timezone: str = DEFAULT_TIMEZONE) -> tu
             **{c: text[c].to_numpy()[keep] for c in extra},
         }
     )
+    out_of_sequence = sequence_problems(episodes)
+    problems.extend(Problem(row, "admitted_at", message, episode_id) for row, _, episode_id, message in out_of_sequence)
+    episodes = episodes[~episodes["row"].isin([row for row, _, _, _ in out_of_sequence])]
+    episodes = mark_transfers(episodes.reset_index(drop=True))
     problems.sort(key=lambda p: (p.row or 0, p.field))
     return episodes, problems, int(exact_repeat.sum())
 
 
 def daily_from_episodes(episodes: pd.DataFrame, missing_share: float = 0.01) -> pd.DataFrame:
-    """Daily admissions, discharges and midnight census per unit from validated episodes.
+    """Daily admissions, transfers, discharges and midnight census per unit from validated episodes (ward stays).
 
-    The census of day d counts stays with `admitted_at` ≤ d < `discharged_at`; stays without a discharge are in
-    bed through the last day of the extract (the last admission date in the file). Every day from a unit's
-    first admission to the end of the extract is present, zero-filled. `warmup` marks the first days, where
-    the census misses patients admitted before the extract began (see `forecast.los.warmup_days`).
+    The census of day d counts stays with `admitted_at` ≤ d < `discharged_at`, in the unit of the stay: a patient
+    transferred on day d lies in the new unit that midnight. Stays without a discharge are in bed through the
+    last day of the extract (the last admission date in the file). A unit's admissions are the episodes' first
+    stays; its transfers in are the later ones (see `forecast.stays`). Every day from a unit's first arrival to
+    the end of the extract is present, zero-filled. `warmup` marks the first days, where the census misses
+    patients admitted before the extract began (see `forecast.los.warmup_days`).
 
     Args:
         episodes: output of `validate_episodes`.
         missing_share: the share of the census that may be missing once warm-up is over.
 
     Returns:
-        Columns `unit, date, admissions, admissions_acute, admissions_elective, discharges, census, warmup`,
-        plus `hospital` and `region` when the episodes carry them.
+        Columns `unit, date, admissions, admissions_acute, admissions_elective, transfers_in, discharges,
+        transfers_out, census, warmup`, plus `hospital` and `region` when the episodes carry them.
     """
     if episodes.empty:
         raise InputError([Problem(None, "episode_id", "no valid episodes to count")])
+    if not set(TRANSFER_COLUMNS) <= set(episodes.columns):
+        episodes = mark_transfers(episodes)
     start = episodes["admitted_at"].min()
     end = episodes["admitted_at"].max()
     n_days = (end - start).days + 1
@@ -417,12 +432,15 @@ def daily_from_episodes(episodes: pd.DataFrame, missing_share: float = 0.01) -> 
         slots = codes[mask] * n_days + day[mask].astype(np.int64)
         return np.bincount(slots, minlength=len(units) * n_days).reshape(len(units), n_days)
 
-    everyone = np.ones(len(episodes), dtype=bool)
+    moved_in = episodes["transfer_in"].to_numpy(bool)
+    moved_out = episodes["transfer_out"].to_numpy(bool)
     acute = episodes["admission_type"].eq("acute").to_numpy()
-    admissions = per_unit_day(everyone, admit_day)
-    admissions_acute = per_unit_day(acute, admit_day)
-    discharges = per_unit_day(discharged_in_extract, discharge_day)
-    census = admissions.cumsum(axis=1) - discharges.cumsum(axis=1)
+    admissions = per_unit_day(~moved_in, admit_day)
+    admissions_acute = per_unit_day(acute & ~moved_in, admit_day)
+    transfers_in = per_unit_day(moved_in, admit_day)
+    discharges = per_unit_day(discharged_in_extract & ~moved_out, discharge_day)
+    transfers_out = per_unit_day(discharged_in_extract & moved_out, discharge_day)
+    census = (admissions + transfers_in).cumsum(axis=1) - (discharges + transfers_out).cumsum(axis=1)
 
     days, closed = length_of_stay(episodes["admitted_at"], episodes["discharged_at"], end)
     frames = []
@@ -439,7 +457,9 @@ def daily_from_episodes(episodes: pd.DataFrame, missing_share: float = 0.01) -> 
                     "admissions": admissions[code, span],
                     "admissions_acute": admissions_acute[code, span],
                     "admissions_elective": admissions[code, span] - admissions_acute[code, span],
+                    "transfers_in": transfers_in[code, span],
                     "discharges": discharges[code, span],
+                    "transfers_out": transfers_out[code, span],
                     "census": census[code, span],
                     # Warm-up counts from the start of the extract: a unit that opened later has none.
                     "warmup": np.arange(first, n_days) < warm,
@@ -492,6 +512,15 @@ def implausible_episodes(
             + ": a mistyped date?",
         ),
     ]
+    if episodes["episode_id"].duplicated().any():
+        gap = stay_gaps(episodes)
+        checks.append(
+            (
+                "admitted_at",
+                gap > 0,
+                "begins days after the previous stay of its episode ended: a leave, or a stay missing?",
+            )
+        )
     rows, ids = episodes["row"].to_numpy(), episodes["episode_id"].to_numpy()
     found = [
         Problem(int(rows[i]), name, message, str(ids[i]) or None)

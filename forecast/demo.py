@@ -12,6 +12,11 @@ How a day's admissions arise, per unit:
   days; some elective stays are day cases (0 nights).
 Stays that end after the extract date have no discharge (patients still in bed); nobody admitted before the
 start is in the extract, as in a real one.
+
+With `transfers`, a share of the intensive-care patients move on to internal medicine or surgery on the day
+their intensive-care stay ends: one episode, two ward stays (the contract's rows share the `episode_id`). The
+draws above are the same with or without transfers (the transfers take their own random stream), so the hospital
+without them, and its figures, stay as they were.
 """
 
 from __future__ import annotations
@@ -46,6 +51,10 @@ AFTER_HOLIDAY_FACTOR = 1.08  # ... and the rebound the day after
 SUMMER_SHUTDOWN = (28, 32)  # ISO weeks of the planned-care summer shutdown
 SUMMER_ELECTIVE_SHARE = 0.15
 CHRISTMAS_ELECTIVE_SHARE = 0.2
+# With transfers: the share of intensive-care stays that end in a move to a ward, and where to.
+TRANSFER_FROM = "intensive_care"
+TRANSFER_SHARE = 0.6
+TRANSFER_TO = {"internal_medicine": 0.7, "surgery": 0.3}
 
 
 @dataclass(frozen=True)
@@ -160,7 +169,11 @@ def admission_calendar(days: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
 
 
 def generate_demo_hospital(
-    seed: int = 7, start: str = "2021-01-01", end: str = "2025-12-31", units: Sequence[UnitProfile] = DEFAULT_UNITS
+    seed: int = 7,
+    start: str = "2021-01-01",
+    end: str = "2025-12-31",
+    units: Sequence[UnitProfile] = DEFAULT_UNITS,
+    transfers: bool = False,
 ) -> DemoHospital:
     """Generate the demo hospital's episodes from `start` to `end` (the extract date).
 
@@ -169,6 +182,8 @@ def generate_demo_hospital(
         start: first admission day.
         end: the extract date: stays ending later have no discharge.
         units: the units and their true parameters.
+        transfers: also move a share of the intensive-care patients on to a ward (ward stays); the episodes
+            without transfers are unchanged.
     """
     rng = np.random.default_rng(seed)
     days = pd.date_range(start, end, freq="D")
@@ -212,12 +227,38 @@ def generate_demo_hospital(
     episodes["hospital"] = HOSPITAL
     episodes["region"] = REGION
     columns = ["episode_id", "unit", "admitted_at", "discharged_at", "admission_type", "hospital", "region"]
+    episodes = episodes[columns].reset_index(drop=True)
+    if transfers:
+        episodes = _with_transfers(episodes, {u.unit: u for u in units}, pd.Timestamp(end), seed)
     units_frame = pd.DataFrame(
         {"unit": [u.unit for u in units], "beds": [u.beds for u in units], "hospital": HOSPITAL, "region": REGION}
     )
     return DemoHospital(
-        episodes=episodes[columns].reset_index(drop=True),
+        episodes=episodes,
         units=units_frame,
         guest_nights=guest_nights(start, end, seed),
         truth=pd.DataFrame(truth),
     )
+
+
+def _with_transfers(
+    episodes: pd.DataFrame, profiles: dict[str, UnitProfile], end: pd.Timestamp, seed: int
+) -> pd.DataFrame:
+    """The episodes plus a ward stay after a share of the intensive-care stays that ended by `end`."""
+    wards = [u for u in TRANSFER_TO if u in profiles]
+    if TRANSFER_FROM not in profiles or not wards:
+        return episodes
+    rng = np.random.default_rng([seed, 23])
+    ended = episodes[(episodes["unit"] == TRANSFER_FROM) & episodes["discharged_at"].notna()]
+    moving = ended[rng.random(len(ended)) < TRANSFER_SHARE]
+    shares = np.array([TRANSFER_TO[u] for u in wards])
+    to = np.array(wards)[rng.choice(len(wards), size=len(moving), p=shares / shares.sum())]
+    los = np.zeros(len(moving), dtype=np.int64)
+    for ward in wards:
+        going = to == ward
+        los[going] = _length_of_stay(profiles[ward], int(going.sum()), rng)
+    onward = moving.assign(unit=to, admitted_at=moving["discharged_at"])
+    discharged = onward["admitted_at"] + pd.to_timedelta(los, unit="D")
+    onward["discharged_at"] = discharged.where(discharged <= end)
+    both = pd.concat([episodes, onward], ignore_index=True)
+    return both.sort_values(["admitted_at", "episode_id"], kind="stable").reset_index(drop=True)

@@ -33,7 +33,7 @@ from statsforecast import StatsForecast
 from statsforecast import models as sf
 from threadpoolctl import threadpool_limits
 
-from forecast.census import ADMISSION_TYPES, InBed, flow_census, in_bed_at
+from forecast.census import ADMISSION_TYPES, InBed, flow_census, in_bed_at, transfers_in
 from forecast.los import survival_at
 from forecast.quantiles import LEVELS, column
 
@@ -68,7 +68,7 @@ class FlowInputs:
     """What the flow model needs beyond the census: admissions by type and the episodes (for stays)."""
 
     admissions: pd.DataFrame  # unique_id, ds, acute, elective
-    episodes: pd.DataFrame  # unit, admitted_at, discharged_at, admission_type
+    episodes: pd.DataFrame  # ward stays: unit, admitted_at, discharged_at, admission_type (+ transfer_in)
 
 
 class Candidate(ABC):
@@ -662,11 +662,13 @@ class FlowModel(Candidate):
             stays = flow.episodes[flow.episodes["unit"] == str(unit)]
             by_type = {}
             for kind in ADMISSION_TYPES:
+                of_kind = stays[stays["admission_type"] == kind]
+                # A unit's arrivals are its admissions plus its transfers in: the stays its curve is drawn from.
                 counts = admitted[["unique_id", "ds", kind]].rename(columns={kind: "y"})
+                counts["y"] = counts["y"] + transfers_in(of_kind, counts["ds"])
                 rate = AdmissionsRate(self.years, self.recent_days).fit(
                     counts.merge(past[["ds", *regressors]], on="ds")
                 )
-                of_kind = stays[stays["admission_type"] == kind]
                 by_type[kind] = _TypeFit(rate, survival_at(of_kind, origin), in_bed_at(of_kind, origin))
             self.fits_[unit] = by_type
         return self

@@ -1,16 +1,18 @@
-"""The episodes store: validated episodes kept durably in a SQL database (SQLAlchemy Core).
+"""The episodes store: validated ward stays kept durably in a SQL database (SQLAlchemy Core).
 
 Any SQLAlchemy URL works; the service's default is an SQLite file in the user's data folder
 (`forecast.api.settings.default_episodes_url`), and PostgreSQL (`postgresql://user:password@host/db`, driver
-psycopg) is tested against a real server. Adding is idempotent on
-`episode_id` and all-or-nothing: a batch is written in one transaction or not at all. An episode seen before
-with the same content is left as it is; an open stay that now has its discharge is completed; any other
-difference is a conflict, because two versions of one stay cannot both be right.
+psycopg) is tested against a real server. A row is one stay of an episode in one unit (an episode may have
+several, see `forecast.stays`), keyed by `episode_id, unit, admitted_at`. Adding is idempotent on that key and
+all-or-nothing: a batch is written in one transaction or not at all. A stay seen before with the same content is
+left as it is; an open stay that now has its discharge is completed; any other difference is a conflict, because
+two versions of one stay cannot both be right, and so is a new stay that overlaps the episode's stored ones.
+A feed that owns its episodes (the HL7 ADT listener) replaces an episode's stays whole (`replace_stays`).
 
 Concurrent batches (several clients, several serving workers) are serialized while they write, so each batch
 decides new / unchanged / completed / conflict on the rows as the batches before it left them: on SQLite the
 batch's transaction starts with `BEGIN IMMEDIATE` (the database's write lock, taken before the first read; the
-others wait up to `SQLITE_WAIT` seconds), on PostgreSQL with `LOCK TABLE episodes IN SHARE ROW EXCLUSIVE MODE`
+others wait up to `SQLITE_WAIT` seconds), on PostgreSQL with `LOCK TABLE stays IN SHARE ROW EXCLUSIVE MODE`
 (a lock only one writer holds at a time; reads go on). Under PostgreSQL's READ COMMITTED each statement after
 the lock sees every batch committed before it, so an episode_id is stored once, a repeat is `unchanged` rather
 than a conflict, and a completion is never lost to a concurrent one.
@@ -29,6 +31,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 
+from forecast.stays import sequence_problems
+
 __all__ = [
     "AddResult",
     "EpisodeConflict",
@@ -36,18 +40,20 @@ __all__ = [
     "ScenarioNameTaken",
     "ScenarioStore",
     "episodes_table",
+    "lock_stays",
     "metadata",
+    "replace_stays",
     "scenarios_table",
 ]
 
 metadata = sa.MetaData()
 
 episodes_table = sa.Table(
-    "episodes",
+    "stays",
     metadata,
     sa.Column("episode_id", sa.String(200), primary_key=True),
-    sa.Column("unit", sa.String(200), nullable=False, index=True),
-    sa.Column("admitted_at", sa.Date, nullable=False),
+    sa.Column("unit", sa.String(200), primary_key=True),
+    sa.Column("admitted_at", sa.Date, primary_key=True),
     sa.Column("discharged_at", sa.Date, nullable=True),
     sa.Column("admission_type", sa.String(20), nullable=False),
     sa.Column("hospital", sa.String(200), nullable=True),
@@ -56,6 +62,9 @@ episodes_table = sa.Table(
 )
 
 CONTENT = ("unit", "admitted_at", "discharged_at", "admission_type", "hospital", "region")
+KEY = ("episode_id", "unit", "admitted_at")
+# The table of one stay per episode (before ward stays), copied into `stays` on the first start.
+OLD_TABLE = "episodes"
 # Bound parameters per IN (...) query: well under SQLite's limit on variables.
 CHUNK = 500
 # Seconds a SQLite writer waits for another's batch to commit before it fails.
@@ -72,14 +81,21 @@ class AddResult:
 
 
 class EpisodeConflict(ValueError):
-    """Episodes already stored with different content; `episode_ids` names them (nothing else of the rows)."""
+    """Stays already stored with different content, or overlapping the stored stays of their episode;
+    `episode_ids` names the episodes (nothing else of the rows)."""
 
-    def __init__(self, episode_ids: list[str]):
+    def __init__(self, episode_ids: list[str], overlap: bool = False):
         self.episode_ids = episode_ids
         shown = ", ".join(episode_ids[:20]) + (f" and {len(episode_ids) - 20} more" if len(episode_ids) > 20 else "")
+        if overlap:
+            super().__init__(
+                f"{len(episode_ids)} episode_id(s) would have overlapping stays with those stored: {shown}; "
+                "stays of one episode follow each other"
+            )
+            return
         super().__init__(
             f"{len(episode_ids)} episode_id(s) already stored with different content: {shown}; "
-            "an episode_id names one stay: send a new id for a new stay"
+            "an episode_id, unit and admission day name one stay: send a new id for a new episode"
         )
 
 
@@ -93,11 +109,21 @@ class EpisodeStore:
             _sqlite_transactions(self.engine)
 
     def create(self) -> None:
-        """Create the table if it is not there (safe to call on every start), and an SQLite file's folder."""
+        """Create the tables if they are not there (safe to call on every start), and an SQLite file's folder.
+
+        A database of the version before ward stays (table `episodes`, one stay per episode) has its rows
+        copied into `stays` and the old table dropped, in one transaction.
+        """
         url = self.engine.url
         if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        metadata.create_all(self.engine)
+        with self.engine.connect().execution_options(writes=True) as connection, connection.begin():
+            old = sa.inspect(connection).has_table(OLD_TABLE)
+            metadata.create_all(connection)
+            if old:
+                columns = ", ".join(c.name for c in episodes_table.columns)
+                connection.execute(sa.text(f"INSERT INTO stays ({columns}) SELECT {columns} FROM {OLD_TABLE}"))
+                connection.execute(sa.text(f"DROP TABLE {OLD_TABLE}"))
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -109,7 +135,8 @@ class EpisodeStore:
     def read(self) -> pd.DataFrame:
         """All episodes, in the episode contract's columns (for training)."""
         with self.engine.connect() as connection:
-            rows = connection.execute(sa.select(episodes_table).order_by(episodes_table.c.episode_id)).mappings()
+            order = [episodes_table.c[c] for c in KEY]
+            rows = connection.execute(sa.select(episodes_table).order_by(*order)).mappings()
             frame = pd.DataFrame(list(rows), columns=[c.name for c in episodes_table.columns])
         for column in ("admitted_at", "discharged_at"):
             frame[column] = pd.to_datetime(frame[column])
@@ -144,21 +171,21 @@ class EpisodeStore:
         return frame
 
     def add(self, episodes: pd.DataFrame) -> AddResult:
-        """Store validated episodes (`forecast.data.validate_episodes` output) in one transaction.
+        """Store validated episodes (`forecast.data.validate_episodes` output: ward stays) in one transaction.
 
         Raises:
-            EpisodeConflict: some episode_id is stored with different content; nothing is written.
+            EpisodeConflict: some stay is stored with different content, or a new stay overlaps the stored stays
+                of its episode; nothing is written.
         """
         records = _records(episodes)
         now = pd.Timestamp.now(tz="UTC").to_pydatetime()
         try:
             with self.engine.connect().execution_options(writes=True) as connection, connection.begin():
-                if connection.dialect.name == "postgresql":
-                    connection.execute(sa.text("LOCK TABLE episodes IN SHARE ROW EXCLUSIVE MODE"))
-                stored = _stored(connection, [r["episode_id"] for r in records])
+                lock_stays(connection)
+                stored = _stored(connection, sorted({r["episode_id"] for r in records}))
                 new, completed, unchanged, conflicts = [], [], 0, []
                 for record in records:
-                    old = stored.get(record["episode_id"])
+                    old = stored.get(_key(record))
                     if old is None:
                         new.append({**record, "received_at": now})
                     elif all(old[c] == record[c] for c in CONTENT):
@@ -168,13 +195,16 @@ class EpisodeStore:
                     else:
                         conflicts.append(record["episode_id"])
                 if conflicts:
-                    raise EpisodeConflict(conflicts)
+                    raise EpisodeConflict(sorted(set(conflicts)))
+                overlapping = _overlapping(stored, new, completed)
+                if overlapping:
+                    raise EpisodeConflict(overlapping, overlap=True)
                 if new:
                     _insert(connection, new)
                 for record in completed:
                     connection.execute(
                         episodes_table.update()
-                        .where(episodes_table.c.episode_id == record["episode_id"])
+                        .where(*(episodes_table.c[c] == record[c] for c in KEY))
                         .values(discharged_at=record["discharged_at"], received_at=now)
                     )
         except IntegrityError:
@@ -182,6 +212,50 @@ class EpisodeStore:
             # our read and our insert. Nothing of ours is kept.
             raise EpisodeConflict(sorted({r["episode_id"] for r in records})) from None
         return AddResult(added=len(new), unchanged=unchanged, discharged=len(completed))
+
+
+def lock_stays(connection: sa.Connection) -> None:
+    """On PostgreSQL, the lock one writer of stays holds at a time (SQLite's writer takes its lock at BEGIN)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("LOCK TABLE stays IN SHARE ROW EXCLUSIVE MODE"))
+
+
+def replace_stays(connection: sa.Connection, stays: dict[str, list[dict[str, Any]]], now: Any) -> None:
+    """Replace the stored stays of some episodes by the given rows (`episode_id, unit, admitted_at, discharged_at,
+    admission_type, hospital, region`, dates as `datetime.date`; none: the episode has no stay), in the caller's
+    transaction. For a feed that derives whole episodes from its own messages (the ADT listener)."""
+    if not stays:
+        return
+    table = episodes_table
+    ids = list(stays)
+    if len(ids) == 1:
+        connection.execute(table.delete().where(table.c.episode_id == ids[0]))
+    for k in range(0, len(ids) if len(ids) > 1 else 0, CHUNK):
+        connection.execute(table.delete().where(table.c.episode_id.in_(ids[k : k + CHUNK])))
+    records = [{**r, "received_at": now} for rows in stays.values() for r in rows]
+    if records:
+        connection.execute(table.insert(), records)
+
+
+def _key(record: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(record[c] for c in KEY)
+
+
+def _overlapping(
+    stored: dict[tuple[Any, ...], dict[str, Any]], new: list[dict[str, Any]], completed: list[dict[str, Any]]
+) -> list[str]:
+    """Episodes whose stays, stored and new together, would overlap or be out of order."""
+    if not new:
+        return []
+    touched = {r["episode_id"] for r in new}
+    stays = {k: v for k, v in stored.items() if k[0] in touched}
+    stays.update({_key(r): r for r in completed if r["episode_id"] in touched})
+    stays.update({_key(r): r for r in new})
+    frame = pd.DataFrame([{**v, "episode_id": k[0]} for k, v in stays.items()])
+    frame["row"] = range(1, len(frame) + 1)
+    for column in ("admitted_at", "discharged_at"):
+        frame[column] = pd.to_datetime(frame[column])
+    return sorted({episode for _, _, episode, _ in sequence_problems(frame)})
 
 
 def _sqlite_transactions(engine: sa.Engine) -> None:
@@ -216,7 +290,7 @@ def _insert(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
     types = {c: sa.ARRAY(episodes_table.c[c].type) for c in columns}
     unnest = ", ".join(f":{c}" for c in columns)
     names = ", ".join(columns)
-    statement = sa.text(f"INSERT INTO episodes ({names}) SELECT * FROM unnest({unnest})").bindparams(
+    statement = sa.text(f"INSERT INTO stays ({names}) SELECT * FROM unnest({unnest})").bindparams(
         *(sa.bindparam(c, type_=types[c]) for c in columns)
     )
     connection.execute(statement, arrays)
@@ -251,13 +325,15 @@ def _records(episodes: pd.DataFrame) -> list[dict[str, Any]]:
     return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
-def _stored(connection: sa.Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
+def _stored(connection: sa.Connection, ids: list[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Every stored stay of the episodes `ids`, by key."""
+    found: dict[tuple[Any, ...], dict[str, Any]] = {}
     columns = [episodes_table.c.episode_id, *(episodes_table.c[c] for c in CONTENT)]
     for k in range(0, len(ids), CHUNK):
         chunk = ids[k : k + CHUNK]
         for row in connection.execute(sa.select(*columns).where(episodes_table.c.episode_id.in_(chunk))).mappings():
-            found[row["episode_id"]] = dict(row)
+            stay = dict(row)
+            found[_key(stay)] = stay
     return found
 
 

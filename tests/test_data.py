@@ -94,13 +94,88 @@ def test_admission_type_case_and_spaces_are_forgiven():
     assert ingest(table(text)).daily["admissions_elective"].sum() == 2
 
 
-def test_repeated_episode_with_different_content_is_an_error():
+def test_repeated_stay_with_different_content_is_an_error():
     text = EPISODES + "E1,ward_a,2024-01-01,2024-01-04,acute\n"
     messages = problems_of(text)
+    repeated = "the same stay (episode_id, unit, admission day) repeated with different content (rows 1, 6)"
     assert messages == [
-        "row 1, field episode_id (episode_id E1): episode_id repeated with different content (rows 1, 6)",
-        "row 6, field episode_id (episode_id E1): episode_id repeated with different content (rows 1, 6)",
+        f"row 1, field episode_id (episode_id E1): {repeated}",
+        f"row 6, field episode_id (episode_id E1): {repeated}",
     ]
+
+
+# An intensive-care patient moves on to ward_a on 3 Jan, then to ward_b on 5 Jan; another goes home from ICU.
+WARD_STAYS = """episode_id,unit,admitted_at,discharged_at,admission_type
+T1,icu,2024-01-01,2024-01-03,acute
+T1,ward_a,2024-01-03,2024-01-05,acute
+T1,ward_b,2024-01-05,,acute
+T2,icu,2024-01-02,2024-01-04,elective
+"""
+
+
+def test_ward_stays_count_the_patient_where_they_lie_at_midnight():
+    result = ingest(table(WARD_STAYS))
+    daily = result.daily.set_index(["unit", "date"])
+    days = ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"]
+    icu = daily.loc["icu"].reindex(pd.DatetimeIndex(days)).fillna(0)
+    # T1 in icu the nights of 1 and 2 Jan, T2 the nights of 2 and 3 Jan.
+    assert icu["census"].tolist() == [1, 2, 1, 0, 0]
+    assert icu["admissions"].tolist() == [1, 1, 0, 0, 0]
+    assert icu["transfers_out"].tolist() == [0, 0, 1, 0, 0]
+    assert icu["discharges"].tolist() == [0, 0, 0, 1, 0]
+    ward_a = daily.loc["ward_a"]
+    assert ward_a.index.strftime("%Y-%m-%d").tolist() == days[2:]
+    assert ward_a["census"].tolist() == [1, 1, 0]
+    assert ward_a["admissions"].tolist() == [0, 0, 0]  # transfers in are arrivals, not admissions
+    assert ward_a["transfers_in"].tolist() == [1, 0, 0]
+    assert daily.loc["ward_b"]["census"].tolist() == [1]
+    # One patient in bed each night counts once, whatever unit they lie in.
+    assert result.daily.groupby("date")["census"].sum().tolist() == [1, 2, 2, 1, 1]
+    assert "2 transfer(s) between units: counted where the patient lies each midnight" in result.report()
+
+
+def test_ward_stays_invariant_to_row_order():
+    raw = table(WARD_STAYS)
+    shuffled = raw.sample(frac=1, random_state=5).reset_index(drop=True)
+    pd.testing.assert_frame_equal(ingest(raw).daily, ingest(shuffled).daily)
+
+
+def test_overlapping_stays_are_refused_naming_both_rows():
+    text = WARD_STAYS.replace("T1,ward_a,2024-01-03", "T1,ward_a,2024-01-02")
+    assert problems_of(text) == [
+        "row 1, field admitted_at (episode_id T1): overlaps another stay of the same episode (row 2): "
+        "stays of one episode follow each other",
+        "row 2, field admitted_at (episode_id T1): overlaps another stay of the same episode (row 1): "
+        "stays of one episode follow each other",
+    ]
+
+
+def test_a_stay_after_an_open_stay_is_out_of_order():
+    text = WARD_STAYS.replace("T1,ward_a,2024-01-03,2024-01-05", "T1,ward_a,2024-01-03,")
+    messages = problems_of(text)
+    assert messages == [
+        "row 2, field admitted_at (episode_id T1): out of order: it begins after a stay of the same episode that "
+        "has no discharge (row 3)",
+        "row 3, field admitted_at (episode_id T1): out of order: it begins after a stay of the same episode that "
+        "has no discharge (row 2)",
+    ]
+    assert not any("2024" in m or "ward" in m for m in messages)
+
+
+def test_lenient_sets_aside_the_stays_out_of_sequence():
+    text = WARD_STAYS.replace("T1,ward_a,2024-01-03", "T1,ward_a,2024-01-02")
+    result = ingest(table(text), lenient=True)
+    assert result.rejects["row"].tolist() == [1, 2]
+    assert set(result.daily["unit"]) == {"icu", "ward_b"}
+
+
+def test_a_gap_between_stays_is_kept_and_warned_about():
+    text = WARD_STAYS.replace("T1,ward_a,2024-01-03,2024-01-05", "T1,ward_a,2024-01-03,2024-01-04")
+    text = text.replace("T2,icu,2024-01-02,2024-01-04", "T2,icu,2024-01-02,2024-01-06")
+    result = ingest(table(text))
+    (warning,) = result.warnings
+    assert (warning.row, warning.field, warning.episode_id) == (3, "admitted_at", "T1")
+    assert "a leave, or a stay missing?" in warning.message
 
 
 def test_exact_repeats_are_dropped_and_counted():

@@ -95,3 +95,19 @@ def test_length_of_stay_and_winter_peak(hospital):
 
 def test_profiles_document_beds_for_every_unit():
     assert all(u.beds > 0 and u.los_mean > 0 for u in DEFAULT_UNITS)
+
+
+def test_transfers_add_ward_stays_and_leave_the_rest_as_it_was():
+    plain = generate_demo_hospital(start="2024-01-01", end="2024-12-31")
+    moved = generate_demo_hospital(start="2024-01-01", end="2024-12-31", transfers=True)
+    # Every episode of the hospital without transfers is there, its first stay as it was.
+    first = moved.episodes.drop_duplicates("episode_id").set_index("episode_id").sort_index()
+    pd.testing.assert_frame_equal(first, plain.episodes.set_index("episode_id").sort_index())
+    onward = moved.episodes[moved.episodes["episode_id"].duplicated()]
+    assert set(onward["unit"]) == {"internal_medicine", "surgery"}
+    icu = plain.episodes[(plain.episodes["unit"] == "intensive_care") & plain.episodes["discharged_at"].notna()]
+    assert 0.5 < len(onward) / len(icu) < 0.7
+    # The ward stay begins the day the intensive-care stay ends.
+    came_from = plain.episodes.set_index("episode_id").loc[onward["episode_id"]]
+    assert (came_from["unit"] == "intensive_care").all()
+    assert (onward["admitted_at"].to_numpy() == came_from["discharged_at"].to_numpy()).all()

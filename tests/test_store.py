@@ -78,3 +78,55 @@ def test_many_ids_in_chunks(store):
     batch = episodes(*({"episode_id": f"e{k}"} for k in range(1200)))
     assert store.add(batch).added == 1200
     assert store.add(batch).unchanged == 1200
+
+
+def test_a_transfer_adds_a_stay_to_the_episode(store):
+    store.add(episodes({"episode_id": "a", "unit": "icu"}))
+    moved = episodes(
+        {"episode_id": "a", "unit": "icu", "discharged_at": "2026-01-03"},
+        {"episode_id": "a", "unit": "medicine", "admitted_at": "2026-01-03"},
+    )
+    result = store.add(moved)
+    assert (result.added, result.discharged) == (1, 1)
+    stored = store.read()
+    assert stored[["unit", "admitted_at"]].astype(str).values.tolist() == [
+        ["icu", "2026-01-01"],
+        ["medicine", "2026-01-03"],
+    ]
+
+
+def test_a_stay_overlapping_the_stored_ones_is_a_conflict(store):
+    store.add(episodes({"episode_id": "a", "unit": "icu", "discharged_at": "2026-01-04"}))
+    with pytest.raises(EpisodeConflict, match="overlapping") as caught:
+        store.add(episodes({"episode_id": "a", "unit": "medicine", "admitted_at": "2026-01-02"}))
+    assert caught.value.episode_ids == ["a"]
+    assert store.count() == 1
+
+
+def test_a_database_of_one_stay_per_episode_is_carried_over(tmp_path):
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "CREATE TABLE episodes (episode_id VARCHAR(200) PRIMARY KEY, unit VARCHAR(200) NOT NULL, "
+                "admitted_at DATE NOT NULL, discharged_at DATE, admission_type VARCHAR(20) NOT NULL, "
+                "hospital VARCHAR(200), region VARCHAR(200), received_at DATETIME NOT NULL)"
+            )
+        )
+        connection.execute(
+            sa.text("INSERT INTO episodes VALUES ('old', 'icu', '2025-12-30', NULL, 'acute', NULL, NULL, :now)"),
+            {"now": "2026-01-01 00:00:00"},
+        )
+    engine.dispose()
+    store = EpisodeStore(url)
+    store.create()
+    assert store.read()["episode_id"].tolist() == ["old"]
+    assert not sa.inspect(store.engine).has_table("episodes")
+    store.add(
+        episodes({"episode_id": "old", "unit": "icu", "admitted_at": "2025-12-30", "discharged_at": "2026-01-02"})
+    )
+    assert store.read().loc[0, "discharged_at"] == pd.Timestamp("2026-01-02")
+    store.dispose()

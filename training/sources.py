@@ -42,16 +42,20 @@ def stored_episodes(url: str) -> pd.DataFrame:
 
 
 def read_episodes(settings: TrainSettings) -> data.Ingested:
-    """The data file, with the stored episodes added (a stored version of a stay replaces the file's)."""
+    """The data file, with the stored episodes added (an episode's stored stays replace the file's)."""
     if settings.episodes_db is None:
         assert settings.data is not None
         return data.ingest_file(settings.data)
     stored = stored_episodes(settings.episodes_db)
-    raw = stored if settings.data is None else pd.concat([data.read_table(settings.data), stored], ignore_index=True)
+    raw = stored
+    if settings.data is not None:
+        file = data.read_table(settings.data)
+        # An episode's stored stays replace all of the file's stays of that episode (its ward stays as now known).
+        raw = pd.concat([file[~file["episode_id"].isin(stored["episode_id"])], stored], ignore_index=True)
     if raw.empty:
         shown = make_url(settings.episodes_db).render_as_string(hide_password=True)
         raise ValueError(f"no episodes in {shown} and no --data file")
-    return data.ingest(raw.drop_duplicates("episode_id", keep="last").reset_index(drop=True))
+    return data.ingest(raw.reset_index(drop=True))
 
 
 def load_source(settings: TrainSettings) -> Source:

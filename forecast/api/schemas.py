@@ -325,10 +325,12 @@ NOT_BLANK = f"[^{_WHITE}]"
 
 
 class EpisodeIn(BaseModel):
-    """One stay, as an admission/discharge system exports it.
+    """One stay, as an admission/discharge system exports it; an episode may have several (ward stays: one per
+    unit, their periods one after the other).
 
-    Beyond the schema, a batch is refused (422) when a discharge comes before its admission or one episode_id
-    comes twice with different content; a stored episode_id with other content is a conflict (409).
+    Beyond the schema, a batch is refused (422) when a discharge comes before its admission, the same stay
+    (episode_id, unit, admission day) comes twice with different content, or stays of one episode overlap; a
+    stored stay with other content, or a new one overlapping the stored stays of its episode, is a conflict (409).
     """
 
     model_config = ConfigDict(extra="forbid")

@@ -33,8 +33,10 @@ Episodes = Annotated[list[EpisodeIn], Body(max_length=MAX_BATCH, description=f"U
 def add_episodes(request: Request, episodes: Episodes, store: StoreDep, settings: SettingsDep) -> EpisodesAdded:
     """Validate and store a batch of episodes in one transaction: all or nothing.
 
-    Sending an episode again with the same content changes nothing; sending an open stay again with its
-    discharge completes it; any other change to a stored episode_id is refused (409). Errors name the row
+    An episode's stays in several units share its episode_id (ward stays). Sending a stay again with the same
+    content changes nothing; sending an open stay again with its discharge completes it; a new stay of a stored
+    episode (a transfer) is added; any other change to a stored stay, or a stay overlapping the stored ones, is
+    refused (409). Errors name the row
     (1 = the first episode of the batch), the field and the episode_id, never the rest of the row; so do the
     warnings about implausible values (stays over a year, admissions after today), which are stored as sent.
     """
