@@ -205,7 +205,9 @@ def build_bundle(
     hospitals = tree.set_index("unit")["hospital"] if tree is not None else None  # else the episodes' own
     curves = length_of_stay_curves(episodes, last_day, hospitals=hospitals)  # each from 20 stays or more
     by_type, in_bed = flow if flow is not None else (pd.DataFrame(), pd.DataFrame())
-    return ForecastBundle(table, units, history, meta, curves, pools, admissions_by_type=by_type, in_bed=in_bed)
+    return ForecastBundle(
+        table, units, history, BundleMeta.of(meta), curves, pools, admissions_by_type=by_type, in_bed=in_bed
+    )
 
 
 # The pyfunc model's input: one request per row (an empty `start` means the first forecast day, `days` ≤ 0 all).

@@ -320,7 +320,8 @@ def plan_answer(
     policy = beds.BedPolicy(state.policy.target_acute, state.policy.target_elective, risk)
     tree = state.bundle.hierarchy() if level != "unit" else None
     if level != "unit" and (tree is None or state.bundle.pools.empty):
-        raise invalid(("query", "level"), "the model's units have no hospital and region: only level=unit is possible")
+        message = "the model's units have no hospital and region: only level=unit is possible"
+        raise invalid(("query", "level"), message, "out_of_range")
 
     def build() -> PlanAnswer:
         days = (end - start).days + 1
