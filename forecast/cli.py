@@ -408,11 +408,20 @@ def beds_command(
     level: Annotated[
         PlanLevel, typer.Option(help="unit, or hospital/region: pools of units sharing beds (needs hospital, region).")
     ] = PlanLevel.unit,
+    models: Annotated[str | None, typer.Option(help="Comma-separated candidates (default: all).")] = None,
     quiet: Quiet = False,
 ) -> None:
     """The planner's table: per unit and week of the quarter, census, beds needed, today's beds and the gap."""
     from forecast import beds, engine, hierarchy, plans
+    from forecast import models as candidate_models
     from forecast.periods import QuarterError, quarter_window
+
+    try:
+        candidates = (
+            candidate_models.candidates_for(models.split(",")) if models else tuple(candidate_models.CANDIDATES)
+        )
+    except ValueError as error:
+        raise fail(str(error)) from None
 
     ingested = load(file)
     last_day = ingested.last_day
@@ -422,7 +431,13 @@ def beds_command(
         raise fail(str(error)) from None
     horizon = (end - last_day).days
     config = engine.EngineConfig(
-        target="census", horizon=horizon, folds=folds, step=91, country=country, overflow_risk=overflow_risk
+        target="census",
+        horizon=horizon,
+        folds=folds,
+        step=91,
+        country=country,
+        overflow_risk=overflow_risk,
+        candidates=candidates,
     )
     prepared, result = run_engine(ingested, config, guest_nights, quiet)
     widening, lines = promise_lines(result, overflow_risk)
