@@ -31,7 +31,13 @@ def quarter_bounds(spec: str, last_date: pd.Timestamp) -> tuple[pd.Timestamp, pd
     else:
         if len(text) != 6 or text[4] != "Q" or not text[:4].isdigit() or text[5] not in "1234":
             raise QuarterError(f"quarter must be 'next' or like 2026Q1, got {spec!r}")
-        quarter = pd.Period(text, freq="Q")
+        try:
+            quarter = pd.Period(text, freq="Q")
+            return quarter.start_time.normalize(), quarter.end_time.normalize()
+        except (ValueError, OverflowError):  # year 0, or before the calendar pandas counts in (1677)
+            raise QuarterError(
+                f"quarter {spec!r} is not a quarter of the calendar; give next or one like 2026Q1"
+            ) from None
     return quarter.start_time.normalize(), quarter.end_time.normalize()
 
 
