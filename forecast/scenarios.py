@@ -18,7 +18,7 @@ bed arithmetic, not the census.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Literal
@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 
 from forecast import beds
-from forecast.bundle import ForecastBundle
+from forecast.bundle import ForecastBundle, per_unit
 from forecast.census import ADMISSION_TYPES, InBed, flow_census
+from forecast.periods import iso_week_numbers, iso_weeks
+from forecast.plan_tables import Arrays, Window, tables_beside, window_of
 from forecast.quantiles import LEVELS, column
-from forecast.scenario_tables import Arrays, Window, tables_beside, window_of
 from forecast.staffing import StaffingRatios, shift_staffing, weekly_fte
 
 __all__ = [
@@ -41,20 +42,18 @@ __all__ = [
     "PlannedBeds",
     "Scenario",
     "ScenarioError",
+    "UnitTargets",
     "ScenarioInputs",
     "ScenarioResult",
     "changed_stays",
     "check",
-    "compare",
     "flow_structure",
-    "iso_week",
     "mean_stay",
     "plan_tables",
     "queue_censuses",
     "run_scenario",
     "scenario_census",
     "scenario_inputs",
-    "served_plan",
     "smooth_electives",
 ]
 
@@ -111,12 +110,22 @@ class PlannedBeds:
 
 
 @dataclass(frozen=True)
+class UnitTargets:
+    """A unit's own occupancy targets in a scenario (None: the scenario's, else the served plan's)."""
+
+    unit: str
+    target_acute: float | None = None
+    target_elective: float | None = None
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A what-if: every field left at its default keeps the served plan's value.
 
     Attributes:
         smooth_electives: True for all units, or the units whose planned admissions are spread evenly over the
             weekdays of each week (the week's total kept).
+        unit_targets: units planned at occupancy targets of their own (a small ward at 80 %, say).
     """
 
     admissions: tuple[AdmissionsChange, ...] = ()
@@ -126,6 +135,19 @@ class Scenario:
     overflow_risk: float | None = None
     planned_beds: tuple[PlannedBeds, ...] = ()
     smooth_electives: bool | tuple[str, ...] = False
+    unit_targets: tuple[UnitTargets, ...] = ()
+
+    def unit_policies(self, policy: beds.BedPolicy) -> dict[str, beds.BedPolicy]:
+        """Per unit with targets of its own, the scenario's `policy` with them (the last given for a unit wins)."""
+        out: dict[str, beds.BedPolicy] = {}
+        for own in self.unit_targets:
+            base = out.get(own.unit, policy)
+            out[own.unit] = beds.BedPolicy(
+                base.target_acute if own.target_acute is None else own.target_acute,
+                base.target_elective if own.target_elective is None else own.target_elective,
+                policy.overflow_risk,
+            )
+        return out
 
     def policy(self, served: beds.BedPolicy) -> beds.BedPolicy:
         """The served bed policy with this scenario's targets and risk."""
@@ -183,18 +205,13 @@ def flow_structure(bundle: ForecastBundle, unit: str, days: pd.DatetimeIndex) ->
                 here["days_since_admission"].to_numpy(np.int64) if len(here) else np.zeros(0, np.int64),
                 here["patients"].to_numpy(float) if len(here) else np.zeros(0),
             ),
-            weeks=_iso_weeks(days),
+            weeks=iso_week_numbers(days),
         )
         remaining, _ = flow_census(np.zeros(len(days)), structure.survival, structure.in_bed)
         structure = replace(structure, remaining=remaining)
         served = _queue_census(structure, structure.admissions, [(0, structure.survival)])
         out[kind] = replace(structure, served=served)
     return out
-
-
-def _iso_weeks(days: pd.DatetimeIndex) -> np.ndarray:
-    iso = days.isocalendar()
-    return (iso["year"].to_numpy() * 100 + iso["week"].to_numpy()).astype(np.int64)
 
 
 @dataclass
@@ -241,11 +258,7 @@ class ScenarioInputs:
 
 def scenario_inputs(bundle: ForecastBundle) -> ScenarioInputs:
     """Cut a served model's census and flow structure per unit (once per model, not per scenario)."""
-    rows = bundle.forecasts[bundle.forecasts["target"] == "census"]
-    census = {
-        str(unit): group.assign(ds=pd.to_datetime(group["ds"])).sort_values("ds").reset_index(drop=True)
-        for unit, group in rows.groupby("unique_id", sort=True)
-    }
+    census = per_unit(bundle.forecasts, "census")
     flows = {unit: flow_structure(bundle, unit, pd.DatetimeIndex(rows["ds"])) for unit, rows in census.items()}
     curves = bundle.length_of_stay
     stays = {}
@@ -292,7 +305,7 @@ def smooth_electives(admissions: np.ndarray, days: pd.DatetimeIndex, weeks: np.n
     left as it is.
     """
     out = np.asarray(admissions, dtype=float).copy()
-    weeks = _iso_weeks(days) if weeks is None else weeks
+    weeks = iso_week_numbers(days) if weeks is None else weeks
     weekday = days.dayofweek.to_numpy() < 5
     _, week = np.unique(weeks, return_inverse=True)
     busiest = np.zeros(week.max(initial=-1) + 1)
@@ -466,12 +479,6 @@ def scenario_census(
 # --- the plan tables -----------------------------------------------------------------------------------------
 
 
-def iso_week(ds: pd.Series | pd.DatetimeIndex) -> pd.Series:
-    """ISO week labels like `2026-W07`."""
-    iso = pd.Series(ds).dt.isocalendar()
-    return iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
-
-
 @dataclass
 class PlanTables:
     """The served plan's tables for some days: per unit and day, per unit and week, per shift, FTE per week."""
@@ -502,61 +509,20 @@ class ScenarioResult:
     Attributes:
         weeks: per unit and ISO week, the plan's week table (`beds.period_plan`) under the scenario, with the
             served plan's figures (`served_*`) and the differences (`change_*`, scenario − served).
-        days, shifts, fte: the same for the daily plan, the nurses per shift and the weekly FTE.
+        days, shifts, fte: the same for the daily plan, the nurses per shift and the weekly FTE (None when not
+            asked for).
         how: per unit, how its scenario census was made.
         policy: the scenario's bed policy.
         notes: units so small that the overflow risk needs clearly more beds than the occupancy target.
     """
 
     weeks: pd.DataFrame
-    days: pd.DataFrame
-    shifts: pd.DataFrame
-    fte: pd.DataFrame
+    days: pd.DataFrame | None
+    shifts: pd.DataFrame | None
+    fte: pd.DataFrame | None
     how: dict[str, str]
     policy: beds.BedPolicy
     notes: list[str] = field(default_factory=list)
-
-
-WEEK_FIGURES = (
-    "mean_census",
-    "p90_census",
-    "beds_target",
-    "beds_risk",
-    "current_beds",
-    "gap",
-    "expected_days_over_capacity",
-    "surge_days",
-)
-DAY_FIGURES = ("mean", "p90", "beds_target", "beds_risk", "current_beds", "p_over_capacity")
-SHIFT_FIGURES = ("census", "registered_nurses", "assistant_nurses")
-FTE_FIGURES = ("rn_fte", "an_fte")
-
-
-def _numbers(values: pd.Series) -> np.ndarray:
-    return pd.to_numeric(values).astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-
-
-def _beside(scenario: pd.DataFrame, served: pd.DataFrame, keys: list[str], figures: Sequence[str]) -> pd.DataFrame:
-    """The scenario's rows with `served_<figure>` and `change_<figure>` (scenario − served)."""
-    out = scenario.reset_index(drop=True).copy()
-    served = served.reset_index(drop=True)
-    same = len(out) == len(served) and all(np.array_equal(out[k].to_numpy(), served[k].to_numpy()) for k in keys)
-    if not same:
-        served = served.set_index(keys).reindex(pd.MultiIndex.from_frame(out[keys])).reset_index()
-    for name in figures:
-        out[f"served_{name}"] = served[name].to_numpy()
-        out[f"change_{name}"] = _numbers(out[name]) - _numbers(served[name])
-    return out
-
-
-def compare(scenario: PlanTables, baseline: PlanTables) -> tuple[pd.DataFrame, ...]:
-    """Weeks, days, shifts and FTE of the scenario beside the served plan's."""
-    return (
-        _beside(scenario.weeks, baseline.weeks, ["unique_id", "period"], WEEK_FIGURES),
-        _beside(scenario.days, baseline.days, ["unique_id", "ds"], DAY_FIGURES),
-        _beside(scenario.shifts, baseline.shifts, ["unique_id", "ds", "shift"], SHIFT_FIGURES),
-        _beside(scenario.fte, baseline.fte, ["unique_id", "week"], FTE_FIGURES),
-    )
 
 
 def check(
@@ -582,6 +548,15 @@ def check(
         value = getattr(scenario, name)
         if value is not None and not 0 < value <= 1:
             raise ScenarioError(name, f"{name} must be above 0 and at most 1, got {value}")
+    for k, own in enumerate(scenario.unit_targets):
+        if own.unit not in known:
+            raise ScenarioError(
+                f"unit_targets.{k}.unit", f"unknown unit {own.unit!r}; known units: {', '.join(sorted(known))}"
+            )
+        for name in ("target_acute", "target_elective"):
+            value = getattr(own, name)
+            if value is not None and not 0 < value <= 1:
+                raise ScenarioError(f"unit_targets.{k}.{name}", f"{name} must be above 0 and at most 1, got {value}")
     if scenario.overflow_risk is not None and not 0 < scenario.overflow_risk < 1:
         raise ScenarioError("overflow_risk", f"overflow_risk must be between 0 and 1, got {scenario.overflow_risk}")
     for group in ("admissions", "length_of_stay"):
@@ -628,7 +603,7 @@ def check(
 
 @lru_cache(maxsize=64)
 def _plan_weeks(start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
-    return sorted(set(iso_week(pd.date_range(start, end, freq="D"))))
+    return sorted(set(iso_weeks(pd.date_range(start, end, freq="D"))))
 
 
 def _check_stays(scenario: Scenario, mean_stays: Mapping[tuple[str, str], float]) -> None:
@@ -655,19 +630,20 @@ def run_scenario(
     end: pd.Timestamp,
     policy: beds.BedPolicy,
     ratios: Mapping[str, StaffingRatios],
-    baseline: PlanTables | None = None,
     inputs: ScenarioInputs | None = None,
+    tables: Sequence[str] = ("weeks", "days", "shifts", "fte"),
 ) -> ScenarioResult:
     """The plan of `start`..`end` under the scenario, beside the served plan.
 
     Args:
         bundle: the served model.
         scenario: the what-if.
-        start, end: the plan's first and last day (inside the forecast).
+        start: the plan's first day (inside the forecast).
+        end: the plan's last day (inside the forecast).
         policy: the served bed policy (the scenario's targets and risk replace parts of it).
         ratios: staffing ratios per unit.
-        baseline: the served plan of these days when already at hand (for the empty scenario).
         inputs: `scenario_inputs(bundle)` when already at hand.
+        tables: the tables to make besides the weeks (`days`, `shifts`, `fte`).
 
     Raises:
         ScenarioError: the field the model cannot answer, and why.
@@ -676,16 +652,19 @@ def run_scenario(
     check(bundle, scenario, start, end, inputs)
     current = inputs.current_beds
     how = {unit: how_made(scenario, unit, str(rows["model"].iloc[0])) for unit, rows in inputs.census.items()}
-    if scenario == Scenario():
-        # The served plan by the served plan's own functions: the same numbers as GET /v1/plan, to the digit.
-        baseline = baseline or served_plan(inputs, current, start, end, policy, ratios)
-        weeks, days, shifts, fte = compare(baseline, baseline)
-        return ScenarioResult(weeks, days, shifts, fte, how, policy, beds.small_unit_warnings(baseline.days))
+    # The empty scenario takes this path too: its ratios are 1, so its tables are the served plan's.
     window, served, offsets = inputs.window(start, end, current, ratios)
     changed = _changed(window, served, offsets, census_changes(scenario, inputs))
     changed_policy = scenario.policy(policy)
     weeks, days, shifts, fte, notes = tables_beside(
-        window, changed, served, changed_policy, policy, _open_beds(window, scenario.planned_beds)
+        window,
+        changed,
+        served,
+        changed_policy,
+        policy,
+        _open_beds(window, scenario.planned_beds),
+        scenario.unit_policies(changed_policy),
+        tables,
     )
     return ScenarioResult(weeks, days, shifts, fte, how, changed_policy, notes)
 
@@ -711,20 +690,3 @@ def _open_beds(window: Window, planned: Sequence[PlannedBeds]) -> np.ndarray:
         rows = np.arange(window.rows_of[plan.unit].start, window.rows_of[plan.unit].stop)
         beds_open[rows[window.weeks[rows] == plan.week]] = plan.beds
     return beds_open
-
-
-def served_plan(
-    inputs: ScenarioInputs,
-    current_beds: pd.Series,
-    start: pd.Timestamp,
-    end: pd.Timestamp,
-    policy: beds.BedPolicy,
-    ratios: Mapping[str, StaffingRatios],
-) -> PlanTables:
-    """The served plan's tables of `start`..`end` (what an empty scenario gives)."""
-    return plan_tables(_window(inputs.census.values(), start, end), current_beds, policy, ratios)
-
-
-def _window(census: Iterable[pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    rows = pd.concat(list(census), ignore_index=True)
-    return rows[(rows["ds"] >= start) & (rows["ds"] <= end)].reset_index(drop=True)

@@ -97,6 +97,10 @@ def _within_the_forecast(scenario: dict) -> dict:
         ]
     if isinstance(scenario.get("smooth_electives"), list):
         scenario["smooth_electives"] = [unit(u) for u in scenario["smooth_electives"]]
+    if isinstance(scenario.get("unit_targets"), list):
+        scenario["unit_targets"] = [
+            {**t, "unit": unit(t.get("unit"))} if isinstance(t, dict) else t for t in scenario["unit_targets"]
+        ]
     return scenario
 
 
@@ -118,7 +122,7 @@ def test_api_conforms_to_its_schema(tmp_path):
     with TestClient(app):  # runs the lifespan: the model is loaded for every generated call
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         operations = [result.ok() for result in schema.get_all_operations()]
-        assert len(operations) == 16  # with GET /v1/history/{unit} and GET /v1/monitoring
+        assert len(operations) == 17  # with GET /v1/history/{unit}, GET /v1/monitoring, DELETE a saved scenario
         for operation, mode in itertools.product(operations, GenerationMode):
             strategy = operation.as_strategy(generation_mode=mode)
             if mode is GenerationMode.POSITIVE:
