@@ -37,12 +37,9 @@ from forecast.quantiles import LEVELS, column
 __all__ = [
     "Calibration",
     "Settings",
-    "apply_error_quantiles",
     "apply_spread",
     "calibrate_windows",
     "adapted",
-    "conformal_levels",
-    "error_quantiles",
     "pooled_multipliers",
     "spread_from_interval",
     "step_quantiles",
@@ -237,85 +234,6 @@ def calibrate_windows(
         over[rows] = np.ceil(values[:, hi] - 1e-9)
         under[rows] = values[:, lo]
     raise AssertionError("the loop returns at the end of the data")
-
-
-# --- absolute errors (the pools of units in forecast.hierarchy) ---------------------------------------------
-
-# The central quantiles (10 %–90 %) come from the errors at the nearest steps: a few dozen pin them down,
-# and a wider pool would mix in steps whose errors differ. The tails need more errors than that (the 97.5 %
-# quantile of 40 errors is one of the largest two), so they pool wider.
-CENTRAL = (0.1, 0.9)
-MIN_ERRORS_CENTRAL = 20
-MIN_ERRORS_TAILS = 80
-
-
-def _neighbourhood(step: int) -> int:
-    # Wider pools further out, where errors change slowly with the step and fewer windows reach.
-    return max(3, step // 3)
-
-
-def _tail_neighbourhood(step: int) -> int:
-    return max(3, step // 2)
-
-
-def _pooled(by_step: dict[int, np.ndarray], step: int, reach: int, min_errors: int) -> np.ndarray:
-    """The errors of the backtested steps nearest `step`: at least `2·reach + 1` steps and `min_errors` errors."""
-    seen = np.array(sorted(by_step))
-    order = seen[np.argsort(np.abs(seen - step), kind="stable")]
-    pooled: list[np.ndarray] = []
-    for count, s in enumerate(order, start=1):
-        pooled.append(by_step[s])
-        if count >= 2 * reach + 1 and sum(map(len, pooled)) >= min_errors:
-            break
-    return np.concatenate(pooled)
-
-
-def conformal_levels(levels: np.ndarray, n: int) -> np.ndarray:
-    """Quantile levels moved outward by the split-conformal finite-sample factor (n + 1) / n.
-
-    The central interval between the empirical q and 1 − q quantiles of n errors covers a new error with
-    probability below 1 − 2q; stretching the levels away from the median by (n + 1) / n restores it.
-    """
-    return np.clip(0.5 + (levels - 0.5) * (n + 1) / n, 0.0, 1.0)
-
-
-def error_quantiles(errors: pd.DataFrame, horizon: int, levels: tuple[float, ...] = LEVELS) -> np.ndarray:
-    """Quantiles of forecast errors (actual − forecast) for each horizon step.
-
-    Args:
-        errors: columns `step` (1 = the day after the origin) and `error`.
-        horizon: the steps to give quantiles for (1..horizon).
-        levels: the quantile levels.
-
-    Returns:
-        Array `(horizon, len(levels))`; zeros when there are no errors to learn from.
-    """
-    out = np.zeros((horizon, len(levels)))
-    if errors.empty:
-        return out
-    by_step = errors.groupby("step")["error"].apply(np.asarray).to_dict()
-    grid = np.asarray(levels, dtype=float)
-    central = (grid >= CENTRAL[0] - 1e-9) & (grid <= CENTRAL[1] + 1e-9)
-    for step in range(1, horizon + 1):
-        near = _pooled(by_step, step, _neighbourhood(step), MIN_ERRORS_CENTRAL)
-        wide = _pooled(by_step, step, _tail_neighbourhood(step), MIN_ERRORS_TAILS)
-        out[step - 1, central] = np.quantile(near, grid[central])
-        out[step - 1, ~central] = np.quantile(wide, conformal_levels(grid[~central], len(wide)))
-    # Central and tail quantiles come from different pools: keep them in order of level.
-    return np.sort(out, axis=1) if np.all(np.diff(grid) > 0) else out
-
-
-def apply_error_quantiles(point: np.ndarray, quantiles: np.ndarray, levels: tuple[float, ...] = LEVELS) -> pd.DataFrame:
-    """Quantile columns for a point forecast of h days: non-negative and non-crossing.
-
-    Args:
-        point: the point forecast, length h.
-        quantiles: `error_quantiles(...)` for the same h.
-        levels: the levels of `quantiles`' columns.
-    """
-    values = np.clip(point[:, None] + quantiles[: len(point)], 0, None)
-    values = np.sort(values, axis=1)
-    return pd.DataFrame(values, columns=[column(q) for q in levels])
 
 
 def widen_upper(

@@ -7,9 +7,9 @@ synthetic countries it moved single units' accuracy by more than 2 % either way.
 Beds are another matter: a hospital that may move patients between units (or open surge beds anywhere) needs the
 (1 − risk) quantile of its *summed* census, which is smaller than the sum of its units' quantiles because their
 peaks do not all fall on the same day. The summed census' distribution comes either from the backtest errors of
-the summed unit forecasts (`pooled_totals`: they carry whatever the units have in common, winter peaks and
-tourism) or from the unit distributions taken as independent (`independent_totals`; optimistic when units rise
-and fall together). `pooled_plan` shows the difference: the pooling gain.
+the summed unit forecasts (`pooled_totals`, calibrated as the units are: they carry whatever the units have in
+common, winter peaks and tourism) or from the unit distributions taken as independent (`independent_totals`;
+optimistic when units rise and fall together). `pooled_plan` shows the difference: the pooling gain.
 
 Ids: a unit keeps its id; a hospital's and a region's total take the hospital's and the region's name.
 """
@@ -21,9 +21,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forecast.backtest import Backtest, choice_point
+from forecast.backtest import Backtest
 from forecast.beds import BedPolicy, Period, beds_at_overflow_risk, daily_bed_plan, period_plan
-from forecast.calibration import apply_error_quantiles, error_quantiles
+from forecast.calibration import apply_spread, calibrate_windows, spread_from_interval
 from forecast.quantiles import LEVELS, column, columns
 
 __all__ = [
@@ -103,17 +103,18 @@ def independent_totals(
 def pooled_totals(
     result: Backtest, forecasts: pd.DataFrame, hierarchy: pd.DataFrame, level: str = "hospital"
 ) -> pd.DataFrame:
-    """The distribution of each pool's summed census from the backtest errors of the sum of its units' forecasts.
+    """The distribution of each pool's summed census, calibrated on the backtest errors of the summed forecasts.
 
-    The pool's point forecast is the sum of its units' (coherent by construction); its quantiles are that sum
-    plus the quantiles, by horizon step, of the errors the summed forecasts of the units' chosen models made in
-    every backtest window — the same windows and choices the unit quantiles come from. Errors that units share
-    (a winter peak all of them missed) stay in the sum; errors that cancel out cancel. This is what a pool's
-    beds should be sized from.
+    The pool's point forecast is the sum of its units' (coherent by construction). Its spread is measured with the
+    units' own: the ruler is the sum of their 80 % intervals' half-widths (the spread if their errors all went one
+    way), and it is corrected, as the units' are (`forecast.calibration`), by the errors the summed honest
+    forecasts made in the backtest windows. Errors that units share (a winter peak all of them missed) stay in the
+    sum; errors that cancel out shrink the pool's intervals below the ruler. This is what a pool's beds should be
+    sized from.
 
     Args:
-        result: the units' backtest (`forecasts` and `choice`).
-        forecasts: the units' forecasts (`unique_id, ds, mean`), e.g. `engine.forecast_units` or reconciled ones.
+        result: the units' backtest (`selected`: the honest forecasts and quantiles of the scored windows).
+        forecasts: the units' forecasts (`unique_id, ds, mean` and the quantile grid), e.g. `engine.forecast_units`.
         hierarchy: `unit, hospital, region`.
         level: `hospital` or `region`.
 
@@ -123,24 +124,24 @@ def pooled_totals(
     if level not in ("hospital", "region"):
         raise ValueError(f"level must be hospital or region, got {level!r}")
     tree = validate_hierarchy(hierarchy).set_index("unit")
-    windows = []
-    for unit, rows in result.forecasts.groupby("unique_id", sort=True):
-        if str(unit) not in tree.index:
-            continue
-        point = choice_point(rows, str(result.choice[unit]))
-        windows.append(rows[["fold", "ds", "step", "y"]].assign(point=point, pool=tree.loc[str(unit), level]))
-    errors_by_window = pd.concat(windows).groupby(["pool", "fold", "ds", "step"], as_index=False)[["y", "point"]].sum()
-    errors_by_window["error"] = errors_by_window["y"] - errors_by_window["point"]
-    own = forecasts[forecasts["unique_id"].astype(str).isin(tree.index)]
-    summed = own.groupby([own["unique_id"].astype(str).map(tree[level]).rename("unique_id"), own["ds"]], sort=True)[
-        "mean"
-    ].sum()
+
+    def summed(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+        own = frame[frame["unique_id"].astype(str).isin(tree.index)]
+        own = own.assign(
+            pool=own["unique_id"].astype(str).map(tree[level]).to_numpy(),
+            spread=spread_from_interval(own[column(0.1)], own[column(0.9)]),
+        )
+        values = [c for c in ("y", "mean", "spread") if c in own.columns]
+        return own.groupby(["pool", *keys], sort=True)[values].sum().reset_index().rename(columns={"pool": "unique_id"})
+
+    past = summed(result.selected, ["cutoff", "ds", "step"]).rename(columns={"mean": "point"})
+    _, calibration = calibrate_windows(past, int(past["step"].max()))
+    ahead = summed(forecasts, ["ds"])
     pieces = []
-    for pool, rows in summed.reset_index().groupby("unique_id", sort=True):
-        point = rows["mean"].to_numpy(float)
-        errors = errors_by_window[errors_by_window["pool"] == pool][["step", "error"]]
-        grid = apply_error_quantiles(point, error_quantiles(errors, len(point)))
-        pieces.append(pd.concat([rows.reset_index(drop=True), grid], axis=1))
+    for pool, rows in ahead.groupby("unique_id", sort=True):
+        rows = rows.sort_values("ds").reset_index(drop=True)
+        grid = apply_spread(rows["mean"].to_numpy(), rows["spread"].to_numpy(), calibration.multipliers[str(pool)])
+        pieces.append(pd.concat([rows[["unique_id", "ds", "mean"]], grid], axis=1))
     return pd.concat(pieces, ignore_index=True)
 
 

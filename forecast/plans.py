@@ -22,7 +22,8 @@ def pooled_forecasts(result: Backtest, forecast: pd.DataFrame, tree: pd.DataFram
 
     Args:
         result: the units' census backtest.
-        forecast: the units' census forecast (`unique_id, ds, mean`, e.g. `engine.forecast_units`).
+        forecast: the units' census forecast (`unique_id, ds, mean` and the quantile grid, e.g.
+            `engine.forecast_units`).
         tree: `unit, hospital, region`; None when the units have no hospital and region.
 
     Returns:
@@ -31,10 +32,7 @@ def pooled_forecasts(result: Backtest, forecast: pd.DataFrame, tree: pd.DataFram
     """
     if tree is None:
         return pd.DataFrame()
-    levels = [
-        hierarchy.pooled_totals(result, forecast[["unique_id", "ds", "mean"]], tree, level).assign(level=level)
-        for level in POOL_LEVELS
-    ]
+    levels = [hierarchy.pooled_totals(result, forecast, tree, level).assign(level=level) for level in POOL_LEVELS]
     pools = pd.concat(levels, ignore_index=True)
     return pools[["level", *[c for c in pools.columns if c != "level"]]]
 

@@ -14,11 +14,8 @@ import pytest
 from forecast.calibration import (
     NORMAL,
     Settings,
-    apply_error_quantiles,
     apply_spread,
     calibrate_windows,
-    conformal_levels,
-    error_quantiles,
     pooled_multipliers,
     spread_from_interval,
 )
@@ -174,25 +171,3 @@ def test_apply_spread_is_non_negative_non_crossing_and_extends_the_last_step():
     table = apply_spread(np.array([1.0, 2.0, 3.0, 4.0]), np.full(4, 2.0), m).to_numpy()
     assert (table >= 0).all() and (np.diff(table, axis=1) >= 0).all()
     assert table[3, Q[0.95]] == pytest.approx(4.0 + 2.0 * NORMAL[Q[0.95]])
-
-
-# --- absolute errors (the pools of units) -------------------------------------------------------------------
-
-
-def test_error_quantiles_widen_with_horizon_and_never_go_negative():
-    rng = np.random.default_rng(1)
-    steps = np.repeat(np.arange(1, 29), 50)
-    errors = pd.DataFrame({"step": steps, "error": rng.normal(0, steps, steps.size)})
-    q = error_quantiles(errors, 28)
-    assert q.shape == (28, len(LEVELS))
-    spread = q[:, LEVELS.index(0.9)] - q[:, LEVELS.index(0.1)]
-    assert spread[-1] > 5 * spread[0]
-    table = apply_error_quantiles(np.full(28, 2.0), q)
-    assert (table.to_numpy() >= 0).all()
-    assert (np.diff(table.to_numpy(), axis=1) >= 0).all()
-
-
-def test_conformal_levels_move_away_from_the_median_by_n_plus_one_over_n():
-    got = conformal_levels(np.array([0.025, 0.5, 0.975]), 39)
-    assert got.tolist() == pytest.approx([0.5 - 0.475 * 40 / 39, 0.5, 0.5 + 0.475 * 40 / 39])
-    assert conformal_levels(np.array([0.001, 0.999]), 5).tolist() == [0.0, 1.0]
