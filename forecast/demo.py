@@ -87,7 +87,14 @@ DEFAULT_UNITS: tuple[UnitProfile, ...] = (
 
 @dataclass(frozen=True)
 class DemoHospital:
-    """The demo hospital's data: episodes, units with beds, guest nights, and the true effects."""
+    """The demo hospital's data: episodes, units with beds, guest nights, and the true effects.
+
+    `truth` has a row per unit (written to `demo/truth.csv`): the tourism lift (`acute_per_1000_guest_nights`:
+    extra acute admissions a day per 1,000 guest nights), resident acute and planned admissions, the stays drawn
+    (`los_mean_acute`, `los_mean_elective`: mean nights per admission), the winter amplitude, the holiday factors,
+    and the planned-care cuts: in ISO weeks `summer_weeks` planned admissions run at `summer_elective_share` of
+    their usual rate, from 23 December to 6 January at `christmas_elective_share`.
+    """
 
     episodes: pd.DataFrame
     units: pd.DataFrame
@@ -159,6 +166,33 @@ def admission_calendar(days: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
     return acute, elective
 
 
+def _truth_of(profile: UnitProfile, stays: pd.DataFrame) -> dict[str, object]:
+    """A unit's true effects: what the generator used, and the stays it drew (mean nights by admission type,
+    day cases counted as 0 nights: what a census holds per admission)."""
+    by_type = stays.groupby("admission_type")["los"].mean()
+    return {
+        "unit": profile.unit,
+        "beds": profile.beds,
+        "acute_per_day": profile.acute_per_day,
+        "acute_per_1000_guest_nights": profile.acute_per_1000_guest_nights,
+        "elective_per_weekday": profile.elective_per_weekday,
+        # Planned admissions on an average day of the week (weekends have none), before any cut.
+        "elective_per_day": profile.elective_per_weekday * float(ELECTIVE_WEEKDAY.mean()),
+        "los_mean": float(stays["los"].mean()),
+        "los_mean_acute": float(by_type.get("acute", np.nan)),
+        "los_mean_elective": float(by_type.get("elective", np.nan)),
+        "los_mean_profile": profile.los_mean,
+        "los_sigma": profile.los_sigma,
+        "day_case_share": profile.day_case_share,
+        "winter_amplitude": profile.winter_amplitude,
+        "holiday_factor": HOLIDAY_FACTOR,
+        "after_holiday_factor": AFTER_HOLIDAY_FACTOR,
+        "summer_weeks": f"{SUMMER_SHUTDOWN[0]}-{SUMMER_SHUTDOWN[1]}",
+        "summer_elective_share": SUMMER_ELECTIVE_SHARE,
+        "christmas_elective_share": CHRISTMAS_ELECTIVE_SHARE,
+    }
+
+
 def generate_demo_hospital(
     seed: int = 7, start: str = "2021-01-01", end: str = "2025-12-31", units: Sequence[UnitProfile] = DEFAULT_UNITS
 ) -> DemoHospital:
@@ -194,16 +228,7 @@ def generate_demo_hospital(
         unit_stays = pd.concat(stays, ignore_index=True)
         unit_stays["unit"] = profile.unit
         frames.append(unit_stays)
-        truth.append(
-            {
-                "unit": profile.unit,
-                "acute_per_day": profile.acute_per_day,
-                "acute_per_1000_guest_nights": profile.acute_per_1000_guest_nights,
-                "elective_per_weekday": profile.elective_per_weekday,
-                "los_mean": float(unit_stays["los"].mean()),
-                "winter_amplitude": profile.winter_amplitude,
-            }
-        )
+        truth.append(_truth_of(profile, unit_stays))
 
     episodes = pd.concat(frames, ignore_index=True).sort_values(["admitted_at", "unit"], kind="stable")
     discharged = episodes["admitted_at"] + pd.to_timedelta(episodes["los"], unit="D")

@@ -328,6 +328,26 @@ class MSTL(_StatsForecastCandidate):
             alias=self.alias,
         )
 
+    def season_forecasts(self, future: pd.DataFrame) -> pd.DataFrame:
+        """Each season's part of the forecast on the rows of `future`: `season_7` (and `season_365` when the
+        history allowed the yearly season), the last cycle of the fitted component repeated, as MSTL forecasts
+        it. The rest of the forecast is the trend's and the regression's (`forecast.counterfactual` splits them).
+        """
+        out = pd.DataFrame(0.0, index=future.index, columns=[f"season_{s}" for s in self.seasons_])
+        units = future["unique_id"].to_numpy()
+        for i, unit in enumerate(self.engine_.uids):
+            rows = np.flatnonzero(units == unit)
+            if not rows.size:
+                continue
+            fitted = self.engine_.fitted_[i, 0].model_
+            components = [c for c in fitted.columns if c.startswith("seasonal")]
+            last = np.datetime64(self.engine_.last_dates[i])
+            steps = (future["ds"].to_numpy()[rows] - last) // np.timedelta64(1, "D")
+            for season, name in zip(self.seasons_, components, strict=True):
+                cycle = fitted[name].to_numpy(float)[-season:]
+                out.iloc[rows, out.columns.get_loc(f"season_{season}")] = cycle[(steps - 1) % season]
+        return out
+
 
 class ARIMA(_StatsForecastCandidate):
     """ARIMA errors of the calendar and tourism regression (the regression itself is fitted first)."""
