@@ -45,6 +45,8 @@ HOLIDAY_FACTOR = 0.9  # acute arrivals on a public holiday ...
 AFTER_HOLIDAY_FACTOR = 1.08  # ... and the rebound the day after
 SUMMER_SHUTDOWN = (28, 32)  # ISO weeks of the planned-care summer shutdown
 SUMMER_ELECTIVE_SHARE = 0.15
+SUMMER_SPREAD = 0.2  # the tourist season's size from year to year (log-normal sd)
+SUMMER_SHIFT_DAYS = 7  # and its timing
 CHRISTMAS_ELECTIVE_SHARE = 0.2
 
 
@@ -110,6 +112,10 @@ def _easter(years: Sequence[int]) -> pd.DatetimeIndex:
 def guest_nights(start: str, end: str, seed: int = 7) -> pd.DataFrame:
     """Daily tourist guest nights on Gotland: a low winter, a steep peak in late July, shoulders in May–September.
 
+    No two summers are alike: each year's season is larger or smaller (`SUMMER_SPREAD`, the economy, a pandemic
+    summer) and earlier or later by up to a week (school holidays, events), and the weather moves bookings for
+    days at a time. Identical summers would make tourists indistinguishable from the calendar year itself.
+
     Args:
         start: first day.
         end: last day.
@@ -118,16 +124,30 @@ def guest_nights(start: str, end: str, seed: int = 7) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     days = pd.date_range(start, end, freq="D")
     doy = days.dayofyear.to_numpy(float)
-    summer_peak = 22000 * np.exp(-0.5 * ((doy - 200) / 17) ** 2)  # late July: school holidays, Almedalen
-    shoulder = 3500 * np.exp(-0.5 * ((doy - 195) / 45) ** 2)
+    noise = rng.lognormal(0, 0.08, len(days))
+    years = days.year.to_numpy()
+    first = int(years.min())
+    height = rng.lognormal(0, SUMMER_SPREAD, int(years.max()) - first + 1)[years - first]
+    shift = rng.integers(-SUMMER_SHIFT_DAYS, SUMMER_SHIFT_DAYS + 1, int(years.max()) - first + 1)[years - first]
+    summer_peak = 22000 * height * np.exp(-0.5 * ((doy - 200 - shift) / 17) ** 2)  # late July: holidays, Almedalen
+    shoulder = 3500 * height * np.exp(-0.5 * ((doy - 195 - shift) / 45) ** 2)
     easter = np.zeros(len(days))
     for sunday in _easter(range(days.min().year, days.max().year + 1)):
         easter[np.abs((days - sunday).days) <= 3] = 1500
     weekend = np.where(days.dayofweek >= 4, 1.08, 1.0)
     growth = 1.02 ** ((days - days[0]).days / 365.25)
-    noise = rng.lognormal(0, 0.08, len(days))
-    values = (1200 + summer_peak + shoulder + easter) * weekend * growth * noise
+    values = (1200 + summer_peak + shoulder + easter) * weekend * growth * noise * _weather(len(days), rng)
     return pd.DataFrame({"date": days, "guest_nights": np.round(values).astype(np.int64)})
+
+
+def _weather(n: int, rng: np.random.Generator, spread: float = 0.12, days: float = 7.0) -> np.ndarray:
+    """A multiplicative spell of good or bad weather: log-AR(1) noise that lasts about `days` days."""
+    persistence = np.exp(-1 / days)
+    shocks = rng.normal(0, spread * np.sqrt(1 - persistence**2), n)
+    spells = np.zeros(n)
+    for i in range(1, n):
+        spells[i] = persistence * spells[i - 1] + shocks[i]
+    return np.exp(spells)
 
 
 def winter_factor(days: pd.DatetimeIndex, amplitude: float, rng: np.random.Generator) -> np.ndarray:

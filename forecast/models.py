@@ -514,6 +514,17 @@ class _TypeFit:
     in_bed: InBed
 
 
+# Columns that do not drive an admission type: planned admissions follow the hospital's schedule, not the
+# tourists; the planned-care shutdowns (summer, Christmas) cut planned admissions, not acute ones. Left in, a
+# type's rate gives them whatever effect their overlap with the calendar suggests: on the demo hospital the
+# acute rate put a third of the summer tourists on the summer shutdown, and the planned rate a 30 % cut on
+# tourism (offset by its yearly terms).
+NOT_DRIVING: dict[str, tuple[str, ...]] = {
+    "acute": ("summer_vacation", "christmas_period"),
+    "elective": ("guest_nights",),
+}
+
+
 class FlowModel(Candidate):
     """The census as a flow: forecast admissions of each type × their length of stay, plus the patients in bed.
 
@@ -542,9 +553,8 @@ class FlowModel(Candidate):
             by_type = {}
             for kind in ADMISSION_TYPES:
                 counts = admitted[["unique_id", "ds", kind]].rename(columns={kind: "y"})
-                rate = AdmissionsRate(self.years, self.recent_days).fit(
-                    counts.merge(past[["ds", *regressors]], on="ds")
-                )
+                own = [c for c in regressors if c not in NOT_DRIVING.get(kind, ())]
+                rate = AdmissionsRate(self.years, self.recent_days).fit(counts.merge(past[["ds", *own]], on="ds"))
                 of_kind = stays[stays["admission_type"] == kind]
                 by_type[kind] = _TypeFit(rate, survival_at(of_kind, origin), in_bed_at(of_kind, origin))
             self.fits_[unit] = by_type
