@@ -155,9 +155,9 @@ QUICK = {"candidates": ("seasonal_naive", "ets", "flow"), "horizon": 28, "folds"
 
 
 def update(days: int = 14) -> None:
-    from forecast.api.loading import load_state
     from forecast.api.nowcasting import Nowcaster
     from forecast.registry import ServedModel
+    from forecast.serving.slot import Slot
     from forecast.store import EpisodeStore
 
     episodes, units, guests = all_episodes("demo")
@@ -168,10 +168,9 @@ def update(days: int = 14) -> None:
         store.create()
         store.add(seen_by(episodes, origin)[STORED])
 
-        class Holder:
-            serving = load_state(lambda: ServedModel(bundle, "bed-demand", "1", "champion", "run", {}))
-
-        nowcaster = Nowcaster(Holder, store)
+        slot = Slot()
+        slot.load(lambda: ServedModel(bundle, "bed-demand", "1", "champion", "run", {}))
+        nowcaster = Nowcaster(slot, store)
         seconds = []
         for lag in range(1, days + 1):
             day = origin + pd.Timedelta(days=lag)

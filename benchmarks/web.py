@@ -59,10 +59,10 @@ def render_from_nothing(store: Path) -> dict[str, float]:
     import os
 
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store / 'mlflow.db'}"
-    from forecast.api import pages
-    from forecast.api.loading import default_loader
+    from forecast.api.main import default_loader
     from forecast.api.settings import Settings
-    from forecast.api.state import BodyCache, build_state
+    from forecast.serving import pages
+    from forecast.serving.state import Cache, build_state
 
     state = build_state(default_loader(Settings())())
     out = {}
@@ -72,7 +72,7 @@ def render_from_nothing(store: Path) -> dict[str, float]:
     ):
         runs = []
         for _ in range(3):
-            state.cache = BodyCache()
+            state.cache, state.answers = Cache(), Cache()
             started = time.perf_counter()
             render(state)
             runs.append(1000 * (time.perf_counter() - started))

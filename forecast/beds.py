@@ -26,12 +26,9 @@ __all__ = [
     "grid_exceedance",
     "grid_quantile",
     "period_plan",
-    "quarter_bounds",
     "quantile_at",
     "quantile_grid",
     "reliability",
-    "reliability_statement",
-    "reliability_statements",
     "small_unit_warning",
     "small_unit_warnings",
     "widening_to_keep",
@@ -212,20 +209,6 @@ def period_plan(daily_plan: pd.DataFrame, period: Period = "week") -> pd.DataFra
     return table
 
 
-def quarter_bounds(spec: str, last_date: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """First and last day of a quarter: `next` (the first whole quarter after `last_date`) or `YYYYQn`."""
-    text = spec.strip().upper()
-    if text == "NEXT":
-        quarter = (pd.Timestamp(last_date) + pd.Timedelta(days=1)).to_period("Q")
-        if quarter.start_time != pd.Timestamp(last_date) + pd.Timedelta(days=1):
-            quarter += 1
-    else:
-        if len(text) != 6 or text[4] != "Q" or not text[:4].isdigit() or text[5] not in "1234":
-            raise ValueError(f"quarter must be 'next' or like 2026Q1, got {spec!r}")
-        quarter = pd.Period(text, freq="Q")
-    return quarter.start_time.normalize(), quarter.end_time.normalize()
-
-
 def small_unit_warnings(daily_plan: pd.DataFrame, threshold: float = 2.0, relative: float = 0.2) -> list[str]:
     """Units so small that the overflow-risk answer needs clearly more beds than the occupancy target.
 
@@ -308,32 +291,3 @@ def widening_to_keep(census: np.ndarray, mean: np.ndarray, beds_quantile: np.nda
         if (census > beds).mean() <= risk:
             return float(round(factor, 2))
     return 4.0
-
-
-def reliability_statements(promise: pd.DataFrame) -> dict[str, str]:
-    """Per unit, the plan's sentence on its measured promise.
-
-    Args:
-        promise: indexed by unit, `status, promised_risk, overflow_share, days, upper_widened_by` (as
-            `metrics.promise_kept` gives them).
-    """
-    return {
-        str(unit): reliability_statement(str(unit), row.to_dict(), float(row["upper_widened_by"]))
-        for unit, row in promise.iterrows()
-    }
-
-
-def reliability_statement(unit: str, measured: dict[str, float | str], widened_by: float = 1.0) -> str:
-    """The plan's sentence on a unit's measured reliability, in the planner's words."""
-    promised = f"{float(measured['promised_risk']):.0%}" if float(measured["promised_risk"]) >= 0.01 else "<1%"
-    days = int(float(measured["days"]))
-    if measured["status"] == "unmeasured":
-        return (
-            f"{unit}: only {days} backtest days, too few to measure the {promised} overflow promise; "
-            f"planned conservatively (upper forecast widened ×{widened_by:.2f})"
-        )
-    share = float(measured["overflow_share"])
-    text = f"{unit}: in backtest the census exceeded these beds on {share:.1%} of {days} days; promised {promised}"
-    if measured["status"] == "broken":
-        text += f". Promise broken: planned conservatively (upper forecast widened ×{widened_by:.2f})"
-    return text

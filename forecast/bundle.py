@@ -18,10 +18,11 @@ from typing import Any
 import pandas as pd
 
 from forecast.backtest import Backtest
-from forecast.beds import reliability_statements
 from forecast.los import length_of_stay_curves
+from forecast.meta import BundleMeta
 from forecast.plans import pooled_forecasts
 from forecast.quantiles import LEVELS, columns
+from forecast.reliability import Reliability, records
 
 __all__ = [
     "FORECAST_COLUMNS",
@@ -31,6 +32,7 @@ __all__ = [
     "ForecastBundle",
     "answer_requests",
     "build_bundle",
+    "per_unit",
 ]
 
 TARGETS = ("census", "admissions")
@@ -50,8 +52,8 @@ class ForecastBundle:
             the census backtest measured (`kept`, `broken` or `unmeasured`) and how much wider the upper
             forecast was made where it did not hold.
         history: `unique_id, ds, census, admissions`: the recent daily history (for charts and context).
-        meta: how the forecast was made: data fingerprint and range, engine settings, bed policy, staffing
-            ratios, backtest summary, training time.
+        meta: how the forecast was made (`forecast.meta.BundleMeta`; a dict given here is read into one): data
+            fingerprint and range, engine settings, bed policy, staffing ratios, backtest summary, training time.
         pools: `level, unique_id, ds, mean` and the quantile grid: the summed census of each hospital's and
             region's units (`unique_id` is the pool), for plans of pooled beds; empty when units have no
             hospital or region.
@@ -69,11 +71,14 @@ class ForecastBundle:
     forecasts: pd.DataFrame
     units: pd.DataFrame
     history: pd.DataFrame
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: BundleMeta = field(default_factory=BundleMeta)
     length_of_stay: pd.DataFrame = field(default_factory=pd.DataFrame)
     pools: pd.DataFrame = field(default_factory=pd.DataFrame)
     admissions_by_type: pd.DataFrame = field(default_factory=pd.DataFrame)
     in_bed: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def __post_init__(self) -> None:
+        self.meta = BundleMeta.of(self.meta)
 
     def hierarchy(self) -> pd.DataFrame | None:
         """`unit, hospital, region` when every unit has both, else None."""
@@ -82,12 +87,12 @@ class ForecastBundle:
         tree = self.units[["unit", "hospital", "region"]]
         return None if tree.isna().any().any() else tree.astype(str)
 
-    def reliability(self) -> dict[str, str]:
-        """Per unit, the plan's sentence on its measured overflow promise (empty for older bundles)."""
+    def reliability(self) -> dict[str, Reliability]:
+        """Per unit, its measured overflow promise (empty for bundles from before the measure)."""
         if "promise" not in self.units.columns:
             return {}
         promise = self.units.dropna(subset=["promise"]).set_index("unit")
-        return reliability_statements(promise.rename(columns={"promise": "status", "promise_days": "days"}))
+        return records(promise.rename(columns={"promise": "status", "promise_days": "days"}))
 
     @property
     def unit_names(self) -> list[str]:
@@ -139,6 +144,15 @@ class ForecastBundle:
         return rows[mask].reset_index(drop=True)
 
 
+def per_unit(forecasts: pd.DataFrame, target: str = "census") -> dict[str, pd.DataFrame]:
+    """One target's forecast rows cut per unit, each sorted by day (`ds` as timestamps)."""
+    rows = forecasts[forecasts["target"] == target]
+    return {
+        str(unit): group.assign(ds=pd.to_datetime(group["ds"])).sort_values("ds").reset_index(drop=True)
+        for unit, group in rows.groupby("unique_id", sort=True)
+    }
+
+
 HISTORY_DAYS = 365  # recent history kept in the bundle for charts and context
 
 
@@ -146,7 +160,7 @@ def build_bundle(
     daily: pd.DataFrame,
     forecasts: Sequence[pd.DataFrame],
     census: Backtest,
-    meta: dict[str, Any],
+    meta: BundleMeta | dict[str, Any],
     *,
     last_day: pd.Timestamp,
     episodes: pd.DataFrame | None = None,

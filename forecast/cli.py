@@ -283,10 +283,12 @@ FutureRegressors = Annotated[
 
 def promise_lines(result: Any, risk: float) -> tuple[dict[str, float], list[str]]:
     """Per unit the widening of a conservative plan, and the sentences on the overflow promise measured."""
-    from forecast import beds, metrics
+    from forecast import metrics, reliability
 
     promise = metrics.promise_kept(result, risk)
-    return promise["upper_widened_by"].to_dict(), list(beds.reliability_statements(promise).values())
+    return promise["upper_widened_by"].to_dict(), [
+        reliability.statement(r) for r in reliability.records(promise).values()
+    ]
 
 
 @app.command()
@@ -410,15 +412,14 @@ def beds_command(
 ) -> None:
     """The planner's table: per unit and week of the quarter, census, beds needed, today's beds and the gap."""
     from forecast import beds, engine, hierarchy, plans
+    from forecast.periods import QuarterError, quarter_window
 
     ingested = load(file)
     last_day = ingested.last_day
     try:
-        start, end = beds.quarter_bounds(quarter, last_day)
-    except ValueError as error:
+        start, end = quarter_window(quarter, last_day)
+    except QuarterError as error:
         raise fail(str(error)) from None
-    if start <= last_day:
-        raise fail(f"{quarter} starts before the data ends ({last_day:%Y-%m-%d}); plan a later quarter")
     horizon = (end - last_day).days
     config = engine.EngineConfig(
         target="census", horizon=horizon, folds=folds, step=91, country=country, overflow_risk=overflow_risk
@@ -506,10 +507,12 @@ def scenario(
     week, per day, nurses per shift, FTE per week) and how each unit's scenario was made."""
     from pydantic import ValidationError
 
-    from forecast import registry, scenarios
-    from forecast.api.scenario_answers import _api_table
-    from forecast.api.scenario_schemas import ScenarioIn
-    from forecast.api.state import build_state
+    from forecast import registry
+    from forecast.serving.answers import answer
+    from forecast.serving.errors import Refusal
+    from forecast.serving.scenario import scenario_answer
+    from forecast.serving.scenario_schemas import ScenarioIn
+    from forecast.serving.state import build_state
 
     try:
         body = ScenarioIn.model_validate(read_scenario(file))
@@ -525,22 +528,19 @@ def scenario(
         state = build_state(registry.load_model(model_name, alias))
     except (registry.ModelNotFound, registry.TrackingUnavailable) as error:
         raise fail(str(error), 2) from None
-    window = state.quarters.get(body.quarter.strip().upper())
-    if window is None:
-        allowed = ", ".join(["next", *(q for q in state.quarters if q != "NEXT")])
-        raise fail(f"{file}: quarter: {body.quarter!r} is not in the forecast; quarters: {allowed}")
-    ratios = {unit: state.ratios_for(unit) for unit in state.units}
-    try:
-        result = scenarios.run_scenario(state.bundle, body.core(), *window, state.policy, ratios)
-    except scenarios.ScenarioError as error:
-        raise fail(f"{file}: {error.field}: {error}") from None
-    typer.echo(f"{state.served.name} version {state.served.version}, {window[0]:%Y-%m-%d} to {window[1]:%Y-%m-%d}")
-    for unit, how in result.how.items():
-        typer.echo(f"  {unit}: {how}")
     chosen = str(table.value)
-    frame = _api_table(getattr(result, chosen), table.value)
+    try:
+        result = answer(state, scenario_answer(state, body, (chosen,), where=()))
+    except Refusal as error:
+        problems = "; ".join(f"{'.'.join(map(str, p.loc))}: {p.message}" for p in error.problems) or str(error)
+        raise fail(f"{file}: {problems}") from None
+    head = result.head
+    typer.echo(f"{head['model_name']} version {head['model_version']}, {head['start']} to {head['end']}")
+    for unit in head["units"]:
+        typer.echo(f"  {unit['unit']}: {unit['how']}")
+    frame = result.table(chosen)
     print_table(frame[SCENARIO_WEEK_COLUMNS] if chosen == "weeks" else frame)
-    for note in result.notes:
+    for note in head["notes"]:
         typer.echo(f"note: {note}")
     if output is not None:
         write_table(frame, output)

@@ -66,14 +66,6 @@ def _scale(history: pd.DataFrame, unit: str) -> float:
     return float(diffs.mean()) if diffs.size and diffs.mean() > 0 else float("nan")
 
 
-def _backtest_mase(bundle: ForecastBundle, unit: str) -> float | None:
-    units = bundle.meta.get("backtest_units", {}).get("census", {})
-    if unit in units:
-        return float(units[unit]["mase"])
-    summary = bundle.meta.get("backtest", {}).get("census", {})
-    return float(summary["mase"]) if "mase" in summary else None
-
-
 def _tail(outside: int, days: int, share: float) -> float:
     """P(at least `outside` of `days` days outside an interval that misses `share` of days), counting runs of
     `RUN_DAYS` days as one trial: a census above its band today mostly is tomorrow too (the same patients), so
@@ -118,19 +110,13 @@ def monitor(bundle: ForecastBundle, census: pd.DataFrame, policy: BedPolicy | No
         census: `unit, ds, census`: the actual midnight census of days after training.
         policy: the bed policy whose overflow risk the beds are planned at (default: the bundle's).
     """
-    policy = policy or BedPolicy(
-        **{
-            k: v
-            for k, v in bundle.meta.get("policy", {}).items()
-            if k in ("target_acute", "target_elective", "overflow_risk")
-        }
-    )
+    policy = policy or bundle.meta.policy
     forecast = bundle.forecasts[bundle.forecasts["target"] == "census"]
     out = []
     for unit in bundle.unit_names:
         actual = census[census["unit"] == unit][["ds", "census"]].rename(columns={"census": "y"})
         rows = forecast[forecast["unique_id"] == unit].merge(actual, on="ds").sort_values("ds")
-        backtest = _backtest_mase(bundle, unit)
+        backtest = bundle.meta.backtest_mase(unit)
         if rows.empty:
             reason = "no days with actuals since training yet: post the episodes of the days after it"
             out.append(

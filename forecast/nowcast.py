@@ -185,7 +185,7 @@ def nowcast(bundle: ForecastBundle, episodes: pd.DataFrame, as_of: pd.Timestamp)
             f"the newest episodes (as of {as_of:%Y-%m-%d}) reach past the forecast's last day {last:%Y-%m-%d}: "
             "retrain (`bedcast retrain`)"
         )
-    chosen = bundle.meta.get("chosen", {}).get("census", {})
+    chosen = bundle.meta.chosen.get("census", {})
     by_unit = dict(tuple(episodes.groupby("unit", sort=False))) if len(episodes) else {}
     since = pd.date_range(end + pd.Timedelta(days=1), as_of, freq="D")
     census_rows, admissions_rows, methods, actual = [], [], {}, []

@@ -156,7 +156,7 @@ def save_bundle(bundle: ForecastBundle, folder: Path) -> Path:
     bundle.pools.to_parquet(folder / "pools.parquet", index=False)
     bundle.admissions_by_type.to_parquet(folder / "admissions_by_type.parquet", index=False)
     bundle.in_bed.to_parquet(folder / "in_bed.parquet", index=False)
-    (folder / "meta.json").write_text(json.dumps(bundle.meta, indent=2, default=str))
+    (folder / "meta.json").write_text(json.dumps(bundle.meta.to_dict(), indent=2, default=str))
     return folder
 
 

@@ -30,7 +30,7 @@ from forecast import beds
 from forecast.bundle import ForecastBundle
 from forecast.census import ADMISSION_TYPES, InBed, flow_census
 from forecast.quantiles import LEVELS, column
-from forecast.scenario_tables import Arrays, Window, tables_beside, window_of
+from forecast.plan_tables import Arrays, Window, tables_beside, window_of
 from forecast.staffing import StaffingRatios, shift_staffing, weekly_fte
 
 __all__ = [
@@ -655,7 +655,6 @@ def run_scenario(
     end: pd.Timestamp,
     policy: beds.BedPolicy,
     ratios: Mapping[str, StaffingRatios],
-    baseline: PlanTables | None = None,
     inputs: ScenarioInputs | None = None,
 ) -> ScenarioResult:
     """The plan of `start`..`end` under the scenario, beside the served plan.
@@ -666,7 +665,6 @@ def run_scenario(
         start, end: the plan's first and last day (inside the forecast).
         policy: the served bed policy (the scenario's targets and risk replace parts of it).
         ratios: staffing ratios per unit.
-        baseline: the served plan of these days when already at hand (for the empty scenario).
         inputs: `scenario_inputs(bundle)` when already at hand.
 
     Raises:
@@ -678,7 +676,7 @@ def run_scenario(
     how = {unit: how_made(scenario, unit, str(rows["model"].iloc[0])) for unit, rows in inputs.census.items()}
     if scenario == Scenario():
         # The served plan by the served plan's own functions: the same numbers as GET /v1/plan, to the digit.
-        baseline = baseline or served_plan(inputs, current, start, end, policy, ratios)
+        baseline = served_plan(inputs, current, start, end, policy, ratios)
         weeks, days, shifts, fte = compare(baseline, baseline)
         return ScenarioResult(weeks, days, shifts, fte, how, policy, beds.small_unit_warnings(baseline.days))
     window, served, offsets = inputs.window(start, end, current, ratios)

@@ -309,6 +309,12 @@ class ScenarioStore:
             rows = connection.execute(sa.select(scenarios_table).order_by(scenarios_table.c.id)).mappings()
             return [_scenario_row(row) for row in rows]
 
+    def delete(self, scenario_id: int) -> bool:
+        """Remove a saved scenario; False when there was none of that id."""
+        with self.engine.begin() as connection:
+            done = connection.execute(scenarios_table.delete().where(scenarios_table.c.id == scenario_id))
+        return bool(done.rowcount)
+
     def get(self, scenario_id: int) -> dict[str, Any] | None:
         with self.engine.connect() as connection:
             query = sa.select(scenarios_table).where(scenarios_table.c.id == scenario_id)

@@ -23,7 +23,6 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from forecast import registry
-from forecast.beds import BedPolicy
 from forecast.bundle import ForecastBundle
 from forecast.monitoring import STATUSES, UnitMonitor, monitor, monitor_by_day
 from forecast.nowcast import nowcast
@@ -134,7 +133,7 @@ def watch(episodes_url: str, model_name: str = registry.DEFAULT_MODEL_NAME, to_m
     registry.configure_tracking()
     served = registry.load_model(model_name, registry.CHAMPION)
     bundle = served.bundle
-    policy = BedPolicy(**{k: float(v) for k, v in bundle.meta.get("policy", {}).items()})
+    policy = bundle.meta.policy
     store = EpisodeStore(episodes_url)
     try:
         store.create()

@@ -81,21 +81,6 @@ def test_exceedance_inverts_the_quantiles():
     assert (np.diff(values) <= 0).all()
 
 
-def test_quarter_bounds():
-    assert beds.quarter_bounds("next", pd.Timestamp("2025-12-31")) == (
-        pd.Timestamp("2026-01-01"),
-        pd.Timestamp("2026-03-31"),
-    )
-    assert beds.quarter_bounds("next", pd.Timestamp("2025-11-15"))[0] == pd.Timestamp("2026-01-01")
-    assert beds.quarter_bounds("2026q3", pd.Timestamp("2025-12-31")) == (
-        pd.Timestamp("2026-07-01"),
-        pd.Timestamp("2026-09-30"),
-    )
-    for bad in ("2026Q5", "soon"):
-        with pytest.raises(ValueError, match="next"):
-            beds.quarter_bounds(bad, pd.Timestamp("2025-12-31"))
-
-
 def test_decision_scores():
     assert beds.decision_scores(np.array([8, 10, 12]), np.array([10, 10, 10])) == {
         "days_over_capacity": 1.0,

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from forecast.api import Settings, create_app
-from forecast.api.svg import Band, Line, nice_ticks, time_chart
+from forecast.serving.svg import Band, Line, nice_ticks, time_chart
 from forecast.registry import ModelNotFound
 from tests.bundles import make_served
 
@@ -91,7 +91,7 @@ def test_unknown_unit_and_no_model_are_pages_saying_what_to_do(client, tmp_path)
 
 
 def test_pages_are_rendered_before_the_first_request(client):
-    state = client.app.state.serving
+    state = client.app.state.slot.state
     assert state.cache.peek(("page", "overview")) is not None
     assert all(state.cache.peek(("page", "unit", unit)) is not None for unit in state.units)
 
@@ -128,19 +128,24 @@ def test_chart_draws_every_point_and_escapes_labels():
 
 
 def test_reliability_sentences_flag_the_units_planned_conservatively():
-    from forecast.api.pages import _reliability
+    from forecast.serving.pages import _reliability
 
+    kept = "ward_a: in backtest the census exceeded these beds on 4.6% of 364 days; promised 5%"
     plan = {
         "reliability": {
-            "ward_a": "ward_a: in backtest the census exceeded these beds on 4.6% of 364 days; promised 5%",
-            "ward_b": "ward_b: only 20 backtest days, too few to measure the 5% overflow promise; planned "
-            "conservatively (upper forecast widened ×1.50)",
+            "ward_a": {"status": "kept", "text": kept},
+            "ward_b": {
+                "status": "unmeasured",
+                "text": "ward_b: only 20 backtest days, too few to measure the 5% overflow promise; planned "
+                "conservatively (upper forecast widened ×1.50)",
+            },
         }
     }
     found = _reliability(plan)
     assert found["ward_a"] == {
         "text": "in backtest the census exceeded these beds on 4.6% of 364 days; promised 5%",
         "poor": False,
+        "full": kept,
     }
     assert found["ward_b"]["poor"] and found["ward_b"]["text"].startswith("only 20 backtest days")
     assert _reliability({}) == {}  # a model from before the measure

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import backtest, beds, engine, metrics
+from forecast import backtest, beds, engine, metrics, reliability
 from forecast.calibration import error_quantiles, level_scale, origin_level, widen_upper
 from forecast.data import ingest_file
 from forecast.quantiles import LEVELS, column
@@ -114,13 +114,22 @@ def test_widen_upper_moves_only_the_levels_above_the_median():
         assert np.allclose(wider[column(q)], expected)
 
 
+def _record(unit: str, measured: dict, widened_by: float = 1.0) -> reliability.Reliability:
+    frame = pd.DataFrame([{**measured, "upper_widened_by": widened_by}], index=[unit])
+    return reliability.records(frame)[unit]
+
+
 def test_a_statement_names_the_measured_share_and_the_promise():
     measured = beds.reliability(np.full(364, 10.0), np.where(np.arange(364) < 17, 9, 12), 0.05)
-    text = beds.reliability_statement("surgery", measured)
+    kept = _record("surgery", measured)
+    assert kept.status == "kept" and not kept.conservative and kept.days == 364
+    text = reliability.statement(kept)
     assert text == "surgery: in backtest the census exceeded these beds on 4.7% of 364 days; promised 5%"
-    broken = beds.reliability(np.full(100, 10.0), np.where(np.arange(100) < 20, 9, 12), 0.05)
-    assert "Promise broken" in beds.reliability_statement("icu", broken, 1.6)
-    assert "×1.60" in beds.reliability_statement("icu", broken, 1.6)
+    assert reliability.statement(kept, with_unit=False) == text.removeprefix("surgery: ")
+    broken = _record("icu", beds.reliability(np.full(100, 10.0), np.where(np.arange(100) < 20, 9, 12), 0.05), 1.6)
+    assert broken.conservative and broken.widened_by == 1.6
+    assert "Promise broken" in reliability.statement(broken)
+    assert "×1.60" in reliability.statement(broken)
 
 
 def _italy(units: int = 4) -> pd.DataFrame:

@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from forecast import beds, distributed, engine, metrics, registry
-from forecast.backtest import Backtest
+from forecast import distributed, engine, metrics, registry, reliability
 from forecast.bundle import FORECAST_COLUMNS, ForecastBundle, build_bundle
+from forecast.periods import quarter_window
+from training.runs import TargetRun
 from training.settings import TrainSettings
 from training.sources import Source, fingerprint, hierarchy_of, load_source, unit_ratios
 from training.tracking import log_artifacts, run_metrics, run_params
@@ -55,20 +56,8 @@ class TrainResult:
 
 def forecast_days(last_day: pd.Timestamp, horizon: int) -> int:
     """Days to forecast: through the end of the next whole quarter, and at least the backtest horizon."""
-    _, end = beds.quarter_bounds("next", last_day)
+    _, end = quarter_window("next", last_day)
     return max(horizon, (end - last_day).days)
-
-
-@dataclass
-class TargetRun:
-    """One target's backtest, its metrics (the metrics.json contract) and its forecast beyond the data."""
-
-    config: engine.EngineConfig
-    result: Backtest
-    metrics: dict[str, Any]
-    forecast: pd.DataFrame
-    regressors: list[str]
-    promise: pd.DataFrame  # per unit, the overflow promise measured in the backtest (`metrics.promise_kept`)
 
 
 def run_target(
@@ -107,8 +96,9 @@ def run_target(
         mase, naive = scores["mase"], scores["baseline_mase"]
         say(f"{target}: {unit}: chose {scores['model']} (MASE {mase:.3f}, seasonal naive {naive:.3f})")
     promise = metrics.promise_kept(result, config.overflow_risk)
-    for line in beds.reliability_statements(promise[promise["status"] != "kept"]).values():
-        say(f"{target}: {line}")
+    for record in reliability.records(promise).values():
+        if record.conservative:
+            say(f"{target}: {reliability.statement(record)}")
     regressors = [c for c in prepared.series.columns if c not in ("unique_id", "ds", "y")]
     forecast = pd.DataFrame(columns=FORECAST_COLUMNS)
     if ahead:

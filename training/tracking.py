@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -17,12 +17,11 @@ import pandas as pd
 
 from forecast import beds, plans, plots
 from forecast.bundle import ForecastBundle
-from forecast.staffing import StaffingRatios, shift_staffing, weekly_fte
+from forecast.periods import quarter_window
+from forecast.staffing import shift_staffing, weekly_fte
+from training.runs import TargetRun
 from training.settings import TrainSettings
 from training.sources import Source
-
-if TYPE_CHECKING:  # the pipeline calls this module; its run type is only named here
-    from training.pipeline import TargetRun
 
 __all__ = ["log_artifacts", "next_quarter_plan", "run_metrics", "run_params"]
 
@@ -32,7 +31,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 def next_quarter_plan(bundle: ForecastBundle, policy: beds.BedPolicy) -> tuple[pd.DataFrame, str]:
     """The weekly bed plan of the first whole quarter after the data, and the quarter's name."""
-    start, end = beds.quarter_bounds("next", pd.Timestamp(bundle.units["last_date"].max()))
+    start, end = quarter_window("next", pd.Timestamp(bundle.units["last_date"].max()))
     census = bundle.select(target="census", start=start, days=(end - start).days + 1)
     plan, _ = plans.quarter_plan(census, start, end, policy, bundle.current_beds())
     return plan, f"{start.year}Q{start.quarter}"
@@ -103,8 +102,7 @@ def log_artifacts(runs: dict[str, TargetRun], bundle: ForecastBundle, settings: 
     """Tables and charts of the run."""
     plan, quarter = next_quarter_plan(bundle, settings.policy)
     first = bundle.first_forecast_day
-    own = {u: StaffingRatios(**r) for u, r in bundle.meta.get("staffing_per_unit", {}).items()}
-    ratios = {unit: own.get(unit, settings.staffing) for unit in bundle.unit_names}
+    ratios = {unit: bundle.meta.staffing_per_unit.get(unit, settings.staffing) for unit in bundle.unit_names}
     staffing = shift_staffing(bundle.select(target="census", start=first, days=28), ratios)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

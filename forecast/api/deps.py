@@ -10,11 +10,13 @@ import datetime as dt
 import hmac
 from typing import Annotated, Literal
 
-from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader
 
 from forecast.api.settings import Settings
-from forecast.api.state import ServingState
+from forecast.serving.errors import NoModel, Unauthorized
+from forecast.serving.slot import Slot
+from forecast.serving.state import ServingState
 from forecast.store import EpisodeStore
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "FormatQuery",
     "NO_MODEL",
     "SettingsDep",
+    "SlotDep",
     "StartQuery",
     "StateDep",
     "StoreDep",
@@ -39,11 +42,16 @@ async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+async def get_slot(request: Request) -> Slot:
+    return request.app.state.slot
+
+
 async def get_state(request: Request) -> ServingState:
     """The model serving now; taken once per request, so a reload never changes it mid-request."""
-    state: ServingState | None = request.app.state.serving
+    slot: Slot = request.app.state.slot
+    state = slot.state
     if state is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=request.app.state.load_error or NO_MODEL)
+        raise NoModel(slot.load_error or NO_MODEL)
     return state
 
 
@@ -57,20 +65,17 @@ async def check_api_key(
 ) -> None:
     """Write endpoints need the configured key in `X-API-Key`, compared in constant time."""
     if settings.api_key is None or not settings.api_key.get_secret_value():
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="write endpoints are disabled: set BEDCAST_API_KEY in the service's environment and send it "
-            "in the X-API-Key header",
+        raise Unauthorized(
+            "write endpoints are disabled: set BEDCAST_API_KEY in the service's environment and send it "
+            "in the X-API-Key header"
         )
     expected = settings.api_key.get_secret_value().encode()
     if key is None or not hmac.compare_digest(key.encode(), expected):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="missing or wrong API key: send the key set in BEDCAST_API_KEY in the X-API-Key header",
-        )
+        raise Unauthorized("missing or wrong API key: send the key set in BEDCAST_API_KEY in the X-API-Key header")
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+SlotDep = Annotated[Slot, Depends(get_slot)]
 StateDep = Annotated[ServingState, Depends(get_state)]
 StoreDep = Annotated[EpisodeStore, Depends(get_store)]
 ApiKey = Depends(check_api_key)

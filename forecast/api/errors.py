@@ -1,4 +1,9 @@
-"""Errors the answers raise, and how they become HTTP answers a person can act on."""
+"""How serving's refusals and FastAPI's validation errors become HTTP answers a person can act on, in one place.
+
+Below the routers every refusal is a `forecast.serving.errors.Refusal` naming the field's location; one handler
+maps its kind to a status: invalid 422 (FastAPI's own shape of a validation error: `loc`, `msg`, `type`, so
+clients parse every 422 the same way), not found 404, conflict 409, no model 503, no or wrong key 401.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-__all__ = ["OutOfRange", "UnknownUnit", "install_handlers", "RANGES"]
+from forecast.serving.errors import Refusal
+
+__all__ = ["RANGES", "STATUS", "install_handlers", "problem_detail"]
 
 # Allowed ranges of the query parameters, added to FastAPI's own messages so a 422 says what would be accepted.
 RANGES = {
@@ -19,38 +26,24 @@ RANGES = {
     "table": "shifts or fte",
     "quarter": "next, or a quarter like 2026Q1 inside the forecast",
 }
+STATUS = {"invalid": 422, "not_found": 404, "conflict": 409, "unavailable": 503, "unauthorized": 401}
 
 
-class UnknownUnit(LookupError):
-    """A unit the model does not know."""
-
-    def __init__(self, unit: str, known: list[str]):
-        super().__init__(f"unknown unit {unit!r}; known units: {', '.join(known)}")
-
-
-class OutOfRange(ValueError):
-    """A query parameter outside what the model can answer; names the parameter and the allowed range."""
-
-    def __init__(self, field: str, message: str):
-        self.field = field
-        super().__init__(message)
-
-
-def _detail(loc: list[Any], message: str, kind: str) -> list[dict[str, Any]]:
-    # FastAPI's own shape of a validation error, so clients parse every 422 the same way.
-    return [{"loc": loc, "msg": message, "type": kind}]
+def problem_detail(error: Refusal) -> Any:
+    """The `detail` of a refusal: a list of located problems for a 422, else its message."""
+    if error.kind != "invalid":
+        return str(error)
+    return [{"loc": list(p.loc), "msg": p.message, "type": p.type, **p.extra} for p in error.problems or []] or [
+        {"loc": [], "msg": str(error), "type": "value_error"}
+    ]
 
 
 def install_handlers(app: FastAPI) -> None:
-    """Map the answers' errors to 404 and 422, and keep request bodies out of validation errors."""
+    """Map serving's refusals to their status, and keep request bodies out of validation errors."""
 
-    @app.exception_handler(UnknownUnit)
-    async def unknown_unit(request: Request, error: UnknownUnit) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=404)
-
-    @app.exception_handler(OutOfRange)
-    async def out_of_range(request: Request, error: OutOfRange) -> JSONResponse:
-        return JSONResponse({"detail": _detail(["query", error.field], str(error), "out_of_range")}, status_code=422)
+    @app.exception_handler(Refusal)
+    async def refused(request: Request, error: Refusal) -> JSONResponse:
+        return JSONResponse({"detail": problem_detail(error)}, status_code=STATUS[error.kind])
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -25,10 +25,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from forecast.api.loading import Loader, describe, load_state
 from forecast.api.settings import Settings
+from forecast.serving.errors import Busy
+from forecast.serving.slot import Loader, Slot, describe
 
 __all__ = ["CHECK_SECONDS", "ChampionFollower", "WorkerBoard", "WorkerStatus", "alias_resolver", "start_follower"]
 
@@ -57,13 +57,13 @@ def alias_resolver(model_name: str, alias: str) -> Resolver:
 
 
 def start_follower(
-    app_state: Any, settings: Settings, loader: Loader, resolver: Resolver | None
+    slot: Slot, settings: Settings, loader: Loader, resolver: Resolver | None
 ) -> ChampionFollower | None:
     """The worker's follower, started; None when there is nothing to follow (a given loader, one worker)."""
     board = WorkerBoard(Path(settings.workers_dir), settings.workers) if settings.workers_dir else None
     if board is None and (resolver is None or settings.follow_seconds == 0):
         return None
-    return ChampionFollower(app_state, loader, resolver, settings.follow_seconds, board).start()
+    return ChampionFollower(slot, loader, resolver, settings.follow_seconds, board).start()
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ class ChampionFollower:
     """The thread that keeps one worker's served model the alias's (see the module's docstring).
 
     Args:
-        app_state: the app's `state` (`serving`, `load_error`, `reload_lock`).
+        slot: the worker's slot (`forecast.serving.slot`): loads go through it, one at a time.
         loader: loads the model the alias names.
         resolver: the version the alias names now; None: follow reloads only.
         follow_seconds: how often to ask the registry; 0: never.
@@ -173,20 +173,20 @@ class ChampionFollower:
 
     def __init__(
         self,
-        app_state: Any,
+        slot: Slot,
         loader: Loader,
         resolver: Resolver | None,
         follow_seconds: float,
         board: WorkerBoard | None,
     ):
-        self.state, self.loader, self.resolver = app_state, loader, resolver
+        self.slot, self.loader, self.resolver = slot, loader, resolver
         self.follow_seconds, self.board = follow_seconds, board
         # A worker that starts after a reload was asked has loaded the champion since.
         self.reloaded = board.reload_number() if board else 0
+        self.lock = threading.Lock()  # guards `reloaded` between this thread and a reload this worker answers
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="champion-follower", daemon=True)
         self._failing: str | None = None
-        self.loading = False
 
     def start(self) -> ChampionFollower:
         self.report()
@@ -199,26 +199,34 @@ class ChampionFollower:
 
     def report(self, error: str | None = None) -> None:
         if self.board is not None:
-            serving = self.state.serving
+            serving = self.slot.state
             version = serving.served.version if serving is not None else None
             self.board.report(WorkerStatus(os.getpid(), version, self.reloaded, error))
+
+    def asked_reload(self) -> int:
+        """This worker has just reloaded for a `POST /v1/reload`: ask the other workers to, and say so."""
+        assert self.board is not None
+        with self.lock:
+            self.reloaded = self.board.ask_reload()
+        self.report()
+        return self.reloaded
 
     def _run(self) -> None:
         next_look = time.monotonic() + self.follow_seconds
         while not self._stop.wait(CHECK_SECONDS if self.board else min(self.follow_seconds, 1.0)):
-            if self.board is not None and self.board.reload_number() > self.reloaded:
-                self._reload(self.board.reload_number())
+            if self.board is not None:
+                with self.lock:
+                    number = self.board.reload_number()
+                    if number > self.reloaded:
+                        self._reload(number)
             if self.resolver is not None and self.follow_seconds > 0 and time.monotonic() >= next_look:
                 next_look = time.monotonic() + self.follow_seconds
                 self._follow()
 
     def _reload(self, number: int) -> None:
-        with self.state.reload_lock:
-            if number <= self.reloaded:  # this worker asked for it, and has loaded already
-                return
-            error = self._load("reload asked of every worker")
-            self.reloaded = number
-            self.report(error)
+        error = self._load("reload asked of every worker", wait=None)
+        self.reloaded = number
+        self.report(error)
 
     def _follow(self) -> None:
         try:
@@ -226,32 +234,25 @@ class ChampionFollower:
         except Exception as failure:  # the registry is away: keep serving, say so once
             self._warn("registry", f"cannot ask the registry which version is champion: {describe(failure)}")
             return
-        serving = self.state.serving
+        serving = self.slot.state
         if serving is not None and serving.served.version == version:
             self._failing = None
             return
-        # A reload running in this worker loads the champion anyway.
-        if self.state.reload_lock.acquire(blocking=False):
-            try:
-                error = self._load(f"the alias names version {version}", key=f"version {version}")
-                self.report(error)
-            finally:
-                self.state.reload_lock.release()
+        # A load running in this worker (a reload) loads the champion anyway.
+        error = self._load(f"the alias names version {version}", key=f"version {version}", wait=0)
+        if error != "busy":
+            self.report(error)
 
-    def _load(self, why: str, key: str = "reload") -> str | None:
+    def _load(self, why: str, key: str = "reload", wait: float | None = 0) -> str | None:
         """Load the alias's model and swap it in; on failure the current model keeps serving."""
-        previous = self.state.serving
-        self.loading = True  # a POST /v1/reload arriving now waits for this load instead of refusing
         try:
-            state = load_state(self.loader)
+            previous, state = self.slot.load(self.loader, wait=wait)
+        except Busy:
+            return "busy"
         except Exception as failure:
-            self.loading = False
             reason = describe(failure)
             self._warn(key, f"following the champion ({why}): load failed, still serving the previous model: {reason}")
             return reason
-        self.state.serving = state
-        self.state.load_error = None
-        self.loading = False
         self._failing = None
         was = previous.served.version if previous else "none"
         log.info("following the champion (%s): serving version %s (was %s)", why, state.served.version, was)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,10 +10,10 @@ from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from forecast import registry
 from forecast.api.docs import install_docs
 from forecast.api.errors import install_handlers
 from forecast.api.follow import Resolver, alias_resolver, start_follower
-from forecast.api.loading import Loader, default_loader, describe, load_state
 from forecast.api.nowcasting import Nowcaster
 from forecast.api.routers import (
     beds,
@@ -31,9 +30,10 @@ from forecast.api.routers import (
 )
 from forecast.api.routers import scenarios as scenario_routes
 from forecast.api.settings import Settings
+from forecast.serving.slot import Loader, Slot, describe
 from forecast.store import EpisodeStore
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "default_loader"]
 
 log = logging.getLogger("bedcast.api")
 
@@ -42,6 +42,16 @@ Bed demand per hospital unit: daily forecasts of census and admissions with thei
 (at a target occupancy and at an accepted overflow risk), the weekly plan of a quarter, and nurses per shift.
 Every table answers CSV with `?format=csv`. Write endpoints need the `X-API-Key` header (`BEDCAST_API_KEY`).
 """
+
+
+def default_loader(settings: Settings) -> Loader:
+    """Load `models:/<name>@<alias>` from the tracking store MLflow is configured for."""
+
+    def load() -> registry.ServedModel:
+        registry.configure_tracking()
+        return registry.load_model(settings.model_name, settings.model_alias)
+
+    return load
 
 
 def create_app(
@@ -60,24 +70,26 @@ def create_app(
         loader = default_loader(settings)
         resolver = resolver or alias_resolver(settings.model_name, settings.model_alias)
 
+    slot = Slot()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = EpisodeStore(settings.episodes_url)
         await to_thread.run_sync(store.create)
         app.state.store = store
         try:
-            app.state.serving = await to_thread.run_sync(load_state, loader)
-            served = app.state.serving.served
+            _, state = await to_thread.run_sync(lambda: slot.load(loader, wait=None))
+            served = state.served
             log.info("serving %s version %s (%s)", served.name, served.version, served.alias)
         except Exception as error:  # the service still starts: /ready says why, POST /v1/reload retries
-            app.state.load_error = (
+            slot.load_error = (
                 f"no model loaded: {describe(error)}; once there is one, POST /v1/reload or restart the service"
             )
             log.warning("no model loaded: %s", describe(error))
         # Each worker follows the alias, and reloads asked of all workers (forecast.api.follow).
-        app.state.follower = start_follower(app.state, settings, loader, resolver)
+        app.state.follower = start_follower(slot, settings, loader, resolver)
         # Each worker re-anchors its answers on new episodes in the background (forecast.api.nowcasting).
-        nowcaster = Nowcaster(app.state, store, settings.nowcast_interval) if settings.nowcast_interval > 0 else None
+        nowcaster = Nowcaster(slot, store, settings.nowcast_interval) if settings.nowcast_interval > 0 else None
         app.state.nowcaster = nowcaster
         if nowcaster is not None:
             nowcaster.start()
@@ -95,9 +107,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.loader = loader
-    app.state.serving = None
-    app.state.load_error = None
-    app.state.reload_lock = threading.Lock()
+    app.state.slot = slot
     app.state.nowcaster = None
     app.state.follower = None
     install_handlers(app)

@@ -3,8 +3,9 @@
 Episodes reach the database through `POST /v1/episodes` (which wakes the thread at once) or from outside, e.g.
 `bedcast ingest FILE --into URL` or another serving worker (the thread looks every `interval` seconds, a
 count-and-newest query). An update reads the stays in bed since training, builds a whole new serving state
-from the nowcast (`forecast.nowcast`) and the monitoring (`forecast.monitoring`), renders the common answers,
-and only then swaps it in: requests see the old answers until the new ones are ready. A failed update keeps
+from the nowcast (`forecast.nowcast`) and the monitoring (`forecast.monitoring`) with the slot's one
+build-and-warm step (`forecast.serving.slot.prepare`: answers, scenario inputs and pages), and only then swaps
+it in: requests see the old answers until the new ones are ready, and the new ones warm. A failed update keeps
 the answers being served and says why in `/ready` and the log. It never refits a model.
 
 This piece is separate from loading the model: a reload brings a state as trained, which the thread re-anchors
@@ -19,26 +20,23 @@ import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
-from forecast.api.answers import warm
-from forecast.api.loading import describe
-from forecast.api.state import ServingState, build_state
-from forecast.beds import BedPolicy
 from forecast.monitoring import monitor
 from forecast.nowcast import nowcast
 from forecast.registry import ServedModel
+from forecast.serving.slot import Slot, describe, prepare
+from forecast.serving.state import ServingState
 from forecast.store import EpisodeStore
 
 __all__ = ["Nowcaster", "NowcastStatus"]
 
 log = logging.getLogger("bedcast.api")
 WORKER_NICENESS = 10
-POLICY_FIELDS = {f.name for f in fields(BedPolicy)}
 
 
 @dataclass(frozen=True)
@@ -51,16 +49,16 @@ class NowcastStatus:
 
 
 class Nowcaster:
-    """Keeps `holder.serving` (the app's state) re-anchored on the episodes in `store`.
+    """Keeps the state in `slot` re-anchored on the episodes in `store`.
 
     Args:
-        holder: the object whose `serving` attribute is the state being served (the app's `state`).
+        slot: the slot whose state is being served.
         store: the episodes database.
         interval: seconds between looks at the database for episodes added from outside the service.
     """
 
-    def __init__(self, holder: Any, store: EpisodeStore, interval: float = 2.0, in_process: bool = False):
-        self.holder, self.store, self.interval = holder, store, interval
+    def __init__(self, slot: Slot, store: EpisodeStore, interval: float = 2.0, in_process: bool = False):
+        self.slot, self.store, self.interval = slot, store, interval
         # Updates run in a worker process (lower priority), so requests here never wait for the interpreter
         # while one runs; the state comes back whole (pickled) and is swapped in by reference. The worker
         # starts with the first update that has newer episodes (a service without any never starts one).
@@ -110,7 +108,7 @@ class Nowcaster:
             True when a new state was swapped in.
         """
         with self._lock:
-            state: ServingState | None = self.holder.serving
+            state: ServingState | None = self.slot.state
             if state is None:
                 return False
             started = time.perf_counter()
@@ -124,12 +122,10 @@ class Nowcaster:
                 self.status = NowcastStatus(time.time(), time.perf_counter() - started, reason)
                 log.warning("%s", reason)
                 return False
-            swapped = False
-            if self.holder.serving is state:  # a reload in between brings its own state: look again
-                if new is not None:
-                    self.holder.serving = new
-                    swapped = True
-                self._seen = (self.holder.serving, version)
+            # A reload in between brings its own state: then look again, from it.
+            swapped = new is not None and self.slot.swap(new, replacing=state)
+            if swapped or (new is None and self.slot.state is state):
+                self._seen = (self.slot.state, version)
             else:
                 self._wake.set()
             seconds = time.perf_counter() - started
@@ -150,23 +146,19 @@ class Nowcaster:
 
 
 def rebuild(served: ServedModel, loaded_at: datetime, anchored: bool, store: EpisodeStore) -> ServingState | None:
-    """A whole serving state of `served` re-anchored on the stored episodes, its common answers rendered; None
-    when nothing is newer than training and the state is not `anchored` already."""
+    """A whole serving state of `served` re-anchored on the stored episodes, prepared as every state is (answers,
+    scenario inputs, pages); None when nothing is newer than training and the state is not `anchored` already."""
     trained = served.bundle
     end = trained.first_forecast_day - pd.Timedelta(days=1)
     episodes = store.read_in_bed_after(end.date())
     as_of = episodes.attrs.get("as_of")
-    policy = BedPolicy(**{k: float(v) for k, v in trained.meta.get("policy", {}).items() if k in POLICY_FIELDS})
+    policy = trained.meta.policy
     if as_of is None or as_of <= end:
         if not anchored:  # nothing newer than training: the state as trained stays
             return None
-        new = build_state(served, None, monitor(trained, _no_census(), policy))
-    else:
-        current = nowcast(trained, episodes, as_of)
-        new = build_state(served, current, monitor(trained, current.census, policy))
-    new.loaded_at = loaded_at
-    warm(new)
-    return new
+        return prepare(served, None, monitor(trained, _no_census(), policy), loaded_at)
+    current = nowcast(trained, episodes, as_of)
+    return prepare(served, current, monitor(trained, current.census, policy), loaded_at)
 
 
 _stores: dict[str, EpisodeStore] = {}

@@ -1,4 +1,4 @@
-"""Rendered bodies as HTTP responses, and the error answers each route documents in OpenAPI."""
+"""Typed answers as HTTP responses (their cached renderings), and the error answers each route documents."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import Response
 from starlette.concurrency import run_in_threadpool
 
-from forecast.api.answers import Pending
 from forecast.api.schemas import ErrorMessage
-from forecast.api.state import Body, ServingState
+from forecast.serving.answers import Ask
+from forecast.serving.render import Format, body, cached
+from forecast.serving.state import Body, ServingState
 
 __all__ = ["CSV", "NEEDS_KEY", "NEEDS_MODEL", "UNKNOWN_UNIT", "respond", "send"]
 
@@ -27,17 +28,18 @@ NEEDS_KEY: dict[int | str, dict[str, Any]] = {
 }
 
 
-def send(body: Body) -> Response:
+def send(rendered: Body) -> Response:
     """The rendered bytes as they are: no second validation or serialisation on the way out."""
-    return Response(content=body.content, media_type=body.media_type)
+    return Response(content=rendered.content, media_type=rendered.media_type)
 
 
-async def respond(state: ServingState, pending: Pending) -> Response:
-    """A cached answer straight from the event loop; a new one is rendered in a worker thread, so CPU work never
-    blocks the loop (and a cached answer skips the thread hand-off, which costs more than the look-up)."""
-    body = state.cache.peek(pending.key)
-    if body is None:
-        body = await run_in_threadpool(pending.body, state)
-    response = send(body)
+async def respond(state: ServingState, ask: Ask, fmt: Format = "json") -> Response:
+    """A cached rendering straight from the event loop; a new one is built and rendered in a worker thread, so
+    CPU work never blocks the loop (and a cached answer skips the thread hand-off, which costs more than the
+    look-up)."""
+    rendered = cached(state, ask, fmt)
+    if rendered is None:
+        rendered = await run_in_threadpool(body, state, ask, fmt)
+    response = send(rendered)
     response.headers["X-Bedcast-As-Of"] = f"{state.as_of:%Y-%m-%d}"  # CSV answers say it too
     return response

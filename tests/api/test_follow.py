@@ -109,7 +109,7 @@ def test_a_reload_during_the_followers_load_waits_for_it(tmp_path):
     app = create_app(settings_for(tmp_path, follow_seconds=0.1), loader=load, resolver=registry.resolve)
     with TestClient(app) as client:
         registry.champion = "2"
-        assert wait_until(lambda: app.state.follower.loading)
+        assert wait_until(lambda: app.state.slot.loading)
         answer = client.post("/v1/reload", headers={"X-API-Key": KEY})
         assert answer.status_code == 200, answer.text
         assert answer.json()["model_version"] == "2" and served(client) == "2"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def test_common_answers_are_ready_before_the_first_request(client):
-    state = client.app.state.serving
+    state = client.app.state.slot.state
     assert len(state.cache) >= 4 + 3 * 2  # units and plan (JSON, CSV), each unit's forecast, beds, staffing
 
 

@@ -33,17 +33,20 @@ def test_plan_and_beds_say_how_the_promise_held(tmp_path):
         plan = client.get("/v1/plan", params={"quarter": "2026Q1"})
         assert plan.status_code == 200, plan.text
         body = plan.json()
-        assert body["reliability"]["medicine"] == (
+        medicine, surgery = body["reliability"]["medicine"], body["reliability"]["surgery"]
+        assert medicine["text"] == (
             "medicine: in backtest the census exceeded these beds on 4.6% of 364 days; promised 5%"
         )
-        assert "Promise broken" in body["reliability"]["surgery"]
-        assert "×1.80" in body["reliability"]["surgery"]
+        assert medicine["status"] == "kept" and medicine["days"] == 364 and medicine["widened_by"] == 1.0
+        assert surgery["status"] == "broken" and surgery["widened_by"] == 1.8
+        assert "Promise broken" in surgery["text"] and "×1.80" in surgery["text"]
         # The conservative unit is named plainly among the notes; the kept one is not.
         assert any(note.startswith("surgery:") and "conservatively" in note for note in body["notes"])
         assert not any(note.startswith("medicine: in backtest") for note in body["notes"])
         beds = client.get("/v1/beds/surgery")
         assert beds.status_code == 200, beds.text
-        assert "12.3% of 364 days" in beds.json()["reliability"]
+        assert beds.json()["reliability"]["overflow_share"] == 0.123
+        assert "12.3% of 364 days" in beds.json()["reliability"]["text"]
 
 
 def test_a_model_without_a_measured_promise_answers_without_one(tmp_path):

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from forecast.api import answers
 from forecast.api.deps import DaysQuery, FormatQuery, StartQuery, StateDep
 from forecast.api.responses import CSV, NEEDS_MODEL, UNKNOWN_UNIT, respond
-from forecast.api.schemas import BedsAnswer
+from forecast.serving import answers
+from forecast.serving.schemas import BedsAnswer
 
 router = APIRouter(prefix="/v1/beds", tags=["beds"])
 
@@ -43,4 +43,4 @@ async def unit_beds(
 ) -> Response:
     """Per day: the expected census, beds at the target occupancy, beds at the overflow risk (the fewest beds
     with P(census > beds) ≤ risk), today's beds and the chance the census exceeds them."""
-    return await respond(state, answers.beds_answer(state, unit, start, days, target_occupancy, overflow_risk, fmt))
+    return await respond(state, answers.beds_answer(state, unit, start, days, target_occupancy, overflow_risk), fmt)

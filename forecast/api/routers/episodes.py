@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import pandas as pd
-from fastapi import APIRouter, Body, HTTPException, Request, status
+from fastapi import APIRouter, Body, Request
 
 from forecast.api.deps import ApiKey, SettingsDep, StoreDep
 from forecast.api.responses import NEEDS_KEY
 from forecast.api.schemas import EpisodeIn, EpisodesAdded, EpisodeWarning, ErrorMessage
 from forecast.data import implausible_episodes, validate_episodes
+from forecast.serving.errors import Conflict, Invalid, Problem
 from forecast.store import EpisodeConflict
 
 router = APIRouter(prefix="/v1/episodes", tags=["episodes"])
@@ -43,15 +44,15 @@ def add_episodes(request: Request, episodes: Episodes, store: StoreDep, settings
         return EpisodesAdded(added=0, unchanged=0, discharged=0, stored=store.count())
     valid, problems, repeats = validate_episodes(frame, settings.timezone)
     if problems:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=[
-                {
-                    "loc": ["body", (p.row or 1) - 1, p.field],
-                    "msg": f"row {p.row}: {p.message}",
-                    "type": "invalid_episode",
-                    "episode_id": p.episode_id,
-                }
+        raise Invalid(
+            f"{len(problems)} episode(s) cannot be stored",
+            [
+                Problem(
+                    ("body", (p.row or 1) - 1, p.field),
+                    f"row {p.row}: {p.message}",
+                    "invalid_episode",
+                    {"episode_id": p.episode_id},
+                )
                 for p in problems
             ],
         )
@@ -63,7 +64,7 @@ def add_episodes(request: Request, episodes: Episodes, store: StoreDep, settings
     try:
         result = store.add(valid)
     except EpisodeConflict as error:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from None
+        raise Conflict(str(error)) from None
     if result.added or result.discharged:
         nowcaster = request.app.state.nowcaster
         if nowcaster is not None:

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from forecast.api import answers
 from forecast.api.deps import DaysQuery, FormatQuery, StartQuery, StateDep
 from forecast.api.responses import CSV, NEEDS_MODEL, UNKNOWN_UNIT, respond
-from forecast.api.schemas import ForecastAnswer
+from forecast.serving import answers
+from forecast.serving.schemas import ForecastAnswer
 
 router = APIRouter(prefix="/v1/forecast", tags=["forecast"])
 
@@ -40,4 +40,4 @@ async def unit_forecast(
     """Per day from `start` for `days`: the expected census (occupied beds at midnight) and admissions, and
     their quantiles."""
     levels = answers.parse_quantiles(quantiles)
-    return await respond(state, answers.forecast_answer(state, unit, start, days, levels, fmt))
+    return await respond(state, answers.forecast_answer(state, unit, start, days, levels), fmt)

@@ -21,9 +21,10 @@ async def health() -> Health:
 
 @router.get("/ready", response_model=Ready, responses=NEEDS_MODEL, summary="A model is loaded and serving")
 async def ready(request: Request) -> Ready | JSONResponse:
-    state = request.app.state.serving
+    slot = request.app.state.slot
+    state = slot.state
     if state is None:
-        return JSONResponse({"detail": request.app.state.load_error or NO_MODEL}, status_code=503)
+        return JSONResponse({"detail": slot.load_error or NO_MODEL}, status_code=503)
     served = state.served
     nowcaster = request.app.state.nowcaster
     return Ready(

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from forecast.api import answers
 from forecast.api.deps import FormatQuery, StateDep
 from forecast.api.responses import CSV, NEEDS_MODEL, UNKNOWN_UNIT, respond
-from forecast.api.schemas import HistoryAnswer
+from forecast.serving import answers
+from forecast.serving.schemas import HistoryAnswer
 
 router = APIRouter(prefix="/v1/history", tags=["history"])
 
@@ -28,4 +28,4 @@ async def unit_history(
     state: StateDep, unit: str, days: HistoryDaysQuery = None, fmt: FormatQuery = "json"
 ) -> Response:
     """Per day up to the data's last: the midnight census and the admissions as counted in the training data."""
-    return await respond(state, answers.history_answer(state, unit, days, fmt))
+    return await respond(state, answers.history_answer(state, unit, days), fmt)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from forecast.api import answers
 from forecast.api.deps import FormatQuery, StateDep
 from forecast.api.responses import CSV, NEEDS_MODEL, respond
-from forecast.api.schemas import MonitoringAnswer
+from forecast.serving import answers
+from forecast.serving.schemas import MonitoringAnswer
 
 router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])
 
@@ -19,4 +19,4 @@ async def unit_monitoring(state: StateDep, fmt: FormatQuery = "json") -> Respons
     """Per unit, over the days since training with an actual census (from the stored episodes): MASE against
     the backtest's, coverage of the 80 % and 95 % intervals, the share of days the census exceeded the beds
     planned at the overflow risk, bias, and a status (ok, watch, drifted) with the reason in words."""
-    return await respond(state, answers.monitoring_answer(state, fmt))
+    return await respond(state, answers.monitoring_answer(state), fmt)

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from forecast.api import pages, whatif
 from forecast.api.deps import NO_MODEL
-from forecast.api.errors import UnknownUnit
-from forecast.api.state import Body, ServingState
+from forecast.serving import pages, whatif
+from forecast.serving.errors import UnknownUnit
+from forecast.serving.state import Body, ServingState
 from forecast.store import ScenarioStore
 
 router = APIRouter(include_in_schema=False)
@@ -34,10 +34,17 @@ def _problem(title: str, message: str, status_code: int) -> Response:
     return _send(pages.render_page("problem.html", title=title, message=message), status_code)
 
 
+def _state(request: Request) -> ServingState | Response:
+    slot = request.app.state.slot
+    if slot.state is None:
+        return _problem("No model yet", slot.load_error or NO_MODEL, 503)
+    return slot.state
+
+
 async def _page(request: Request, key: tuple, render: Callable[[ServingState], Body]) -> Response:
-    state: ServingState | None = request.app.state.serving
-    if state is None:
-        return _problem("No model yet", request.app.state.load_error or NO_MODEL, 503)
+    state = _state(request)
+    if isinstance(state, Response):
+        return state
     body = state.cache.peek(key)  # a rendered page costs a look-up; a new one is rendered off the event loop
     if body is None:
         body = await run_in_threadpool(render, state)
@@ -62,9 +69,9 @@ async def unit(request: Request, unit: str) -> Response:
 @router.get("/what-if")
 async def what_if(request: Request) -> Response:
     """The scenario levers as a form, the result beside the served plan, and the saved scenarios."""
-    state: ServingState | None = request.app.state.serving
-    if state is None:
-        return _problem("No model yet", request.app.state.load_error or NO_MODEL, 503)
+    state = _state(request)
+    if isinstance(state, Response):
+        return state
     store = ScenarioStore(request.app.state.store.engine)
     form = dict(request.query_params)
     loaded = None

@@ -6,11 +6,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from forecast.api import answers
 from forecast.api.deps import FormatQuery, StateDep
 from forecast.api.responses import CSV, NEEDS_MODEL, respond
 from forecast.api.routers.beds import OverflowRiskQuery
-from forecast.api.schemas import PlanAnswer
+from forecast.serving import answers
+from forecast.serving.schemas import PlanAnswer
 
 router = APIRouter(prefix="/v1/plan", tags=["plan"])
 
@@ -37,4 +37,4 @@ async def quarter_plan(
     """Per unit and ISO week: mean and 90th-percentile census, beds at the target occupancy and at the overflow
     risk (the week's busiest day), today's beds, the gap, expected days over capacity and surge days. Where a
     unit's beds are unknown those are null and `note` says so."""
-    return await respond(state, answers.plan_answer(state, quarter, overflow_risk, fmt, level))
+    return await respond(state, answers.plan_answer(state, quarter, overflow_risk, level), fmt)

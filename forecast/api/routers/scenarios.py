@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from forecast.api.deps import ApiKey, FormatQuery, StateDep
 from forecast.api.responses import CSV, NEEDS_KEY, NEEDS_MODEL, respond
-from forecast.api.scenario_answers import TABLES, Table, check_scenario, scenario_answer
-from forecast.api.scenario_schemas import EXAMPLE, NamedScenarioIn, SavedScenario, ScenarioAnswer, ScenarioIn
 from forecast.api.schemas import ErrorMessage
+from forecast.serving.errors import Conflict, Invalid, NotFound, Problem
+from forecast.serving.scenario import TABLES, Table, check_scenario, scenario_answer
+from forecast.serving.scenario_schemas import EXAMPLE, NamedScenarioIn, SavedScenario, ScenarioAnswer, ScenarioIn
 from forecast.store import ScenarioNameTaken, ScenarioStore
 
 router = APIRouter(prefix="/v1/scenarios", tags=["scenarios"])
@@ -43,6 +44,7 @@ TablesQuery = Annotated[
         "shifts, a row per unit, day and shift, only when asked for).",
     ),
 ]
+ScenarioId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The id `POST /v1/scenarios/saved` gave.")]
 TableQuery = Annotated[Literal["weeks", "days", "shifts", "fte"], Query(description="CSV: which table.")]
 
 
@@ -77,7 +79,7 @@ async def plan_scenario(
     another model's census is scaled day by day by the flow's ratio of scenario to served census. Quantiles scale
     with the mean by the same ratio, so the calibrated uncertainty carries over; the empty scenario is the served
     plan exactly. Planned open beds replace today's beds in their ISO week."""
-    return await respond(state, scenario_answer(state, scenario, fmt, _tables(tables), table))
+    return await respond(state, scenario_answer(state, scenario, _tables(tables), table), fmt)
 
 
 @router.get("", response_model=list[SavedScenario], summary="Saved scenarios")
@@ -111,7 +113,7 @@ async def save_scenario(
     try:
         row = await run_in_threadpool(_scenarios(request).save, scenario.name, scenario.model_dump(mode="json"))
     except ScenarioNameTaken as error:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from None
+        raise Conflict(str(error)) from None
     return SavedScenario(**row)
 
 
@@ -129,7 +131,7 @@ async def save_scenario(
 async def saved_scenario(
     request: Request,
     state: StateDep,
-    scenario_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="The id `POST /v1/scenarios/saved` gave.")],
+    scenario_id: ScenarioId,
     fmt: FormatQuery = "json",
     tables: TablesQuery = "weeks,days,fte",
     table: TableQuery = "weeks",
@@ -138,10 +140,24 @@ async def saved_scenario(
     model cannot answer (e.g. its weeks are no longer in the forecast) is a 422 naming the field."""
     row = await run_in_threadpool(_scenarios(request).get, scenario_id)
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no saved scenario {scenario_id}; GET /v1/scenarios")
+        raise NotFound(f"no saved scenario {scenario_id}; GET /v1/scenarios")
     try:
         scenario = ScenarioIn.model_validate(row["scenario"])
     except ValidationError as error:  # saved by an older version whose fields this one no longer reads
-        detail = [{"loc": ["saved", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in error.errors()]
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail) from None
-    return await respond(state, scenario_answer(state, scenario, fmt, _tables(tables), table))
+        problems = [Problem(("saved", *e["loc"]), e["msg"], e["type"]) for e in error.errors()]
+        raise Invalid(f"saved scenario {scenario_id} cannot be read by this version", problems) from None
+    return await respond(state, scenario_answer(state, scenario, _tables(tables), table, where=("saved",)), fmt)
+
+
+@router.delete(
+    "/saved/{scenario_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[ApiKey],
+    responses={**NEEDS_KEY, 404: {"model": ErrorMessage, "description": "No saved scenario has this id."}},
+    summary="Delete a saved scenario",
+)
+async def delete_scenario(request: Request, scenario_id: ScenarioId) -> Response:
+    """Remove a saved scenario for good (its name is free again)."""
+    if not await run_in_threadpool(_scenarios(request).delete, scenario_id):
+        raise NotFound(f"no saved scenario {scenario_id}; GET /v1/scenarios")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -6,10 +6,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from forecast.api import answers
 from forecast.api.deps import DaysQuery, FormatQuery, StartQuery, StateDep
 from forecast.api.responses import CSV, NEEDS_MODEL, UNKNOWN_UNIT, respond
-from forecast.api.schemas import StaffingAnswer
+from forecast.serving import answers
+from forecast.serving.schemas import StaffingAnswer
 
 router = APIRouter(prefix="/v1/staffing", tags=["staffing"])
 
@@ -34,4 +34,4 @@ async def unit_staffing(
 ) -> Response:
     """Per day and shift (day, evening, night): the expected census and the registered and assistant nurses
     it needs (the model's ratios), plus full-time equivalents per ISO week."""
-    return await respond(state, answers.staffing_answer(state, unit, start, days, table, fmt))
+    return await respond(state, answers.staffing_answer(state, unit, start, days, table), fmt)

@@ -1,8 +1,9 @@
-"""The answers, computed from a serving state: forecast, beds, plan, staffing; rendered once and cached.
+"""The answers, built once from a serving state as typed objects: units, forecast, beds, plan, staffing, history,
+monitoring and the model.
 
-Each `*_answer` function checks its request against what the model covers (cheap: errors come out at once)
-and returns a `Pending` answer: its cache key, and how to build the answer model and render it as JSON or CSV.
-The bytes are cached in the state, so a repeated request costs a dictionary look-up.
+Each function checks its request against what the model covers (cheap: a refusal comes at once, naming the
+field) and returns an `Ask`: the request's key and how to build its typed answer. `answer` builds it once per
+state (cached); `forecast.serving.render` turns it into JSON or CSV bytes (cached too), the pages into HTML.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import datetime as dt
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
 from forecast import beds, plans
-from forecast.api.errors import OutOfRange, UnknownUnit
-from forecast.api.schemas import (
+from forecast.monitoring import monitor
+from forecast.periods import QuarterError
+from forecast.quantiles import LEVELS, column
+from forecast.serving.errors import Refusal, UnknownUnit, invalid
+from forecast.serving.schemas import (
     BedsAnswer,
     BedsDay,
     Distribution,
@@ -26,6 +30,7 @@ from forecast.api.schemas import (
     ForecastDay,
     HistoryAnswer,
     HistoryDay,
+    ModelAnswer,
     MonitoringAnswer,
     PlanAnswer,
     PlanWeek,
@@ -34,26 +39,28 @@ from forecast.api.schemas import (
     TableAnswer,
     UnitInfo,
     UnitMonitoring,
+    UnitReliability,
     UnitsAnswer,
     WeeklyFte,
 )
-from forecast.api.state import Body, ServingState
-from forecast.monitoring import monitor
-from forecast.quantiles import LEVELS, column
+from forecast.serving.state import ServingState
 from forecast.staffing import weekly_fte
 
 __all__ = [
     "DEFAULT_DAYS",
     "DEFAULT_QUANTILES",
-    "Pending",
+    "UNKNOWN_BEDS",
+    "Ask",
+    "answer",
     "beds_answer",
     "forecast_answer",
-    "monitoring_answer",
     "history_answer",
     "length_of_stay_sources",
+    "model_answer",
+    "monitoring_answer",
     "parse_quantiles",
     "plan_answer",
-    "render",
+    "quarter_of",
     "staffing_answer",
     "units_answer",
     "warm",
@@ -65,33 +72,28 @@ DEFAULT_QUANTILES = "0.05,0.5,0.95"
 UNKNOWN_BEDS = "current beds unknown: give them at training (a units file with unit, beds)"
 
 
-def render(answer: TableAnswer, fmt: Format) -> Body:
-    """JSON as the answer model says, or CSV of its table (dates as YYYY-MM-DD, empty where unknown)."""
-    if fmt == "csv":
-        text = answer.table().to_csv(index=False, date_format="%Y-%m-%d", lineterminator="\n")
-        return Body(text.encode(), "text/csv; charset=utf-8")
-    return Body(answer.model_dump_json().encode(), "application/json")
-
-
 @dataclass(frozen=True)
-class Pending:
-    """A checked request: the key of its answer in the cache, and how to render the answer on a miss."""
+class Ask:
+    """A checked request: the key of its answer, how to build the typed answer, and the table its CSV gives
+    (`None`: the answer's only or first table)."""
 
     key: tuple
-    render: Callable[[], Body]
-
-    def body(self, state: ServingState) -> Body:
-        """The answer from the cache, rendered here on a miss (CPU work: call it from a worker thread)."""
-        return state.cache.get(self.key, self.render)
+    build: Callable[[], Any]
+    table: str | None = None
 
 
-def _pending(state: ServingState, key: tuple, build: Callable[[], TableAnswer], fmt: Format) -> Pending:
-    def rendered() -> Body:
-        answer = build()
-        answer.as_of = state.as_of.date()  # every answer says the newest day it knows
-        return render(answer, fmt)
+def answer(state: ServingState, ask: Ask) -> Any:
+    """The typed answer of a checked request, built once per state (CPU work on a miss: not on the event loop)."""
+    return state.answers.get(ask.key, ask.build)
 
-    return Pending((*key, fmt), rendered)
+
+def _ask(state: ServingState, key: tuple, build: Callable[[], TableAnswer], table: str | None = None) -> Ask:
+    def built() -> TableAnswer:
+        typed = build()
+        typed.as_of = state.as_of.date()  # every answer says the newest day it knows
+        return typed
+
+    return Ask(key, built, table)
 
 
 def _unit(state: ServingState, unit: str) -> pd.DataFrame:
@@ -101,18 +103,34 @@ def _unit(state: ServingState, unit: str) -> pd.DataFrame:
     return rows
 
 
+def quarter_of(state: ServingState, quarter: str, loc: tuple[str | int, ...]) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """A quarter's first and last day, or a refusal at `loc` naming the quarters the forecast covers."""
+    try:
+        return state.quarter(quarter)
+    except QuarterError as error:
+        raise invalid(loc, str(error), "out_of_range") from None
+
+
 def _window(state: ServingState, start: dt.date | None, days: int | None) -> tuple[pd.Timestamp, int]:
     """The asked window, checked against the forecast's days (the errors name the parameter and its range)."""
     first, last = state.first_day, state.last_day
     # Without `start`, from the day after the newest known day (the days before are as they were).
     begin = pd.Timestamp(start) if start is not None else min(max(first, state.as_of + pd.Timedelta(days=1)), last)
     if not first <= begin <= last:
-        raise OutOfRange("start", f"start must be between {first:%Y-%m-%d} and {last:%Y-%m-%d} (the forecast's days)")
+        raise invalid(
+            ("query", "start"),
+            f"start must be between {first:%Y-%m-%d} and {last:%Y-%m-%d} (the forecast's days)",
+            "out_of_range",
+        )
     most = (last - begin).days + 1
     # Without `days`, up to four weeks: as many as the forecast has, rather than an error near its end.
     days = min(DEFAULT_DAYS, most) if days is None else days
     if not 1 <= days <= most:
-        raise OutOfRange("days", f"days must be between 1 and {most}: the forecast ends on {last:%Y-%m-%d}")
+        raise invalid(
+            ("query", "days"),
+            f"days must be between 1 and {most}: the forecast ends on {last:%Y-%m-%d}",
+            "out_of_range",
+        )
     return begin, days
 
 
@@ -151,7 +169,7 @@ def length_of_stay_sources(state: ServingState) -> dict[tuple[str, str], str]:
     }
 
 
-def units_answer(state: ServingState, fmt: Format = "json") -> Pending:
+def units_answer(state: ServingState) -> Ask:
     def build() -> UnitsAnswer:
         sources = length_of_stay_sources(state)
         units = [
@@ -169,7 +187,7 @@ def units_answer(state: ServingState, fmt: Format = "json") -> Pending:
             units=units, forecast_first_day=state.first_day.date(), forecast_last_day=state.last_day.date()
         )
 
-    return _pending(state, ("units",), build, fmt)
+    return _ask(state, ("units",), build)
 
 
 # --- forecast ------------------------------------------------------------------------------------------------
@@ -180,12 +198,12 @@ def parse_quantiles(text: str) -> tuple[float, ...]:
     try:
         levels = tuple(sorted({float(f"{float(part):g}") for part in text.split(",") if part.strip()}))
     except ValueError:
-        raise OutOfRange(
-            "quantiles", f"quantiles must be numbers separated by commas, e.g. {DEFAULT_QUANTILES}"
+        raise invalid(
+            ("query", "quantiles"), f"quantiles must be numbers separated by commas, e.g. {DEFAULT_QUANTILES}"
         ) from None
     if not levels or len(levels) > len(LEVELS) or not all(0 < q < 1 and math.isfinite(q) for q in levels):
-        raise OutOfRange(
-            "quantiles",
+        raise invalid(
+            ("query", "quantiles"),
             f"quantiles must be 1 to {len(LEVELS)} levels strictly between 0 and 1 (grid: "
             f"{', '.join(f'{q:g}' for q in LEVELS)}; others are interpolated)",
         )
@@ -210,8 +228,7 @@ def forecast_answer(
     start: dt.date | None = None,
     days: int | None = None,
     levels: tuple[float, ...] = (0.05, 0.5, 0.95),
-    fmt: Format = "json",
-) -> Pending:
+) -> Ask:
     census = _unit(state, unit)
     begin, days = _window(state, start, days)
 
@@ -233,7 +250,7 @@ def forecast_answer(
             ],
         )
 
-    return _pending(state, ("forecast", unit, begin, days, levels), build, fmt)
+    return _ask(state, ("forecast", unit, begin, days, levels), build)
 
 
 # --- beds ----------------------------------------------------------------------------------------------------
@@ -246,8 +263,7 @@ def beds_answer(
     days: int | None = None,
     target_occupancy: float | None = None,
     overflow_risk: float | None = None,
-    fmt: Format = "json",
-) -> Pending:
+) -> Ask:
     census = _unit(state, unit)
     begin, days = _window(state, start, days)
     policy = state.policy
@@ -280,44 +296,31 @@ def beds_answer(
                 for row in plan.itertuples(index=False)
             ],
             note=None if known else UNKNOWN_BEDS,
-            reliability=state.bundle.reliability().get(unit),
+            reliability=_reliability(state).get(unit),
         )
 
-    return _pending(state, ("beds", unit, begin, days, policy), build, fmt)
+    return _ask(state, ("beds", unit, begin, days, policy), build)
 
 
 # --- plan ----------------------------------------------------------------------------------------------------
 
 
-def _quarter(state: ServingState, quarter: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    found = state.quarters.get(quarter.strip().upper())
-    if found is not None:
-        return found
-    allowed = [name for name in state.quarters if name != "NEXT"]
-    hint = f"next, or one of: {', '.join(allowed)}" if allowed else "none: the forecast holds no whole quarter"
-    try:
-        beds.quarter_bounds(quarter, pd.Timestamp(state.bundle.units["last_date"].max()))
-    except ValueError:
-        raise OutOfRange("quarter", f"quarter must be next or like 2026Q1; allowed: {hint}") from None
-    raise OutOfRange(
-        "quarter",
-        f"the forecast covers {state.first_day:%Y-%m-%d} to {state.last_day:%Y-%m-%d}; allowed quarters: {hint}",
-    )
+def _reliability(state: ServingState) -> dict[str, UnitReliability]:
+    return {unit: UnitReliability.of(record) for unit, record in sorted(state.bundle.reliability().items())}
 
 
 def plan_answer(
     state: ServingState,
     quarter: str = "next",
     overflow_risk: float | None = None,
-    fmt: Format = "json",
     level: str = "unit",
-) -> Pending:
-    start, end = _quarter(state, quarter)
+) -> Ask:
+    start, end = quarter_of(state, quarter, ("query", "quarter"))
     risk = state.policy.overflow_risk if overflow_risk is None else overflow_risk
     policy = beds.BedPolicy(state.policy.target_acute, state.policy.target_elective, risk)
     tree = state.bundle.hierarchy() if level != "unit" else None
     if level != "unit" and (tree is None or state.bundle.pools.empty):
-        raise OutOfRange("level", "the model's units have no hospital and region: only level=unit is possible")
+        raise invalid(("query", "level"), "the model's units have no hospital and region: only level=unit is possible")
 
     def build() -> PlanAnswer:
         days = (end - start).days + 1
@@ -327,10 +330,9 @@ def plan_answer(
         )
         unknown = sorted(set(table.loc[table["current_beds"].isna(), "unique_id"].astype(str)))
         notes = [f"{unit}: {UNKNOWN_BEDS}" for unit in unknown] + warnings
-        promised = state.bundle.reliability()
+        promised = {unit: r for unit, r in _reliability(state).items() if unit in set(table["unique_id"].astype(str))}
         # A unit whose promise did not hold (or could not be measured) is said plainly, among the notes too.
-        planned = set(table["unique_id"].astype(str))
-        notes += [text for unit, text in sorted(promised.items()) if unit in planned and "conservatively" in text]
+        notes += [r.text for r in promised.values() if r.status != "kept"]
         pooled = level != "unit"
         weeks = [
             PlanWeek(
@@ -363,10 +365,10 @@ def plan_answer(
             level=level,
             weeks=weeks,
             notes=notes,
-            reliability={unit: text for unit, text in sorted(promised.items()) if unit in planned},
+            reliability=promised,
         )
 
-    return _pending(state, ("plan", start, risk, level), build, fmt)
+    return _ask(state, ("plan", start, risk, level), build)
 
 
 # --- staffing ------------------------------------------------------------------------------------------------
@@ -378,8 +380,7 @@ def staffing_answer(
     start: dt.date | None = None,
     days: int | None = None,
     table: Literal["shifts", "fte"] = "shifts",
-    fmt: Format = "json",
-) -> Pending:
+) -> Ask:
     _unit(state, unit)  # 404 for a unit the model does not know
     begin, days = _window(state, start, days)
 
@@ -405,15 +406,15 @@ def staffing_answer(
                 for row in fte.itertuples(index=False)
             ],
         )
-        return answer.with_csv_table(table)
+        return answer
 
-    return _pending(state, ("staffing", unit, begin, days, table), build, fmt)
+    return _ask(state, ("staffing", unit, begin, days), build, table)
 
 
 # --- history -------------------------------------------------------------------------------------------------
 
 
-def history_answer(state: ServingState, unit: str, days: int | None = None, fmt: Format = "json") -> Pending:
+def history_answer(state: ServingState, unit: str, days: int | None = None) -> Ask:
     """The unit's recent daily census and admissions as counted in the training data (the last `days`)."""
     _unit(state, unit)
 
@@ -432,34 +433,37 @@ def history_answer(state: ServingState, unit: str, days: int | None = None, fmt:
             ],
         )
 
-    return _pending(state, ("history", unit, days), build, fmt)
+    return _ask(state, ("history", unit, days), build)
 
 
 # --- ahead of time -------------------------------------------------------------------------------------------
 
 
-def warm(state: ServingState) -> None:
-    """Render the answers most asked for, before the state serves: the units, the next quarter's plan, and
-    each unit's default forecast, beds and staffing."""
+def warm(state: ServingState, render: Callable[[ServingState, Ask, Format], Any]) -> None:
+    """Build and `render` the answers most asked for, before the state serves: the units, the monitoring, the
+    next quarter's plan, and each unit's default forecast, beds and staffing."""
     formats: tuple[Format, ...] = ("json", "csv")
-    for fmt in formats:
-        units_answer(state, fmt).body(state)
-        monitoring_answer(state, fmt).body(state)
-        # A forecast without the next whole quarter: the plan answers 422 on request.
-        with contextlib.suppress(OutOfRange):
-            plan_answer(state, "next", None, fmt).body(state)
+    asks = [units_answer(state), monitoring_answer(state)]
+    with contextlib.suppress(Refusal):  # a forecast without the next whole quarter: the plan refuses on request
+        asks.append(plan_answer(state, "next"))
+    for ask in asks:
+        for fmt in formats:
+            render(state, ask, fmt)
     levels = parse_quantiles(DEFAULT_QUANTILES)
     for unit in state.units:
         if unit in state.census:
-            forecast_answer(state, unit, levels=levels).body(state)
-            beds_answer(state, unit).body(state)
-            staffing_answer(state, unit).body(state)
+            for ask in (
+                forecast_answer(state, unit, levels=levels),
+                beds_answer(state, unit),
+                staffing_answer(state, unit),
+            ):
+                render(state, ask, "json")
 
 
 # --- monitoring ----------------------------------------------------------------------------------------------
 
 
-def monitoring_answer(state: ServingState, fmt: Format = "json") -> Pending:
+def monitoring_answer(state: ServingState) -> Ask:
     def build() -> MonitoringAnswer:
         found = state.monitoring
         if found is None:  # not measured yet (the nowcast thread is off or has not looked): measure now
@@ -481,4 +485,39 @@ def monitoring_answer(state: ServingState, fmt: Format = "json") -> Pending:
             ],
         )
 
-    return _pending(state, ("monitoring",), build, fmt)
+    return _ask(state, ("monitoring",), build)
+
+
+# --- the model -----------------------------------------------------------------------------------------------
+
+
+def _date(value: Any) -> str | None:
+    return str(value)[:10] if value else None
+
+
+def model_answer(state: ServingState) -> Ask:
+    """Name, version, run, training time, the data's range and the backtest summary of the served model."""
+
+    def build() -> ModelAnswer:
+        served, meta = state.served, state.bundle.meta
+        return ModelAnswer(
+            name=served.name,
+            version=served.version,
+            alias=served.alias,
+            run_id=served.run_id,
+            trained_at=meta.trained_at,
+            loaded_at=state.loaded_at,
+            data_first_date=_date(meta.data_first_date),  # type: ignore[arg-type]
+            data_last_date=_date(meta.data_last_date),  # type: ignore[arg-type]
+            forecast_first_day=state.first_day.date(),
+            forecast_last_day=state.last_day.date(),
+            score=meta.score,
+            backtest=meta.backtest,
+            chosen=meta.chosen,
+            policy={k: float(v) for k, v in vars(state.policy).items()},
+            staffing={k: float(v) for k, v in vars(state.ratios).items()},
+            as_of=state.as_of.date(),
+            nowcast=state.nowcast.methods if state.nowcast is not None else {},
+        )
+
+    return Ask(("model",), build)

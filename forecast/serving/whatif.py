@@ -12,17 +12,16 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import HTTPException
 from markupsafe import Markup
 from pydantic import ValidationError
 
-from forecast.api.answers import plan_answer, units_answer
-from forecast.api.errors import OutOfRange
-from forecast.api.pages import answer_of, as_of_day, data_csv, day_of, model_answer, render_page
-from forecast.api.scenario_answers import scenario_answer
-from forecast.api.scenario_schemas import ScenarioIn
-from forecast.api.state import Body, ServingState
-from forecast.api.svg import Line, nice_ticks, time_chart
+from forecast.serving.answers import answer, plan_answer, units_answer
+from forecast.serving.errors import Invalid
+from forecast.serving.pages import answer_of, as_of_day, data_csv, day_of, model_answer, render_page
+from forecast.serving.scenario import scenario_answer
+from forecast.serving.scenario_schemas import ScenarioIn
+from forecast.serving.state import Body, ServingState
+from forecast.serving.svg import Line, nice_ticks, time_chart
 
 __all__ = ["FormError", "form_of", "scenario_of", "whatif_page"]
 
@@ -192,7 +191,7 @@ def _charts(unit: str, days: list[dict[str, Any]], beds_today: int | None) -> tu
 def _weeks_of_next_quarter(state: ServingState) -> list[str]:
     try:
         return sorted({w["week"] for w in answer_of(state, plan_answer(state, "next"))["weeks"]})
-    except OutOfRange:
+    except Invalid:
         return []
 
 
@@ -230,20 +229,19 @@ def whatif_context(
     try:
         if loaded is None:
             scenario = scenario_of(form, units, beds_today)
-        answer = answer_of(state, scenario_answer(state, scenario, "json", ("weeks", "days")))
+        result = answer(state, scenario_answer(state, scenario, ("weeks", "days"))).to_dict()
     except FormError as error:
         context["problem"] = str(error)
         return context, 422
     except ValidationError as error:
         context["problem"] = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
         return context, 422
-    except HTTPException as error:  # the scenario API's own refusal, naming the field
-        detail = error.detail if isinstance(error.detail, list) else [{"loc": [], "msg": str(error.detail)}]
-        context["problem"] = "; ".join(f"{'.'.join(map(str, d['loc'][1:]))}: {d['msg']}" for d in detail)
+    except Invalid as error:  # the scenario API's own refusal, naming the field
+        context["problem"] = "; ".join(f"{'.'.join(map(str, p.loc[1:]))}: {p.message}" for p in error.problems)
         return context, 422
-    weeks, days = _unit_rows(answer, unit)
+    weeks, days = _unit_rows(result, unit)
     served_chart, scenario_chart = _charts(unit, days, beds_today.get(unit))
-    summary = _summary(answer)
+    summary = _summary(result)
     week_fields = [
         "week",
         "served_beds_at_overflow_risk",
@@ -270,13 +268,13 @@ def whatif_context(
     ]
     summary_fields = ["unit", "served_beds", "beds", "served_over", "over", "served_surge", "surge"]
     context.update(
-        answer=answer,
+        answer=result,
         weeks=weeks,
         days=days,
         summary=summary,
         served_chart=Markup(served_chart),
         scenario_chart=Markup(scenario_chart),
-        scenario_json=Markup(json.dumps(answer["scenario"]).replace("</", "<\\/")),
+        scenario_json=Markup(json.dumps(result["scenario"]).replace("</", "<\\/")),
         weeks_csv=data_csv(week_fields, [[w[f] for f in week_fields] for w in weeks]),
         days_csv=data_csv(day_fields, [[d[f] for f in day_fields] for d in days]),
         summary_csv=data_csv(

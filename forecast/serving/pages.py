@@ -1,8 +1,9 @@
-"""The planner's pages, rendered on the server from the very answers the JSON API gives.
+"""The planner's pages: HTML renderings of the very typed answers the JSON API and the CSV downloads render.
 
-Each page reads the API's cached JSON answers (`forecast.api.answers`), so its numbers are the API's by
-construction: there is no second computation. A rendered page depends only on the model and the request, so it
-is cached with the answers (a reload brings a new, empty cache) and rendered ahead for the common pages.
+Each page takes the state's typed answers (`forecast.serving.answers`, built once and cached), so its numbers
+are the API's by construction: there is no second computation. A rendered page depends only on the model and
+the request, so it is cached with the answers (a new state brings a new, empty cache) and the common pages are
+drawn before a state serves (`forecast.serving.slot.prepare`).
 """
 
 from __future__ import annotations
@@ -11,17 +12,16 @@ import csv
 import datetime as dt
 import functools
 import io
-import json
 from typing import Any
 from urllib.parse import quote
 
 import jinja2
 from markupsafe import Markup
 
-from forecast.api import answers
-from forecast.api.errors import OutOfRange
-from forecast.api.state import Body, ServingState
-from forecast.api.svg import Band, Line, time_chart
+from forecast.serving import answers
+from forecast.serving.errors import Invalid
+from forecast.serving.state import Body, ServingState
+from forecast.serving.svg import Band, Line, time_chart
 
 __all__ = [
     "FAN_LEVELS",
@@ -45,7 +45,7 @@ HTML = "text/html; charset=utf-8"
 @functools.cache
 def _templates() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("forecast.api", "templates"),
+        loader=jinja2.PackageLoader("forecast.serving", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -69,17 +69,15 @@ def render_page(name: str, **context: Any) -> Body:
     return Body(_templates().get_template(name).render(**context).encode(), HTML)
 
 
-def answer_of(state: ServingState, pending: answers.Pending) -> Any:
-    """The API's own bytes for the request, read back: a page shows exactly what /v1/... answers."""
-    return json.loads(pending.body(state).content)
+def answer_of(state: ServingState, ask: answers.Ask) -> Any:
+    """The request's typed answer as the JSON API gives it (plain values): a page shows exactly what /v1/...
+    answers."""
+    return answers.answer(state, ask).model_dump(mode="json")
 
 
 def model_answer(state: ServingState) -> dict[str, Any]:
     """The `/v1/model` answer itself."""
-    # Imported here: the model router imports the loading, which imports this module to render pages at load.
-    from forecast.api.routers.model import model_info
-
-    return model_info(state).model_dump(mode="json")
+    return answer_of(state, answers.model_answer(state))
 
 
 def as_of_day(model: dict[str, Any]) -> str:
@@ -119,9 +117,9 @@ def _reliability(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
     Models trained before the measure existed have none: then there is nothing to show.
     """
     found = {}
-    for unit, text in (plan.get("reliability") or {}).items():
-        sentence = str(text).removeprefix(f"{unit}: ")
-        found[str(unit)] = {"text": sentence, "poor": "conservatively" in sentence}
+    for unit, record in (plan.get("reliability") or {}).items():
+        sentence = str(record["text"]).removeprefix(f"{unit}: ")
+        found[str(unit)] = {"text": sentence, "poor": record["status"] != "kept", "full": record["text"]}
     return found
 
 
@@ -133,7 +131,7 @@ def overview_context(state: ServingState) -> dict[str, Any]:
     model = model_answer(state)
     try:
         plan = answer_of(state, answers.plan_answer(state, "next"))
-    except OutOfRange as error:
+    except Invalid as error:
         return {"model": model, "as_of": as_of_day(model), "plan": None, "problem": str(error), "reliability": {}}
     pooled = None
     if state.bundle.hierarchy() is not None and not state.bundle.pools.empty:
@@ -164,7 +162,7 @@ def overview_context(state: ServingState) -> dict[str, Any]:
         pools.setdefault(row["unit"], {})[row["week"]] = dict(row, state=_gap_class(row["gap"], row["current_beds"]))
     chart = _overview_chart(weeks, starts, totals, pools, day_of(plan["end"]))
     reliability = _reliability(plan)
-    poor = [note for note in plan["notes"] if any(note == f"{u}: " + r["text"] for u, r in reliability.items())]
+    poor = [note for note in plan["notes"] if any(note == r["full"] for r in reliability.values() if r["poor"])]
     return {
         "model": model,
         "as_of": as_of_day(model),
@@ -235,7 +233,7 @@ def unit_context(state: ServingState, unit: str) -> dict[str, Any]:
     try:
         plan = answer_of(state, answers.plan_answer(state, "next"))
         weeks = [dict(w, state=_gap_class(w["gap"], w["current_beds"])) for w in plan["weeks"] if w["unit"] == unit]
-    except OutOfRange:
+    except Invalid:
         plan, weeks = None, []
     fan_rows = _fan_rows(history, forecast, weeks, beds)
     shifts = _shift_rows(staffing)

@@ -1,27 +1,30 @@
-"""Scenario answers: checked against the served model, computed by `forecast.scenarios`, rendered once and cached.
+"""Scenario answers: checked against the served model, computed by `forecast.scenarios`, typed once as
+`ScenarioTables` and rendered as JSON, CSV, the what-if page or the CLI's table.
 
-A whole-hospital scenario of a quarter has a few thousand rows (days and shifts per unit), so the tables are
-written to JSON by pandas (in C) rather than through a pydantic model per row; `ScenarioAnswer` documents the
-same shape in OpenAPI. The served model's scenario inputs and the served plan of a quarter are worked out once
-per loaded model and kept in the state.
+A whole-hospital scenario of a quarter has a few thousand rows (days and shifts per unit), so the typed answer
+holds its tables as frames with the API's column names and writes them to JSON by pandas (in C) rather than
+through a pydantic model per row; `ScenarioAnswer` documents the same shape in OpenAPI. The served model's
+scenario inputs are cut once per loaded model and kept in the state.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from fastapi import HTTPException, status
 
 from forecast import scenarios
-from forecast.api.answers import Pending
-from forecast.api.scenario_schemas import ScenarioIn
-from forecast.api.state import Body, ServingState
+from forecast.serving.answers import Ask, answer, quarter_of
+from forecast.serving.errors import Invalid, Problem
+from forecast.serving.scenario_schemas import ScenarioIn
+from forecast.serving.state import ServingState
 
-__all__ = ["TABLES", "Table", "check_scenario", "scenario_answer", "warm_scenarios"]
+__all__ = ["TABLES", "ScenarioTables", "Table", "api_table", "check_scenario", "scenario_answer", "warm_scenarios"]
 
 Table = Literal["weeks", "days", "shifts", "fte"]
 TABLES: tuple[Table, ...] = ("weeks", "days", "shifts", "fte")
@@ -121,7 +124,7 @@ def _whole(name: str) -> bool:
     return base in WHOLE or base.endswith("_nurses")
 
 
-def _api_table(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
+def api_table(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
     """The core's table with the API's names and types: dates as YYYY-MM-DD, whole numbers as whole."""
     out = {}
     for name in COLUMNS[table]:
@@ -150,115 +153,93 @@ def _ratios(state: ServingState) -> dict[str, Any]:
     return {unit: state.ratios_for(unit) for unit in state.units}
 
 
-def _served_plan(state: ServingState, start: pd.Timestamp, end: pd.Timestamp) -> scenarios.PlanTables:
-    key = ("served_plan", start, end)
-    found = state.derived.get(key)
-    if found is None:
-        found = scenarios.served_plan(_inputs(state), state.current_beds, start, end, state.policy, _ratios(state))
-        state.derived[key] = found
-    return found
-
-
 def warm_scenarios(state: ServingState) -> None:
-    """Cut the scenario inputs and work out the next quarter's served plan before the state serves."""
-    _inputs(state)
-    if "NEXT" in state.quarters:
-        _served_plan(state, *state.quarters["NEXT"])
+    """Cut the scenario inputs and work out the next quarter's served figures before the state serves."""
+    with contextlib.suppress(Invalid):  # a forecast without the next whole quarter: scenarios refuse on request
+        for tables in (("weeks", "days", "fte"), ("weeks", "days")):
+            answer(state, scenario_answer(state, ScenarioIn(), tables))
 
 
 # --- checking ------------------------------------------------------------------------------------------------
 
 
-def _refuse(loc: Sequence[str | int], message: str) -> HTTPException:
-    # FastAPI's own shape of a validation error, so clients parse every 422 the same way.
-    return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT,
-        detail=[{"loc": ["body", *loc], "msg": message, "type": "scenario"}],
-    )
-
-
-def _quarter(state: ServingState, quarter: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    found = state.quarters.get(quarter.strip().upper())
-    if found is None:
-        allowed = ", ".join(["next", *(q for q in state.quarters if q != "NEXT")]) if state.quarters else "none"
-        raise _refuse(
-            ["quarter"],
-            f"the forecast covers {state.first_day:%Y-%m-%d} to {state.last_day:%Y-%m-%d}; quarters: {allowed}",
-        )
-    return found
-
-
-def check_scenario(state: ServingState, body: ScenarioIn) -> tuple[scenarios.Scenario, pd.Timestamp, pd.Timestamp]:
-    """The core scenario and the plan's days, or a 422 naming the field the served model cannot answer."""
-    start, end = _quarter(state, body.quarter)
+def check_scenario(
+    state: ServingState, body: ScenarioIn, where: tuple[str | int, ...] = ("body",)
+) -> tuple[scenarios.Scenario, pd.Timestamp, pd.Timestamp]:
+    """The core scenario and the plan's days, or `Invalid` naming the field (under `where`) the served model
+    cannot answer."""
+    start, end = quarter_of(state, body.quarter, (*where, "quarter"))
     scenario = body.core()
     try:
         scenarios.check(state.bundle, scenario, start, end, _inputs(state))
     except scenarios.ScenarioError as error:
-        loc = [int(p) if p.isdigit() else p for p in error.field.split(".")]
-        raise _refuse(loc, str(error)) from None
+        loc = (*where, *(int(p) if p.isdigit() else p for p in error.field.split(".")))
+        raise Invalid(str(error), [Problem(loc, str(error), "scenario")]) from None
     return scenario, start, end
 
 
 # --- the answer ----------------------------------------------------------------------------------------------
 
 
-def _json(state: ServingState, body: ScenarioIn, result: scenarios.ScenarioResult, start, end, tables) -> bytes:
-    inputs = _inputs(state)
-    head: dict[str, Any] = {
-        "model_name": state.served.name,
-        "model_version": state.served.version,
-        "quarter": f"{start.year}Q{start.quarter}",
-        "start": f"{start:%Y-%m-%d}",
-        "end": f"{end:%Y-%m-%d}",
-        "target_acute": result.policy.target_acute,
-        "target_elective": result.policy.target_elective,
-        "overflow_risk": result.policy.overflow_risk,
-        "scenario": body.model_dump(mode="json"),
-        "units": [
-            {"unit": unit, "model": str(inputs.census[unit]["model"].iloc[0]), "how": how}
-            for unit, how in result.how.items()
-        ],
-        "notes": result.notes,
-    }
-    parts = [json.dumps(head)[:-1]]
-    for table in TABLES:
-        key = JSON_KEYS[table]
-        if table in tables:
-            frame = _api_table(getattr(result, table), table)
-            parts.append(f', "{key}": {frame.to_json(orient="records", double_precision=15)}')
-        elif table != "weeks":
-            parts.append(f', "{key}": null')
-    parts.append("}")
-    return "".join(parts).encode()
+@dataclass
+class ScenarioTables:
+    """The typed answer of a scenario: the head (model, quarter, policy, the scenario, how each unit was made,
+    notes) and the tables asked for, with the API's column names (`weeks` always)."""
+
+    head: dict[str, Any]
+    tables: dict[Table, pd.DataFrame]
+
+    def table(self, which: str | None = None) -> pd.DataFrame:
+        """One table (`weeks` by default)."""
+        return self.tables[which or "weeks"]  # type: ignore[index]
+
+    def to_json(self) -> bytes:
+        parts = [json.dumps(self.head)[:-1]]
+        for table in TABLES:
+            key = JSON_KEYS[table]
+            if table in self.tables:
+                parts.append(f', "{key}": {self.tables[table].to_json(orient="records", double_precision=15)}')
+            elif table != "weeks":
+                parts.append(f', "{key}": null')
+        parts.append("}")
+        return "".join(parts).encode()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON answer as Python values (what the what-if page shows)."""
+        return json.loads(self.to_json())
 
 
 def scenario_answer(
     state: ServingState,
     body: ScenarioIn,
-    fmt: Format = "json",
     tables: Sequence[Table] = ("weeks", "days", "fte"),
     table: Table = "weeks",
-) -> Pending:
-    """A checked scenario (422 at once for what the model cannot answer) and how to render its answer."""
-    scenario, start, end = check_scenario(state, body)
-    wanted = tuple(t for t in TABLES if t in tables or t == "weeks")
+    where: tuple[str | int, ...] = ("body",),
+) -> Ask:
+    """A checked scenario (`Invalid` at once for what the model cannot answer) and how to build its answer;
+    `table` is the one its CSV gives."""
+    scenario, start, end = check_scenario(state, body, where)
+    wanted = tuple(t for t in TABLES if t in (*tables, table) or t == "weeks")
 
-    def render() -> Body:
-        result = scenarios.run_scenario(
-            state.bundle,
-            scenario,
-            start,
-            end,
-            state.policy,
-            _ratios(state),
-            _served_plan(state, start, end),
-            _inputs(state),
-        )
-        if fmt == "csv":
-            text = _api_table(getattr(result, table), table).to_csv(index=False, lineterminator="\n")
-            return Body(text.encode(), "text/csv; charset=utf-8")
-        return Body(_json(state, body, result, start, end, wanted), "application/json")
+    def build() -> ScenarioTables:
+        inputs = _inputs(state)
+        result = scenarios.run_scenario(state.bundle, scenario, start, end, state.policy, _ratios(state), inputs)
+        head: dict[str, Any] = {
+            "model_name": state.served.name,
+            "model_version": state.served.version,
+            "quarter": f"{start.year}Q{start.quarter}",
+            "start": f"{start:%Y-%m-%d}",
+            "end": f"{end:%Y-%m-%d}",
+            "target_acute": result.policy.target_acute,
+            "target_elective": result.policy.target_elective,
+            "overflow_risk": result.policy.overflow_risk,
+            "scenario": body.model_dump(mode="json"),
+            "units": [
+                {"unit": unit, "model": str(inputs.census[unit]["model"].iloc[0]), "how": how}
+                for unit, how in result.how.items()
+            ],
+            "notes": result.notes,
+        }
+        return ScenarioTables(head, {t: api_table(getattr(result, t), t) for t in wanted})
 
-    key = ("scenario", body.model_dump_json(), fmt, wanted if fmt == "json" else table)
-    return Pending(key, render)
+    return Ask(("scenario", body.model_dump_json(), wanted), build, table)

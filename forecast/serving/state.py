@@ -1,7 +1,8 @@
 """What the service serves from: one loaded model, its tables cut per unit, and answers computed before.
 
-A `ServingState` is built whole, off the request path, and then handed over as one reference: requests take
-the reference once and read from it, so a reload swaps the model between requests, never during one.
+A `ServingState` is built whole, off the request path (`forecast.serving.slot`), and then handed over as one
+reference: requests take the reference once and read from it, so a reload swaps the model between requests,
+never during one.
 """
 
 from __future__ import annotations
@@ -9,20 +10,21 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
-from forecast.beds import BedPolicy, daily_bed_plan, quarter_bounds
-from forecast.bundle import ForecastBundle
+from forecast.beds import BedPolicy, daily_bed_plan
+from forecast.bundle import ForecastBundle, per_unit
 from forecast.monitoring import UnitMonitor
 from forecast.nowcast import Nowcast
+from forecast.periods import quarter_window
 from forecast.registry import ServedModel
 from forecast.staffing import StaffingRatios, shift_staffing
 
-__all__ = ["Body", "BodyCache", "ServingState", "build_state"]
+__all__ = ["Body", "Cache", "ServingState", "build_state"]
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,9 @@ class Body:
     media_type: str
 
 
-class BodyCache:
-    """Rendered answers by request, least recently used out first, bounded in entries and bytes.
+class Cache:
+    """Answers by request, least recently used out first, bounded in entries and bytes (a rendered `Body`
+    counts its bytes, a typed answer none: the entries bound those).
 
     Answers depend only on the model and the request, so a state's cache never goes stale: a reload brings a
     new state with an empty cache.
@@ -42,11 +45,11 @@ class BodyCache:
 
     def __init__(self, max_entries: int = 512, max_bytes: int = 64 * 2**20):
         self.max_entries, self.max_bytes = max_entries, max_bytes
-        self._bodies: OrderedDict[Hashable, Body] = OrderedDict()
+        self._bodies: OrderedDict[Hashable, Any] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def peek(self, key: Hashable) -> Body | None:
+    def peek(self, key: Hashable) -> Any:
         """The cached answer, or None (no rendering: safe on the event loop)."""
         with self._lock:
             body = self._bodies.get(key)
@@ -54,7 +57,7 @@ class BodyCache:
                 self._bodies.move_to_end(key)
             return body
 
-    def get(self, key: Hashable, render: Callable[[], Body]) -> Body:
+    def get(self, key: Hashable, render: Callable[[], Any]) -> Any:
         with self._lock:
             body = self._bodies.get(key)
             if body is not None:
@@ -65,10 +68,10 @@ class BodyCache:
         with self._lock:
             if key not in self._bodies:
                 self._bodies[key] = body
-                self._bytes += len(body.content)
+                self._bytes += _size(body)
             while self._bodies and (len(self._bodies) > self.max_entries or self._bytes > self.max_bytes):
                 _, old = self._bodies.popitem(last=False)
-                self._bytes -= len(old.content)
+                self._bytes -= _size(old)
         return body
 
     def __len__(self) -> int:
@@ -81,6 +84,10 @@ class BodyCache:
     def __setstate__(self, values: dict[str, Any]) -> None:
         self.__dict__.update(values)
         self._lock = threading.Lock()
+
+
+def _size(value: Any) -> int:
+    return len(value.content) if isinstance(value, Body) else 0
 
 
 @dataclass
@@ -98,10 +105,9 @@ class ServingState:
         bed_plans: per unit, the daily bed plan of the whole forecast under the model's policy (rows are
             independent days, so a request for some days is a slice).
         staffing: per unit, nurses per day and shift over the whole forecast (a request is a slice).
-        quarters: the whole quarters inside the forecast by name (`2026Q1`, and `NEXT` for the first after the
-            data), first and last day.
         loaded_at: when this state was built.
-        cache: rendered answers.
+        cache: rendered answers (bytes) by request and format.
+        answers: typed answers by request (`forecast.serving.answers`), what the renderings are made from.
         nowcast: the forecast re-anchored on the newest episodes (None: as trained).
         monitoring: per unit, production accuracy since training (None: not measured yet).
         derived: tables worked out from the model on first use (scenario inputs, the served plan of a quarter).
@@ -116,12 +122,25 @@ class ServingState:
     current_beds: pd.Series
     bed_plans: dict[str, pd.DataFrame]
     staffing: dict[str, pd.DataFrame]
-    quarters: dict[str, tuple[pd.Timestamp, pd.Timestamp]]
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    cache: BodyCache = field(default_factory=BodyCache)
+    cache: Cache = field(default_factory=Cache)
+    answers: Cache = field(default_factory=lambda: Cache(max_entries=256))
     nowcast: Nowcast | None = None
     monitoring: list[UnitMonitor] | None = None
     derived: dict[Hashable, Any] = field(default_factory=dict)
+
+    def quarter(self, spec: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """The first and last day of a quarter the forecast covers (`next` or like `2026Q1`).
+
+        Raises:
+            QuarterError: not a quarter's name, or not inside the forecast (the message lists those that are).
+        """
+        return quarter_window(spec, self.data_last_day, self.first_day, self.last_day)
+
+    @property
+    def data_last_day(self) -> pd.Timestamp:
+        """The training data's last day (what `next` quarter follows)."""
+        return pd.Timestamp(self.bundle.units["last_date"].max())
 
     def ratios_for(self, unit: str) -> StaffingRatios:
         """A unit's staffing ratios: its own from training, else the model's."""
@@ -157,20 +176,6 @@ class ServingState:
         return self.bundle.last_forecast_day
 
 
-def _known_fields(cls: type, values: Any) -> dict[str, Any]:
-    """The entries of `values` that are fields of the dataclass `cls` (a newer bundle may carry more)."""
-    names = {f.name for f in fields(cls)}
-    return {k: v for k, v in (values or {}).items() if k in names}
-
-
-def _per_unit(bundle: ForecastBundle, target: str) -> dict[str, pd.DataFrame]:
-    rows = bundle.forecasts[bundle.forecasts["target"] == target]
-    return {
-        str(unit): group.assign(ds=pd.to_datetime(group["ds"])).sort_values("ds").reset_index(drop=True)
-        for unit, group in rows.groupby("unique_id", sort=True)
-    }
-
-
 def build_state(
     served: ServedModel, nowcast: Nowcast | None = None, monitoring: list[UnitMonitor] | None = None
 ) -> ServingState:
@@ -179,13 +184,8 @@ def build_state(
     bundle = nowcast.bundle if nowcast is not None else served.bundle
     if bundle.forecasts.empty or bundle.units.empty:
         raise ValueError(f"{served.name} version {served.version} has no forecasts or no units")
-    policy = BedPolicy(**_known_fields(BedPolicy, bundle.meta.get("policy")))
-    ratios = StaffingRatios(**_known_fields(StaffingRatios, bundle.meta.get("staffing")))
-    unit_ratios = {
-        str(unit): StaffingRatios(**_known_fields(StaffingRatios, given))
-        for unit, given in bundle.meta.get("staffing_per_unit", {}).items()
-    }
-    census = _per_unit(bundle, "census")
+    policy, ratios, unit_ratios = bundle.meta.policy, bundle.meta.staffing, bundle.meta.staffing_per_unit
+    census = per_unit(bundle.forecasts, "census")
     current_beds = bundle.current_beds()
     return ServingState(
         served=served,
@@ -193,27 +193,13 @@ def build_state(
         ratios=ratios,
         unit_ratios=unit_ratios,
         census=census,
-        admissions=_per_unit(bundle, "admissions"),
+        admissions=per_unit(bundle.forecasts, "admissions"),
         current_beds=current_beds,
         bed_plans={unit: daily_bed_plan(rows, current_beds, policy) for unit, rows in census.items()},
         staffing={
             unit: shift_staffing(rows, unit_ratios.get(unit, ratios)).reset_index(drop=True)
             for unit, rows in census.items()
         },
-        quarters=_quarters(bundle),
         nowcast=nowcast,
         monitoring=monitoring,
     )
-
-
-def _quarters(bundle: ForecastBundle) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
-    first, last = bundle.first_forecast_day, bundle.last_forecast_day
-    inside = {}
-    for period in pd.period_range(first, last, freq="Q"):
-        start, end = period.start_time.normalize(), period.end_time.normalize()
-        if first <= start and end <= last:
-            inside[f"{period.year}Q{period.quarter}"] = (start, end)
-    start, end = quarter_bounds("next", pd.Timestamp(bundle.units["last_date"].max()))
-    if first <= start and end <= last:
-        inside["NEXT"] = (start, end)
-    return inside
