@@ -30,15 +30,22 @@ import numpy as np
 import pandas as pd
 
 from forecast import beds
+from forecast.bundle import ForecastBundle
 from forecast.counterfactual import DRIVERS, Counterfactuals, coalition_code
+from forecast.periods import quarter_window, year_window
 
 __all__ = [
     "BASE",
     "MARGIN",
     "PARTS",
     "Explanation",
+    "HORIZONS",
     "explain_days",
+    "explain_plan",
+    "explained_plans",
+    "plan_window",
     "explain_weeks",
+    "served_census",
     "largest_remainder",
     "shapley_values",
 ]
@@ -287,3 +294,53 @@ def _explain(
     out = out.sort_values(["unique_id", "period_start", "part"], key=lambda c: c.map(order) if c.name == "part" else c)
     total = pd.concat(totals, ignore_index=True) if totals else pd.DataFrame()
     return Explanation(out.reset_index(drop=True), total, counterfactuals.drivers)
+
+
+# The plans a bundle explains: the quarter's forecast and the year ahead's (each from its own backtest's models).
+HORIZONS = ("quarter", "year")
+
+
+def served_census(bundle: ForecastBundle, horizon: str) -> pd.DataFrame:
+    """The census forecast a plan of `horizon` is made from: the quarter's (the bundle's forecasts) or the year
+    ahead's."""
+    if horizon == "year":
+        return (
+            bundle.year_ahead.assign(ds=pd.to_datetime(bundle.year_ahead["ds"]))
+            if len(bundle.year_ahead)
+            else bundle.year_ahead
+        )
+    rows = bundle.forecasts[bundle.forecasts["target"] == "census"]
+    return rows.assign(ds=pd.to_datetime(rows["ds"]))
+
+
+def explain_plan(
+    bundle: ForecastBundle, horizon: str, risk: float, start: pd.Timestamp, end: pd.Timestamp
+) -> Explanation | None:
+    """The bundle's plan of `horizon` (quarter or year) from `start` to `end`, explained; None when the bundle
+    holds no counterfactual forecasts for it (trained before explanations, or no year ahead)."""
+    counterfactuals = bundle.explained(horizon)
+    census = served_census(bundle, horizon)
+    if counterfactuals is None or census.empty:
+        return None
+    return explain_weeks(counterfactuals, census, risk, start, end)
+
+
+def plan_window(bundle: ForecastBundle, horizon: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The days of the plan a horizon names: the next whole quarter after the data, or the year ahead."""
+    last = pd.Timestamp(bundle.units["last_date"].max())
+    return year_window(last) if horizon == "year" else quarter_window("next", last)
+
+
+def explained_plans(bundle: ForecastBundle, risk: float) -> dict[str, Explanation]:
+    """The next quarter's and the year ahead's plans at `risk`, explained (what a service computes at load);
+    a horizon the bundle cannot explain is left out."""
+    out = {}
+    for horizon in HORIZONS:
+        start, end = plan_window(bundle, horizon)
+        census = served_census(bundle, horizon)
+        if census.empty or census["ds"].min() > start or census["ds"].max() < end:
+            continue
+        found = explain_plan(bundle, horizon, risk, start, end)
+        if found is not None:
+            out[horizon] = found
+    return out
