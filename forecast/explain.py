@@ -5,15 +5,16 @@ max over the week's days of ceil(q_{1−risk}(census)). The split asks the serve
 (`forecast.counterfactual`): its forecast with every combination of its drivers left on, the others neutral.
 For a set S of drivers left on, the week's value is
 
-    v(S) = max over the week's days of  mean_S(d) + [margin ∈ S] · (q(d) − mean(d)) · (mean_S(d) + 1) / (mean(d) + 1)
+    v(S) = max over the week's days of  b(d) · mean_S(d) + [margin ∈ S] · (q(d) − b(d) · mean(d))
 
-where mean is the served forecast, mean_S the counterfactual and q its (1 − risk) quantile. The margin (beds
-above the expected census) is a driver too; in a world with fewer patients it is proportionally smaller, since
-the model's intervals are learned relative to the level (`forecast.calibration`). With every driver on, v is
-the plan's unrounded beds; with none, the base demand. The drivers' shares are Shapley values of v: each
-driver's marginal effect averaged over every order of adding the drivers, so the result does not depend on an
-arbitrary order, and base + shares = v exactly. Whole beds come by largest remainder: each share rounded down,
-the beds still missing to the plan's (whole) beds given to the largest remainders.
+where mean is the served forecast, mean_S the counterfactual, q the (1 − risk) quantile and b(d) the beds one
+patient needs at the occupancy targets (1/0.85 for acute care, blended with 1/0.95 for planned care where the
+forecast splits the two). A driver's beds are thus its patients at the plan's occupancy, and the margin is what
+the overflow risk asks beyond that (negative where a large unit's risk needs fewer beds than the targets). With
+every driver on, v is the plan's unrounded beds; with none, the base demand. The drivers' shares are Shapley
+values of v: each driver's marginal effect averaged over every order of adding the drivers, so the result does
+not depend on an arbitrary order, and base + shares = v exactly. Whole beds come by largest remainder: each
+share rounded down, the beds still missing to the plan's (whole) beds given to the largest remainders.
 
 When the nowcast has re-anchored the served forecast on newer patients in bed, the change is the news in those
 beds: it goes to `in_bed`. Pure: frames in, frames out.
@@ -42,6 +43,7 @@ __all__ = [
     "HORIZONS",
     "explain_days",
     "explain_plan",
+    "beds_per_patient",
     "explained_plans",
     "plan_window",
     "explain_weeks",
@@ -162,13 +164,28 @@ def _weeks(days: pd.DatetimeIndex) -> tuple[np.ndarray, pd.DatetimeIndex, list[s
     return position, starts, labels
 
 
+def beds_per_patient(served: pd.DataFrame, policy: beds.BedPolicy) -> np.ndarray:
+    """Per day, the beds one expected patient needs at the plan's occupancy targets: 1 / the acute target, or the
+    blend of the acute and elective targets where the forecast splits the census by type (as
+    `beds.beds_at_target_occupancy` counts them)."""
+    mean = served["mean"].to_numpy(float)
+    per_patient = np.full(len(served), 1 / policy.target_acute)
+    if {"mean_acute", "mean_elective"} <= set(served.columns):
+        acute, elective = served["mean_acute"].to_numpy(float), served["mean_elective"].to_numpy(float)
+        known = ~np.isnan(acute) & ~np.isnan(elective) & (mean > 0)
+        blend = (acute / policy.target_acute + elective / policy.target_elective) / np.where(known, mean, 1)
+        per_patient = np.where(known, blend, per_patient)
+    return per_patient
+
+
 def _unit_split(
     counterfactuals: pd.DataFrame,
     players: tuple[str, ...],
     served: pd.DataFrame,
-    risk: float | None,
+    policy: beds.BedPolicy | None,
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Per-day values of every coalition (with the margin as the last player when `risk` is given)."""
+    """Per-day values of every coalition: the census, or with a `policy` the beds it needs at the occupancy
+    targets with the margin for the overflow risk as the last player."""
     days = pd.DatetimeIndex(served["ds"])
     mean = served["mean"].to_numpy(float)
     values = _coalitions(counterfactuals, players, days) if players else mean[None, :].copy()
@@ -181,12 +198,15 @@ def _unit_split(
         bit = 1 << players.index("in_bed")
         on = np.array([mask & bit != 0 for mask in range(values.shape[0])])
         values[on] += change
-    if risk is not None:
-        upper = beds.quantile_at(served, 1 - risk)
-        ratio = (upper - mean) / (mean + 1)
-        values = np.concatenate([values, values + ratio * (values + 1)])
-        players = (*players, MARGIN)
-    return values, upper if risk is not None else mean, players
+    if policy is None:
+        return values, mean, players
+    per_patient = beds_per_patient(served, policy)
+    upper = beds.quantile_at(served, 1 - policy.overflow_risk)
+    values = values * per_patient
+    # The margin: what the overflow risk asks beyond the occupancy targets (negative where a large unit's risk
+    # needs fewer beds than the targets).
+    margin = upper - mean * per_patient
+    return np.concatenate([values, values + margin]), upper, (*players, MARGIN)
 
 
 def _split(
@@ -203,23 +223,23 @@ def _split(
 def explain_weeks(
     counterfactuals: Counterfactuals,
     served: pd.DataFrame,
-    risk: float,
+    policy: beds.BedPolicy,
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
 ) -> Explanation:
-    """Every unit's planned beds per ISO week (at the overflow `risk`, the busiest day) split by driver.
+    """Every unit's planned beds per ISO week (at the policy's overflow risk, the busiest day) split by driver.
 
     Args:
         counterfactuals: the served model's counterfactual census forecasts (`forecast.counterfactual`).
         served: the served census forecast: `unique_id, ds, mean` and the quantile grid (as the plan reads it).
-        risk: the accepted overflow risk of the plan.
+        policy: the plan's occupancy targets (the beds a patient needs) and overflow risk.
         start, end: the plan's first and last day (default: the whole forecast). Weeks cut by them are the
             plan's weeks too: their days inside.
 
     Returns:
         The split; per unit and week the parts add up to `beds.period_plan`'s `beds_risk`.
     """
-    return _explain(counterfactuals, served, risk, start, end, weekly=True)
+    return _explain(counterfactuals, served, policy, start, end, weekly=True)
 
 
 def explain_days(
@@ -237,7 +257,7 @@ def explain_days(
 def _explain(
     counterfactuals: Counterfactuals,
     served: pd.DataFrame,
-    risk: float | None,
+    policy: beds.BedPolicy | None,
     start: pd.Timestamp | None,
     end: pd.Timestamp | None,
     weekly: bool,
@@ -253,14 +273,14 @@ def _explain(
         rows = rows.sort_values("ds").reset_index(drop=True)
         days = pd.DatetimeIndex(rows["ds"])
         players = counterfactuals.players(str(unit))
-        values, top, players = _unit_split(table[table["unique_id"] == unit], players, rows, risk)
+        values, top, players = _unit_split(table[table["unique_id"] == unit], players, rows, policy)
         if weekly:
             groups, starts, labels = _weeks(days)
         else:
             groups, starts = np.arange(len(days)), days
             labels = [f"{d:%Y-%m-%d}" for d in days]
         top_by_period = np.array([top[groups == g].max() for g in range(len(starts))])
-        whole = np.ceil(top_by_period - 1e-9) if risk is not None else np.round(top_by_period)
+        whole = np.ceil(top_by_period - 1e-9) if policy is not None else np.round(top_by_period)
         _, shares, rounded = _split(values, groups, len(starts), whole)
         names = (BASE, *players)
         for k, name in enumerate(names):
@@ -314,7 +334,7 @@ def served_census(bundle: ForecastBundle, horizon: str) -> pd.DataFrame:
 
 
 def explain_plan(
-    bundle: ForecastBundle, horizon: str, risk: float, start: pd.Timestamp, end: pd.Timestamp
+    bundle: ForecastBundle, horizon: str, policy: beds.BedPolicy, start: pd.Timestamp, end: pd.Timestamp
 ) -> Explanation | None:
     """The bundle's plan of `horizon` (quarter or year) from `start` to `end`, explained; None when the bundle
     holds no counterfactual forecasts for it (trained before explanations, or no year ahead)."""
@@ -322,7 +342,7 @@ def explain_plan(
     census = served_census(bundle, horizon)
     if counterfactuals is None or census.empty:
         return None
-    return explain_weeks(counterfactuals, census, risk, start, end)
+    return explain_weeks(counterfactuals, census, policy, start, end)
 
 
 def plan_window(bundle: ForecastBundle, horizon: str) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -331,8 +351,8 @@ def plan_window(bundle: ForecastBundle, horizon: str) -> tuple[pd.Timestamp, pd.
     return year_window(last) if horizon == "year" else quarter_window("next", last)
 
 
-def explained_plans(bundle: ForecastBundle, risk: float) -> dict[str, Explanation]:
-    """The next quarter's and the year ahead's plans at `risk`, explained (what a service computes at load);
+def explained_plans(bundle: ForecastBundle, policy: beds.BedPolicy) -> dict[str, Explanation]:
+    """The next quarter's and the year ahead's plans under `policy`, explained (what a service computes at load);
     a horizon the bundle cannot explain is left out."""
     out = {}
     for horizon in HORIZONS:
@@ -340,7 +360,7 @@ def explained_plans(bundle: ForecastBundle, risk: float) -> dict[str, Explanatio
         census = served_census(bundle, horizon)
         if census.empty or census["ds"].min() > start or census["ds"].max() < end:
             continue
-        found = explain_plan(bundle, horizon, risk, start, end)
+        found = explain_plan(bundle, horizon, policy, start, end)
         if found is not None:
             out[horizon] = found
     return out

@@ -137,7 +137,7 @@ def log_explanations(bundle: ForecastBundle, policy: beds.BedPolicy, quarter: st
     windows = {"quarter": (quarter, quarter_window("next", last)), "year": ("the year ahead", year_window(last))}
     explained = {}
     for horizon, (title, (start, end)) in windows.items():
-        found = explain.explain_plan(bundle, horizon, policy.overflow_risk, start, end)
+        found = explain.explain_plan(bundle, horizon, policy, start, end)
         if found is not None:
             explained[horizon] = (title, found)
     if not explained:

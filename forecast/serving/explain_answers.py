@@ -16,7 +16,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from forecast import explain
+from forecast import beds, explain
 from forecast.counterfactual import Counterfactuals
 from forecast.explain import PARTS, Explanation
 from forecast.periods import YEAR
@@ -186,7 +186,8 @@ def explain_answer(
         found = state.explained.get(horizon)
         default = (start, end) == explain.plan_window(state.bundle, horizon) and risk == state.policy.overflow_risk
         if found is None or not default:
-            found = explain.explain_weeks(counterfactuals, _census(state, horizon), risk, start, end)
+            policy = beds.BedPolicy(state.policy.target_acute, state.policy.target_elective, risk)
+            found = explain.explain_weeks(counterfactuals, _census(state, horizon), policy, start, end)
         return _answer(state, found, horizon, period, start, end, risk, unit)
 
     name = f"{start.year}Q{start.quarter}" if horizon == "quarter" else YEAR
@@ -301,8 +302,8 @@ def _hospital(units: list[UnitExplanation]) -> list[HospitalWeek]:
                 week.week, HospitalWeek(week=week.week, week_start=week.week_start, beds=0, parts={})
             )
             total.beds += week.beds
-            for part, beds in week.parts.items():
-                total.parts[part] = total.parts.get(part, 0) + beds
+            for part, whole in week.parts.items():
+                total.parts[part] = total.parts.get(part, 0) + whole
     return sorted(weeks.values(), key=lambda w: w.week_start)
 
 
@@ -324,11 +325,12 @@ def _headlines(hospital: list[HospitalWeek], labels: dict[str, str]) -> list[Hea
 def warm_explanations(state: ServingState, render: Callable[[ServingState, Ask, Format], Any]) -> None:
     """Build and `render` the explanations of the model's own plans (the next quarter, the year ahead) for the
     hospital and each unit, and the year's plan, before the state serves."""
+    both: tuple[Format, ...] = ("json", "csv")
     for horizon in state.explained:
         period = YEAR if horizon == "year" else "next"
         for unit in (None, *state.units):
-            for fmt in ("json", "csv") if unit is None else ("json",):
-                render(state, explain_answer(state, unit, period), fmt)  # type: ignore[arg-type]
+            for fmt in both if unit is None else both[:1]:
+                render(state, explain_answer(state, unit, period), fmt)
     if state.year:
-        for fmt in ("json", "csv"):
-            render(state, plan_answer(state, YEAR), fmt)  # type: ignore[arg-type]
+        for fmt in both:
+            render(state, plan_answer(state, YEAR), fmt)

@@ -217,5 +217,5 @@ def build_state(
         nowcast=nowcast,
         monitoring=monitoring,
         year=per_unit(bundle.year_ahead, "census") if len(bundle.year_ahead) else {},
-        explained=explain.explained_plans(bundle, policy.overflow_risk),
+        explained=explain.explained_plans(bundle, policy),
     )
