@@ -5,17 +5,18 @@ max over the week's days of ceil(q_{1−risk}(census)). The split asks the serve
 (`forecast.counterfactual`): its forecast with every combination of its drivers left on, the others neutral.
 For a set S of drivers left on, the week's value is
 
-    v(S) = max over the week's days of  b(d) · mean_S(d) + [margin ∈ S] · (q(d) − b(d) · mean(d))
+    v(S) = max over the week's days of  mean_S(d) + [margin ∈ S] · (q(d) − mean(d))
 
-where mean is the served forecast, mean_S the counterfactual, q the (1 − risk) quantile and b(d) the beds one
-patient needs at the occupancy targets (1/0.85 for acute care, blended with 1/0.95 for planned care where the
-forecast splits the two). A driver's beds are thus its patients at the plan's occupancy, and the margin is what
-the overflow risk asks beyond that (negative where a large unit's risk needs fewer beds than the targets). With
-every driver on, v is the plan's unrounded beds; with none, the base demand. The drivers' shares are Shapley
-values of v: each driver's marginal effect averaged over every order of adding the drivers, so the result does
-not depend on an arbitrary order, and base + shares = v exactly. Whole beds come by largest remainder: each
-share rounded down, the beds still missing to the plan's (whole) beds given to the largest remainders.
+where mean is the served forecast, mean_S the counterfactual and q the (1 − risk) quantile: a driver's beds are
+the patients it brings on the busiest day, and the margin is the beds above the expected census that the
+overflow risk asks for. With every driver on, v is the plan's unrounded beds; with none, the base demand. The
+drivers' shares are Shapley values of v: each driver's marginal effect averaged over every order of adding the
+drivers, so the result does not depend on an arbitrary order, and base + shares = v exactly. Whole beds come by
+largest remainder: each share rounded down, the beds still missing to the plan's (whole) beds given to the
+largest remainders.
 
+The served quantiles are the forecast plus offsets learned from its errors (`forecast.calibration`), which do
+not move with a driver's input: so a driver that brings more patients moves its own beds, and the margin stays.
 When the nowcast has re-anchored the served forecast on newer patients in bed, the change is the news in those
 beds: it goes to `in_bed`. Pure: frames in, frames out.
 """
@@ -43,7 +44,6 @@ __all__ = [
     "HORIZONS",
     "explain_days",
     "explain_plan",
-    "beds_per_patient",
     "explained_plans",
     "plan_window",
     "explain_weeks",
@@ -164,28 +164,14 @@ def _weeks(days: pd.DatetimeIndex) -> tuple[np.ndarray, pd.DatetimeIndex, list[s
     return position, starts, labels
 
 
-def beds_per_patient(served: pd.DataFrame, policy: beds.BedPolicy) -> np.ndarray:
-    """Per day, the beds one expected patient needs at the plan's occupancy targets: 1 / the acute target, or the
-    blend of the acute and elective targets where the forecast splits the census by type (as
-    `beds.beds_at_target_occupancy` counts them)."""
-    mean = served["mean"].to_numpy(float)
-    per_patient = np.full(len(served), 1 / policy.target_acute)
-    if {"mean_acute", "mean_elective"} <= set(served.columns):
-        acute, elective = served["mean_acute"].to_numpy(float), served["mean_elective"].to_numpy(float)
-        known = ~np.isnan(acute) & ~np.isnan(elective) & (mean > 0)
-        blend = (acute / policy.target_acute + elective / policy.target_elective) / np.where(known, mean, 1)
-        per_patient = np.where(known, blend, per_patient)
-    return per_patient
-
-
 def _unit_split(
     counterfactuals: pd.DataFrame,
     players: tuple[str, ...],
     served: pd.DataFrame,
     policy: beds.BedPolicy | None,
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Per-day values of every coalition: the census, or with a `policy` the beds it needs at the occupancy
-    targets with the margin for the overflow risk as the last player."""
+    """Per-day values of every coalition: the expected census, with a `policy` also with the margin for its
+    overflow risk as the last player."""
     days = pd.DatetimeIndex(served["ds"])
     mean = served["mean"].to_numpy(float)
     values = _coalitions(counterfactuals, players, days) if players else mean[None, :].copy()
@@ -200,13 +186,9 @@ def _unit_split(
         values[on] += change
     if policy is None:
         return values, mean, players
-    per_patient = beds_per_patient(served, policy)
     upper = beds.quantile_at(served, 1 - policy.overflow_risk)
-    values = values * per_patient
-    # The margin: what the overflow risk asks beyond the occupancy targets (negative where a large unit's risk
-    # needs fewer beds than the targets).
-    margin = upper - mean * per_patient
-    return np.concatenate([values, values + margin]), upper, (*players, MARGIN)
+    # The margin: beds above the expected census, as many as the served distribution asks for at the risk.
+    return np.concatenate([values, values + (upper - mean)]), upper, (*players, MARGIN)
 
 
 def _split(
@@ -232,7 +214,7 @@ def explain_weeks(
     Args:
         counterfactuals: the served model's counterfactual census forecasts (`forecast.counterfactual`).
         served: the served census forecast: `unique_id, ds, mean` and the quantile grid (as the plan reads it).
-        policy: the plan's occupancy targets (the beds a patient needs) and overflow risk.
+        policy: the plan's policy (its overflow risk sets the margin).
         start, end: the plan's first and last day (default: the whole forecast). Weeks cut by them are the
             plan's weeks too: their days inside.
 
