@@ -14,11 +14,18 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from forecast.groups import group_max, group_mean, group_starts, group_sum
+from forecast.periods import iso_weeks
 from forecast.quantiles import LEVELS, column
 
 __all__ = [
     "BedPolicy",
     "beds_at_overflow_risk",
+    "daily_beds",
+    "period_beds",
+    "risk_beds",
+    "target_beds",
+    "whole",
     "beds_at_target_occupancy",
     "daily_bed_plan",
     "decision_scores",
@@ -111,32 +118,117 @@ def grid_exceedance(levels: np.ndarray, values: np.ndarray, threshold: np.ndarra
     return np.clip(1.0 - out, 0.0, 1.0)
 
 
+def target_beds(
+    mean: np.ndarray,
+    policy: BedPolicy,
+    acute: np.ndarray | None = None,
+    elective: np.ndarray | None = None,
+    share: np.ndarray | None = None,
+) -> np.ndarray:
+    """Beds at the occupancy targets per row (whole numbers, as floats): the census by type over its target
+    when every row has it split (`acute`, `elective`), else the total over a target blended by the acute
+    `share` of the census (none known: the acute target, the cautious one)."""
+    mean = np.asarray(mean, dtype=float)
+    if acute is not None and elective is not None and not np.isnan(acute).any():
+        beds = (
+            np.asarray(acute, dtype=float) / policy.target_acute + np.asarray(elective, float) / policy.target_elective
+        )
+    else:
+        share = np.ones(len(mean)) if share is None else share
+        beds = mean / (1 / (share / policy.target_acute + (1 - share) / policy.target_elective))
+    return np.ceil(beds - 1e-9)
+
+
+def risk_beds(levels: np.ndarray, grid: np.ndarray, risk: float) -> np.ndarray:
+    """The fewest beds B with P(census > B) ≤ risk per row (whole numbers, as floats), from the quantile grid."""
+    if not 0 < risk < 1:
+        raise ValueError(f"overflow risk must be between 0 and 1, got {risk}")
+    return np.ceil(grid_quantile(levels, grid, 1 - risk) - 1e-9)
+
+
+def daily_beds(
+    levels: np.ndarray,
+    grid: np.ndarray,
+    mean: np.ndarray,
+    policy: BedPolicy,
+    open_beds: np.ndarray,
+    acute: np.ndarray | None = None,
+    elective: np.ndarray | None = None,
+    share: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The daily bed plan on arrays: per row `mean`, `p90`, `beds_target`, `beds_risk`, `current_beds` (the open
+    beds, NaN where unknown), `p_over_capacity` (P(census > open beds)) and `surge_day` (1 where that is above the
+    overflow risk, NaN where beds are unknown). What `daily_bed_plan`, pools and scenarios all compute."""
+    open_beds = np.asarray(open_beds, dtype=float)
+    known = ~np.isnan(open_beds)
+    p_over = np.full(len(open_beds), np.nan)
+    if known.any():
+        p_over[known] = grid_exceedance(levels, grid[known], open_beds[known])
+    return {
+        "mean": np.asarray(mean, dtype=float),
+        "p90": grid_quantile(levels, grid, 0.9),
+        "beds_target": target_beds(mean, policy, acute, elective, share),
+        "beds_risk": risk_beds(levels, grid, policy.overflow_risk),
+        "current_beds": open_beds,
+        "p_over_capacity": p_over,
+        "surge_day": np.where(known, p_over > policy.overflow_risk, np.nan),
+    }
+
+
+def period_beds(daily: dict[str, np.ndarray], starts: np.ndarray) -> dict[str, np.ndarray]:
+    """The period table on arrays, from `daily_beds` of rows whose groups (unit and period) are contiguous and
+    begin at `starts`: days, mean census, the highest 90th percentile and beds of any day, open beds (the same on
+    every day of a period), expected days over capacity, surge days and the gap (beds at the risk − open beds)."""
+    n = len(daily["mean"])
+    table = {
+        "days": np.diff(np.append(starts, n)).astype(float),
+        "mean_census": group_mean(daily["mean"], starts),
+        "p90_census": group_max(daily["p90"], starts),
+        "beds_target": group_max(daily["beds_target"], starts),
+        "beds_risk": group_max(daily["beds_risk"], starts),
+        "current_beds": daily["current_beds"][starts],
+        "expected_days_over_capacity": group_sum(daily["p_over_capacity"], starts),
+        "surge_days": group_sum(daily["surge_day"], starts),
+    }
+    table["gap"] = table["beds_risk"] - table["current_beds"]
+    return table
+
+
+def whole(values: np.ndarray) -> pd.arrays.IntegerArray:
+    """Whole numbers as pandas' nullable integers (NaN: unknown)."""
+    values = np.asarray(values, dtype=float)
+    missing = np.isnan(values)
+    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
+
+
 def beds_at_target_occupancy(
     forecast: pd.DataFrame, policy: BedPolicy = BedPolicy(), acute_share: pd.Series | None = None
 ) -> np.ndarray:
-    """ceil(acute census / acute target + elective census / elective target) per row.
+    """ceil(acute census / acute target + elective census / elective target) per row (`target_beds`).
 
     When the forecast has only the total, a blended target from the unit's acute share of census
     (`acute_share`, by unit); with no share known, the acute target (the cautious one).
     """
-    if {"mean_acute", "mean_elective"} <= set(forecast.columns) and forecast["mean_acute"].notna().all():
-        beds = forecast["mean_acute"] / policy.target_acute + forecast["mean_elective"] / policy.target_elective
-    else:
-        share = (
-            forecast["unique_id"].map(acute_share).fillna(1.0).to_numpy(float)
-            if acute_share is not None
-            else np.ones(len(forecast))
-        )
-        target = 1 / (share / policy.target_acute + (1 - share) / policy.target_elective)
-        beds = forecast["mean"] / target
-    return np.ceil(np.asarray(beds, dtype=float) - 1e-9).astype(int)
+    return target_beds(*_census_of(forecast, acute_share, policy)).astype(int)
+
+
+def _census_of(
+    forecast: pd.DataFrame, acute_share: pd.Series | None, policy: BedPolicy = BedPolicy()
+) -> tuple[np.ndarray, BedPolicy, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    split = {"mean_acute", "mean_elective"} <= set(forecast.columns)
+    share = forecast["unique_id"].map(acute_share).fillna(1.0).to_numpy(float) if acute_share is not None else None
+    return (
+        forecast["mean"].to_numpy(float),
+        policy,
+        forecast["mean_acute"].to_numpy(dtype=float, na_value=np.nan) if split else None,
+        forecast["mean_elective"].to_numpy(dtype=float, na_value=np.nan) if split else None,
+        share,
+    )
 
 
 def beds_at_overflow_risk(forecast: pd.DataFrame, risk: float = 0.05) -> np.ndarray:
     """The fewest beds B with P(census > B) ≤ risk on each day: the (1 − risk) quantile, rounded up."""
-    if not 0 < risk < 1:
-        raise ValueError(f"overflow risk must be between 0 and 1, got {risk}")
-    return np.ceil(quantile_at(forecast, 1 - risk) - 1e-9).astype(int)
+    return risk_beds(*quantile_grid(forecast), risk).astype(int)
 
 
 def daily_bed_plan(
@@ -145,67 +237,86 @@ def daily_bed_plan(
     policy: BedPolicy = BedPolicy(),
     acute_share: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """Per unit and day: expected and 90th-percentile census, beds by both rules, and the risk at today's beds.
+    """Per unit and day: expected and 90th-percentile census, beds by both rules, and the risk at today's beds
+    (`daily_beds` as a table).
 
     `surge_day` marks the days on which the census is likely (more than the accepted overflow risk) to exceed
     today's beds: the days surge beds would be needed. Where a unit's beds are unknown these stay empty.
     """
+    mean, _, acute, elective, share = _census_of(forecast, acute_share)
+    beds = (
+        forecast["unique_id"].map(current_beds) if current_beds is not None else pd.Series(np.nan, index=forecast.index)
+    )
+    levels, grid = quantile_grid(forecast)
+    daily = daily_beds(levels, grid, mean, policy, beds.to_numpy(dtype=float, na_value=np.nan), acute, elective, share)
     plan = forecast[["unique_id", "ds"]].copy()
-    plan["mean"] = forecast["mean"].to_numpy(float)
-    plan["p90"] = quantile_at(forecast, 0.9)
-    plan["beds_target"] = beds_at_target_occupancy(forecast, policy, acute_share)
-    plan["beds_risk"] = beds_at_overflow_risk(forecast, policy.overflow_risk)
-    beds = forecast["unique_id"].map(current_beds) if current_beds is not None else pd.Series(np.nan, index=plan.index)
+    plan["mean"] = daily["mean"]
+    plan["p90"] = daily["p90"]
+    plan["beds_target"] = daily["beds_target"].astype(int)
+    plan["beds_risk"] = daily["beds_risk"].astype(int)
     plan["current_beds"] = pd.array(beds.to_numpy(), dtype="Int64")
-    known = beds.notna().to_numpy()
-    p_over = np.full(len(plan), np.nan)
-    if known.any():
-        p_over[known] = exceedance(forecast[known], beds[known].to_numpy(float))
-    plan["p_over_capacity"] = p_over
-    plan["surge_day"] = pd.array(np.where(known, p_over > policy.overflow_risk, pd.NA), dtype="boolean")
+    plan["p_over_capacity"] = daily["p_over_capacity"]
+    known = ~np.isnan(daily["surge_day"])
+    plan["surge_day"] = pd.array(np.where(known, daily["surge_day"] == 1, pd.NA), dtype="boolean")
     return plan
 
 
-def _period_start(ds: pd.Series, period: Period) -> pd.Series:
+def _period_start(ds: pd.Series, period: Period) -> np.ndarray:
     freq = {"week": "W-SUN", "month": "M", "quarter": "Q"}[period]
     # Worked out once per distinct day: a plan repeats each day for every unit.
     days, index = np.unique(ds.to_numpy(), return_inverse=True)
-    starts = pd.Series(days).dt.to_period(freq).dt.start_time.to_numpy()
-    return pd.Series(starts[index], index=ds.index)
+    return pd.Series(days).dt.to_period(freq).dt.start_time.to_numpy()[index.reshape(-1)]
 
 
 def _period_label(start: pd.Series, period: Period) -> pd.Series:
     if period == "week":
-        iso = start.dt.isocalendar()
-        return iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
+        return pd.Series(iso_weeks(start.to_numpy()), index=start.index)
     if period == "month":
         return start.dt.strftime("%Y-%m")
     return start.dt.year.astype(str) + "Q" + start.dt.quarter.astype(str)
 
 
 def period_plan(daily_plan: pd.DataFrame, period: Period = "week") -> pd.DataFrame:
-    """The planner's table: per unit and period, the beds needed on the period's busiest day.
+    """The planner's table: per unit and period, the beds needed on the period's busiest day (`period_beds` as a
+    table, rows sorted by unit and period).
 
     Census columns are the mean of the daily expected census and the highest daily 90th percentile; beds are
     the most any day of the period needs; `gap` = beds at the overflow risk − today's beds (positive: short);
     `expected_days_over_capacity` sums the daily P(census > today's beds).
     """
-    frame = daily_plan.assign(period_start=_period_start(daily_plan["ds"], period))
-    grouped = frame.groupby(["unique_id", "period_start"], sort=True)
-    table = grouped.agg(
-        days=("ds", "size"),
-        mean_census=("mean", "mean"),
-        p90_census=("p90", "max"),
-        beds_target=("beds_target", "max"),
-        beds_risk=("beds_risk", "max"),
-        current_beds=("current_beds", "first"),
-    ).reset_index()
-    # Sums that stay empty where every day is unknown (beds unknown), not 0; built-in sums, not lambdas per group.
-    table["expected_days_over_capacity"] = grouped["p_over_capacity"].sum(min_count=1).to_numpy()
-    surge = frame["surge_day"].astype("Int64").groupby([frame["unique_id"], frame["period_start"]], sort=True)
-    table["surge_days"] = surge.sum(min_count=1).to_numpy()
-    table.insert(2, "period", _period_label(table["period_start"], period))
-    table["gap"] = (table["beds_risk"] - table["current_beds"]).astype("Int64")
+    starts_of_period = _period_start(daily_plan["ds"], period)
+    _, codes = np.unique(daily_plan["unique_id"].to_numpy(), return_inverse=True)
+    order = np.lexsort((starts_of_period, codes.reshape(-1)))  # stable: a period's days keep their order
+    rows = daily_plan.iloc[order]
+    period_starts = starts_of_period[order]
+    starts = group_starts(codes.reshape(-1)[order], period_starts)
+    surge = rows["surge_day"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    daily = {
+        "mean": rows["mean"].to_numpy(float),
+        "p90": rows["p90"].to_numpy(float),
+        "beds_target": rows["beds_target"].to_numpy(float),
+        "beds_risk": rows["beds_risk"].to_numpy(float),
+        "current_beds": rows["current_beds"].astype("Float64").to_numpy(dtype=float, na_value=np.nan),
+        "p_over_capacity": rows["p_over_capacity"].to_numpy(float),
+        "surge_day": surge,
+    }
+    figures = period_beds(daily, starts)
+    table = pd.DataFrame(
+        {
+            "unique_id": rows["unique_id"].to_numpy()[starts],
+            "period_start": pd.to_datetime(period_starts[starts]),
+        }
+    )
+    table["period"] = _period_label(table["period_start"], period)
+    table["days"] = figures["days"].astype(np.int64)
+    table["mean_census"] = figures["mean_census"]
+    table["p90_census"] = figures["p90_census"]
+    table["beds_target"] = figures["beds_target"].astype(np.int64)
+    table["beds_risk"] = figures["beds_risk"].astype(np.int64)
+    table["current_beds"] = whole(figures["current_beds"])
+    table["expected_days_over_capacity"] = figures["expected_days_over_capacity"]
+    table["surge_days"] = whole(figures["surge_days"]).to_numpy()  # as pandas gives it: int, or float with NaN
+    table["gap"] = whole(figures["gap"])
     return table
 
 

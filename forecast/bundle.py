@@ -257,7 +257,7 @@ def build_bundle(
         table,
         units,
         history,
-        meta,
+        BundleMeta.of(meta),
         curves,
         pools,
         admissions_by_type=by_type,

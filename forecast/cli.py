@@ -528,9 +528,9 @@ def scenario(
         state = build_state(registry.load_model(model_name, alias))
     except (registry.ModelNotFound, registry.TrackingUnavailable) as error:
         raise fail(str(error), 2) from None
-    chosen = str(table.value)
+    chosen = table.value
     try:
-        result = answer(state, scenario_answer(state, body, (chosen,), where=()))
+        result = answer(state, scenario_answer(state, body, (chosen,), chosen, where=()))  # type: ignore[arg-type]
     except Refusal as error:
         problems = "; ".join(f"{'.'.join(map(str, p.loc))}: {p.message}" for p in error.problems) or str(error)
         raise fail(f"{file}: {problems}") from None

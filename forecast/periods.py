@@ -65,8 +65,9 @@ def quarter_window(
     Args:
         spec: `next` (the first whole quarter after `data_last_day`) or like `2026Q1`.
         data_last_day: the data's last day.
-        first, last: the forecast's first and last day; without them the quarter need only start after the data
-            (a forecast made to cover it comes later).
+        first: the forecast's first day; without it and `last` the quarter need only start after the data (a
+            forecast made to cover it comes later).
+        last: the forecast's last day.
 
     Raises:
         QuarterError: not a quarter's name, or a quarter the forecast does not cover whole; the message names

@@ -1,11 +1,11 @@
-"""The plan tables of a scenario beside the served plan's, in array arithmetic over one window of days.
+"""The plan's tables (days, weeks, nurses per shift, FTE) of a window of days, and a scenario's beside the
+served plan's, on arrays.
 
-`forecast.beds` and `forecast.staffing` build the served plan with pandas, a few dozen table operations per
-answer. A planner trying scenarios in a meeting asks for the whole hospital's quarter again and again with a
-lever moved, so the fixed part (rows, weeks, beds, ratios of the window) is cut once per window and each
-scenario is array arithmetic on it: the same rules as `daily_bed_plan`, `period_plan`, `shift_staffing` and
-`weekly_fte` (tests hold them equal), the served figures computed the same way, so a figure the scenario does
-not move changes by exactly zero.
+A planner trying scenarios in a meeting asks for the whole hospital's quarter again and again with a lever
+moved, so the fixed part of a window (rows, weeks, beds, ratios) is cut once and each scenario is arithmetic on
+it, by the very functions every plan uses (`beds.daily_beds`, `beds.period_beds`, `staffing.nurses_per_shift`,
+`staffing.fte_per_group`): the served plan's tables and a scenario's are made the same way, so a figure the
+scenario does not move changes by exactly zero, and the empty scenario is the served plan to the digit.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
-from forecast.beds import BedPolicy, grid_exceedance, grid_quantile, quantile_grid, small_unit_warning
-from forecast.staffing import SHIFTS, StaffingRatios
+from forecast.beds import BedPolicy, daily_beds, period_beds, quantile_grid, small_unit_warning, target_beds, whole
+from forecast.groups import group_starts
+from forecast.periods import iso_weeks
+from forecast.staffing import SHIFTS, StaffingRatios, fte_per_group, nurses_per_shift
 
 __all__ = ["Window", "Arrays", "window_of", "tables_beside"]
 
@@ -73,11 +75,7 @@ def window_of(
     names, first = np.unique(units, return_index=True)
     bounds = [*sorted(first), len(units)]
     rows_of = {str(units[a]): slice(a, b) for a, b in pairwise(bounds)}
-    days, index = np.unique(ds, return_inverse=True)
-    iso = pd.DatetimeIndex(days).isocalendar()
-    labels = (iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)).to_numpy()[index]
-    change = np.ones(len(units), dtype=bool)
-    change[1:] = (units[1:] != units[:-1]) | (labels[1:] != labels[:-1])
+    labels = iso_weeks(ds)
     levels, grid = quantile_grid(census)
     per_row = [ratios.get(unit, StaffingRatios()) for unit in names]
     code = {name: k for k, name in enumerate(names)}
@@ -90,7 +88,7 @@ def window_of(
         units=units,
         ds=ds,
         rows_of=rows_of,
-        starts=np.flatnonzero(change),
+        starts=group_starts(units, labels),
         levels=levels,
         split=bool(census["mean_acute"].notna().all()) if "mean_acute" in census else False,
         current_beds=census["unique_id"].map(current_beds).to_numpy(dtype=float, na_value=np.nan),
@@ -104,58 +102,31 @@ def window_of(
     return window, Arrays(census["mean"].to_numpy(float), grid, split[:, 0], split[:, 1])
 
 
-def _daily(window: Window, census: Arrays, policy: BedPolicy, open_beds: np.ndarray) -> dict[str, np.ndarray]:
-    """`beds.daily_bed_plan` on arrays."""
-    if window.split:
-        target = census.acute / policy.target_acute + census.elective / policy.target_elective
-    else:
-        # The acute target, written as `beds_at_target_occupancy` blends it (same rounding).
-        target = census.mean / (1 / (1.0 / policy.target_acute + 0.0 / policy.target_elective))
-    known = ~np.isnan(open_beds)
-    p_over = np.full(len(open_beds), np.nan)
-    if known.any():
-        p_over[known] = grid_exceedance(window.levels, census.grid[known], open_beds[known])
-    return {
-        "mean": census.mean,
-        "p90": grid_quantile(window.levels, census.grid, 0.9),
-        "beds_target": np.ceil(target - 1e-9),
-        "beds_risk": np.ceil(grid_quantile(window.levels, census.grid, 1 - policy.overflow_risk) - 1e-9),
-        "current_beds": open_beds,
-        "p_over_capacity": p_over,
-        "surge_day": np.where(known, p_over > policy.overflow_risk, np.nan),
-    }
-
-
-def _weekly(window: Window, daily: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """`beds.period_plan` by week on arrays (groups are contiguous rows)."""
-    starts = window.starts
-    count = np.diff(np.append(starts, len(window.units)))
-    weeks = {
-        "days": count.astype(float),
-        "mean_census": np.add.reduceat(daily["mean"], starts) / count,
-        "p90_census": np.maximum.reduceat(daily["p90"], starts),
-        "beds_target": np.maximum.reduceat(daily["beds_target"], starts),
-        "beds_risk": np.maximum.reduceat(daily["beds_risk"], starts),
-        # Open beds are the same on every day of an ISO week (today's, or the week's planned beds).
-        "current_beds": daily["current_beds"][starts],
-        "expected_days_over_capacity": np.add.reduceat(daily["p_over_capacity"], starts),
-        "surge_days": np.add.reduceat(daily["surge_day"], starts),
-    }
-    weeks["gap"] = weeks["beds_risk"] - weeks["current_beds"]
-    return weeks
+def _daily(
+    window: Window,
+    census: Arrays,
+    policy: BedPolicy,
+    open_beds: np.ndarray,
+    unit_policies: Mapping[str, BedPolicy] | None = None,
+) -> dict[str, np.ndarray]:
+    split = (census.acute, census.elective) if window.split else (None, None)
+    daily = daily_beds(window.levels, census.grid, census.mean, policy, open_beds, *split)
+    for unit, own in (unit_policies or {}).items():  # units at targets of their own
+        rows = window.rows_of[unit]
+        parts = [None if part is None else part[rows] for part in split]
+        daily["beds_target"][rows] = target_beds(census.mean[rows], own, *parts)
+    return daily
 
 
 def _staffing(window: Window, mean: np.ndarray) -> dict[str, np.ndarray]:
-    """`staffing.shift_staffing` and `weekly_fte` on arrays: nurses per row and shift, FTE per week group."""
-    rn = np.ceil(mean[:, None] / window.rn - 1e-9)
-    an = np.ceil(mean[:, None] / window.an - 1e-9)
-    per_post = window.hours / window.post[:, None]
+    """Nurses per row and shift, and FTE per week group."""
+    rn, an = nurses_per_shift(mean, window.rn), nurses_per_shift(mean, window.an)
     return {
         "census": np.repeat(mean, len(SHIFTS)),
         "registered_nurses": rn.ravel(),
         "assistant_nurses": an.ravel(),
-        "rn_fte": np.add.reduceat((rn * per_post).sum(axis=1), window.starts),
-        "an_fte": np.add.reduceat((an * per_post).sum(axis=1), window.starts),
+        "rn_fte": fte_per_group(rn, window.hours, window.post, window.starts),
+        "an_fte": fte_per_group(an, window.hours, window.post, window.starts),
     }
 
 
@@ -163,20 +134,13 @@ WHOLE = {"days", "beds_target", "beds_risk", "current_beds", "gap", "surge_days"
 WHOLE |= {"assistant_nurses"}
 
 
-def _whole(values: np.ndarray) -> pd.arrays.IntegerArray:
-    # Straight to pandas' nullable integers (NaN: unknown); its general constructor was a tenth of an answer.
-    missing = np.isnan(values)
-    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
-
-
 def _columns(scenario: dict[str, np.ndarray], served: dict[str, np.ndarray], names: list[str]) -> dict[str, object]:
     out: dict[str, object] = {}
     for name in names:
         mine, theirs = scenario[name], served[name]
-        whole = name in WHOLE
-        out[name] = _whole(mine) if whole else mine
-        out[f"served_{name}"] = _whole(theirs) if whole else theirs
-        out[f"change_{name}"] = _whole(mine - theirs) if whole else mine - theirs
+        out[name] = whole(mine) if name in WHOLE else mine
+        out[f"served_{name}"] = whole(theirs) if name in WHOLE else theirs
+        out[f"change_{name}"] = whole(mine - theirs) if name in WHOLE else mine - theirs
     return out
 
 
@@ -188,7 +152,7 @@ def _served(
     found = window.memo.get(key)
     if found is None or found[0] is not served:
         daily = _daily(window, served, policy, window.current_beds)
-        found = window.memo[key] = (served, daily, _weekly(window, daily), _staffing(window, served.mean))
+        found = window.memo[key] = (served, daily, period_beds(daily, window.starts), _staffing(window, served.mean))
     return found[1], found[2], found[3]
 
 
@@ -199,11 +163,12 @@ def tables_beside(
     policy: BedPolicy,
     served_policy: BedPolicy,
     open_beds: np.ndarray,
+    unit_policies: Mapping[str, BedPolicy] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
     """Weeks, days, shifts and FTE of the scenario beside the served plan's (`served_*`, `change_*`), and the
-    small-unit warnings of the scenario's plan."""
-    day_now = _daily(window, scenario, policy, open_beds)
-    week_now, staff_now = _weekly(window, day_now), _staffing(window, scenario.mean)
+    small-unit warnings of the scenario's plan; `unit_policies` gives units occupancy targets of their own."""
+    day_now = _daily(window, scenario, policy, open_beds, unit_policies)
+    week_now, staff_now = period_beds(day_now, window.starts), _staffing(window, scenario.mean)
     day_then, week_then, staff_then = _served(window, served, served_policy)
     starts = window.starts
     week_start = window.ds[starts] - (pd.DatetimeIndex(window.ds[starts]).dayofweek.to_numpy() * np.timedelta64(1, "D"))

@@ -53,7 +53,8 @@ def quarter_plan(
 
     Args:
         census: unit census forecasts (`unique_id, ds, mean` and the quantile grid), covering the days.
-        start, end: the first and last planned day.
+        start: the first planned day.
+        end: the last planned day.
         policy: occupancy targets and the overflow risk.
         current_beds: today's beds per unit where known.
         level: `unit`, or `hospital` / `region` for pools that share their beds.

@@ -18,7 +18,7 @@ bed arithmetic, not the census.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Literal
@@ -29,8 +29,8 @@ import pandas as pd
 from forecast import beds
 from forecast.bundle import ForecastBundle
 from forecast.census import ADMISSION_TYPES, InBed, flow_census
-from forecast.quantiles import LEVELS, column
 from forecast.plan_tables import Arrays, Window, tables_beside, window_of
+from forecast.quantiles import LEVELS, column
 from forecast.staffing import StaffingRatios, shift_staffing, weekly_fte
 
 __all__ = [
@@ -41,11 +41,11 @@ __all__ = [
     "PlannedBeds",
     "Scenario",
     "ScenarioError",
+    "UnitTargets",
     "ScenarioInputs",
     "ScenarioResult",
     "changed_stays",
     "check",
-    "compare",
     "flow_structure",
     "iso_week",
     "mean_stay",
@@ -54,7 +54,6 @@ __all__ = [
     "run_scenario",
     "scenario_census",
     "scenario_inputs",
-    "served_plan",
     "smooth_electives",
 ]
 
@@ -111,12 +110,22 @@ class PlannedBeds:
 
 
 @dataclass(frozen=True)
+class UnitTargets:
+    """A unit's own occupancy targets in a scenario (None: the scenario's, else the served plan's)."""
+
+    unit: str
+    target_acute: float | None = None
+    target_elective: float | None = None
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A what-if: every field left at its default keeps the served plan's value.
 
     Attributes:
         smooth_electives: True for all units, or the units whose planned admissions are spread evenly over the
             weekdays of each week (the week's total kept).
+        unit_targets: units planned at occupancy targets of their own (a small ward at 80 %, say).
     """
 
     admissions: tuple[AdmissionsChange, ...] = ()
@@ -126,6 +135,19 @@ class Scenario:
     overflow_risk: float | None = None
     planned_beds: tuple[PlannedBeds, ...] = ()
     smooth_electives: bool | tuple[str, ...] = False
+    unit_targets: tuple[UnitTargets, ...] = ()
+
+    def unit_policies(self, policy: beds.BedPolicy) -> dict[str, beds.BedPolicy]:
+        """Per unit with targets of its own, the scenario's `policy` with them (the last given for a unit wins)."""
+        out: dict[str, beds.BedPolicy] = {}
+        for own in self.unit_targets:
+            base = out.get(own.unit, policy)
+            out[own.unit] = beds.BedPolicy(
+                base.target_acute if own.target_acute is None else own.target_acute,
+                base.target_elective if own.target_elective is None else own.target_elective,
+                policy.overflow_risk,
+            )
+        return out
 
     def policy(self, served: beds.BedPolicy) -> beds.BedPolicy:
         """The served bed policy with this scenario's targets and risk."""
@@ -517,48 +539,6 @@ class ScenarioResult:
     notes: list[str] = field(default_factory=list)
 
 
-WEEK_FIGURES = (
-    "mean_census",
-    "p90_census",
-    "beds_target",
-    "beds_risk",
-    "current_beds",
-    "gap",
-    "expected_days_over_capacity",
-    "surge_days",
-)
-DAY_FIGURES = ("mean", "p90", "beds_target", "beds_risk", "current_beds", "p_over_capacity")
-SHIFT_FIGURES = ("census", "registered_nurses", "assistant_nurses")
-FTE_FIGURES = ("rn_fte", "an_fte")
-
-
-def _numbers(values: pd.Series) -> np.ndarray:
-    return pd.to_numeric(values).astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-
-
-def _beside(scenario: pd.DataFrame, served: pd.DataFrame, keys: list[str], figures: Sequence[str]) -> pd.DataFrame:
-    """The scenario's rows with `served_<figure>` and `change_<figure>` (scenario − served)."""
-    out = scenario.reset_index(drop=True).copy()
-    served = served.reset_index(drop=True)
-    same = len(out) == len(served) and all(np.array_equal(out[k].to_numpy(), served[k].to_numpy()) for k in keys)
-    if not same:
-        served = served.set_index(keys).reindex(pd.MultiIndex.from_frame(out[keys])).reset_index()
-    for name in figures:
-        out[f"served_{name}"] = served[name].to_numpy()
-        out[f"change_{name}"] = _numbers(out[name]) - _numbers(served[name])
-    return out
-
-
-def compare(scenario: PlanTables, baseline: PlanTables) -> tuple[pd.DataFrame, ...]:
-    """Weeks, days, shifts and FTE of the scenario beside the served plan's."""
-    return (
-        _beside(scenario.weeks, baseline.weeks, ["unique_id", "period"], WEEK_FIGURES),
-        _beside(scenario.days, baseline.days, ["unique_id", "ds"], DAY_FIGURES),
-        _beside(scenario.shifts, baseline.shifts, ["unique_id", "ds", "shift"], SHIFT_FIGURES),
-        _beside(scenario.fte, baseline.fte, ["unique_id", "week"], FTE_FIGURES),
-    )
-
-
 def check(
     bundle: ForecastBundle,
     scenario: Scenario,
@@ -582,6 +562,15 @@ def check(
         value = getattr(scenario, name)
         if value is not None and not 0 < value <= 1:
             raise ScenarioError(name, f"{name} must be above 0 and at most 1, got {value}")
+    for k, own in enumerate(scenario.unit_targets):
+        if own.unit not in known:
+            raise ScenarioError(
+                f"unit_targets.{k}.unit", f"unknown unit {own.unit!r}; known units: {', '.join(sorted(known))}"
+            )
+        for name in ("target_acute", "target_elective"):
+            value = getattr(own, name)
+            if value is not None and not 0 < value <= 1:
+                raise ScenarioError(f"unit_targets.{k}.{name}", f"{name} must be above 0 and at most 1, got {value}")
     if scenario.overflow_risk is not None and not 0 < scenario.overflow_risk < 1:
         raise ScenarioError("overflow_risk", f"overflow_risk must be between 0 and 1, got {scenario.overflow_risk}")
     for group in ("admissions", "length_of_stay"):
@@ -662,7 +651,8 @@ def run_scenario(
     Args:
         bundle: the served model.
         scenario: the what-if.
-        start, end: the plan's first and last day (inside the forecast).
+        start: the plan's first day (inside the forecast).
+        end: the plan's last day (inside the forecast).
         policy: the served bed policy (the scenario's targets and risk replace parts of it).
         ratios: staffing ratios per unit.
         inputs: `scenario_inputs(bundle)` when already at hand.
@@ -674,16 +664,18 @@ def run_scenario(
     check(bundle, scenario, start, end, inputs)
     current = inputs.current_beds
     how = {unit: how_made(scenario, unit, str(rows["model"].iloc[0])) for unit, rows in inputs.census.items()}
-    if scenario == Scenario():
-        # The served plan by the served plan's own functions: the same numbers as GET /v1/plan, to the digit.
-        baseline = served_plan(inputs, current, start, end, policy, ratios)
-        weeks, days, shifts, fte = compare(baseline, baseline)
-        return ScenarioResult(weeks, days, shifts, fte, how, policy, beds.small_unit_warnings(baseline.days))
+    # The empty scenario takes this path too: its ratios are 1, so its tables are the served plan's.
     window, served, offsets = inputs.window(start, end, current, ratios)
     changed = _changed(window, served, offsets, census_changes(scenario, inputs))
     changed_policy = scenario.policy(policy)
     weeks, days, shifts, fte, notes = tables_beside(
-        window, changed, served, changed_policy, policy, _open_beds(window, scenario.planned_beds)
+        window,
+        changed,
+        served,
+        changed_policy,
+        policy,
+        _open_beds(window, scenario.planned_beds),
+        scenario.unit_policies(changed_policy),
     )
     return ScenarioResult(weeks, days, shifts, fte, how, changed_policy, notes)
 
@@ -709,20 +701,3 @@ def _open_beds(window: Window, planned: Sequence[PlannedBeds]) -> np.ndarray:
         rows = np.arange(window.rows_of[plan.unit].start, window.rows_of[plan.unit].stop)
         beds_open[rows[window.weeks[rows] == plan.week]] = plan.beds
     return beds_open
-
-
-def served_plan(
-    inputs: ScenarioInputs,
-    current_beds: pd.Series,
-    start: pd.Timestamp,
-    end: pd.Timestamp,
-    policy: beds.BedPolicy,
-    ratios: Mapping[str, StaffingRatios],
-) -> PlanTables:
-    """The served plan's tables of `start`..`end` (what an empty scenario gives)."""
-    return plan_tables(_window(inputs.census.values(), start, end), current_beds, policy, ratios)
-
-
-def _window(census: Iterable[pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    rows = pd.concat(list(census), ignore_index=True)
-    return rows[(rows["ds"] >= start) & (rows["ds"] <= end)].reset_index(drop=True)

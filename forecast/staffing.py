@@ -14,8 +14,18 @@ import numpy as np
 import pandas as pd
 
 from forecast.beds import quantile_at
+from forecast.groups import group_starts, group_sum
+from forecast.periods import iso_week_numbers, iso_weeks
 
-__all__ = ["SHIFTS", "StaffingRatios", "ratios_per_unit", "shift_staffing", "weekly_fte"]
+__all__ = [
+    "SHIFTS",
+    "StaffingRatios",
+    "fte_per_group",
+    "nurses_per_shift",
+    "ratios_per_unit",
+    "shift_staffing",
+    "weekly_fte",
+]
 
 SHIFTS = ("day", "evening", "night")
 
@@ -45,6 +55,21 @@ class StaffingRatios:
 
     def hours(self, shift: str) -> float:
         return float(getattr(self, f"hours_{shift}"))
+
+
+def nurses_per_shift(census: np.ndarray, patients_per_nurse: np.ndarray) -> np.ndarray:
+    """Nurses per row and shift (whole, as floats): the census over the shift's patients per nurse, rounded up.
+
+    A unit with any patient needs a nurse; 1e-9 keeps exact multiples from rounding up a whole nurse.
+    """
+    return np.ceil(np.asarray(census, dtype=float)[:, None] / patients_per_nurse - 1e-9)
+
+
+def fte_per_group(nurses: np.ndarray, hours: np.ndarray, post: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Full-time equivalents per group of rows (e.g. a unit's ISO week, rows contiguous from `starts`): nurse-hours
+    of every shift, in row and shift order, over the hours of a post."""
+    values = (nurses * hours / post[:, None]).ravel()
+    return group_sum(values, np.asarray(starts) * nurses.shape[1])
 
 
 def shift_staffing(
@@ -79,9 +104,8 @@ def shift_staffing(
     rn = np.array([[r.patients_per_nurse("rn", s) for s in SHIFTS] for r in per_unit]).reshape(-1, len(SHIFTS))
     an = np.array([[r.patients_per_nurse("an", s) for s in SHIFTS] for r in per_unit]).reshape(-1, len(SHIFTS))
     row_codes = codes[order]
-    # A unit with any patient needs a nurse; 1e-9 keeps exact multiples from rounding up a whole nurse.
-    table["registered_nurses"] = np.ceil(table["census"].to_numpy() / rn[row_codes].ravel() - 1e-9).astype(int)
-    table["assistant_nurses"] = np.ceil(table["census"].to_numpy() / an[row_codes].ravel() - 1e-9).astype(int)
+    table["registered_nurses"] = nurses_per_shift(census[order], rn[row_codes]).ravel().astype(int)
+    table["assistant_nurses"] = nurses_per_shift(census[order], an[row_codes]).ravel().astype(int)
     return table
 
 
@@ -92,22 +116,36 @@ def weekly_fte(
 
     A week only partly inside the forecast counts the days it has (`days` says how many).
     """
-    frame = staffing.copy()
-    units, codes = np.unique(frame["unique_id"].astype(str).to_numpy(), return_inverse=True)
-    per_unit = [_ratios_for(ratios, unit) for unit in units]
+    keys, codes = np.unique(staffing["unique_id"].to_numpy(), return_inverse=True)
+    codes = codes.reshape(-1)
+    per_unit = [_ratios_for(ratios, str(unit)) for unit in keys]
     shift_of = {s: k for k, s in enumerate(SHIFTS)}
     hours_by = np.array([[r.hours(s) for s in SHIFTS] for r in per_unit]).reshape(-1, len(SHIFTS))
-    hours = hours_by[codes, frame["shift"].map(shift_of).to_numpy()]
+    hours = hours_by[codes, staffing["shift"].map(shift_of).to_numpy()]
     post = np.array([r.fte_hours_per_week for r in per_unit])[codes]
-    frame["rn_fte"] = frame["registered_nurses"] * hours / post
-    frame["an_fte"] = frame["assistant_nurses"] * hours / post
-    days, index = np.unique(frame["ds"].to_numpy(), return_inverse=True)
-    iso = pd.Series(days).dt.isocalendar()
-    frame["week"] = (iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)).to_numpy()[index]
-    table = frame.groupby(["unique_id", "week"], as_index=False, sort=True).agg(
-        days=("ds", "nunique"), rn_fte=("rn_fte", "sum"), an_fte=("an_fte", "sum")
+    ds = staffing["ds"].to_numpy()
+    weeks = iso_week_numbers(ds)
+    order = np.lexsort((weeks, codes))  # stable: a week's shifts keep their order
+    starts = group_starts(codes[order], weeks[order])
+    group = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(order))))
+    _, first_of_day = np.unique(
+        np.stack([group, ds[order].astype("datetime64[ns]").astype(np.int64)]), axis=1, return_index=True
     )
-    return table
+    days = np.bincount(group[first_of_day], minlength=len(starts))
+
+    def fte(role: str) -> np.ndarray:
+        nurses = staffing[role].to_numpy(float)[order][:, None]
+        return fte_per_group(nurses, hours[order][:, None], post[order], starts) if len(order) else np.zeros(0)
+
+    return pd.DataFrame(
+        {
+            "unique_id": staffing["unique_id"].to_numpy()[order][starts],
+            "week": iso_weeks(ds[order][starts]),
+            "days": days.astype(np.int64),
+            "rn_fte": fte("registered_nurses"),
+            "an_fte": fte("assistant_nurses"),
+        }
+    )
 
 
 def ratios_per_unit(units: pd.DataFrame, base: StaffingRatios = StaffingRatios()) -> dict[str, StaffingRatios]:

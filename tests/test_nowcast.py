@@ -76,8 +76,8 @@ def test_another_chosen_model_is_corrected_by_the_patients_in_bed():
     episodes = seen_by(r.episodes, day)
     flow = nowcast(r.bundle, episodes, day)
     # The same forecast, said to come from ETS: the nowcast corrects it instead of replacing it.
-    chosen = {"census": {**r.bundle.meta["chosen"]["census"], unit: "ets"}}
-    as_ets = replace(r.bundle, meta={**r.bundle.meta, "chosen": chosen})
+    chosen = {"census": {**r.bundle.meta.chosen["census"], unit: "ets"}}
+    as_ets = replace(r.bundle, meta=replace(r.bundle.meta, chosen=chosen))
     corrected = nowcast(as_ets, episodes, day)
     assert "ets forecast corrected" in corrected.methods[unit]
 

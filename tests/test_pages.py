@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from forecast.api import Settings, create_app
-from forecast.serving.svg import Band, Line, nice_ticks, time_chart
 from forecast.registry import ModelNotFound
+from forecast.serving.svg import Band, Line, nice_ticks, time_chart
 from tests.bundles import make_served
 
 
@@ -149,3 +149,31 @@ def test_reliability_sentences_flag_the_units_planned_conservatively():
     }
     assert found["ward_b"]["poor"] and found["ward_b"]["text"].startswith("only 20 backtest days")
     assert _reliability({}) == {}  # a model from before the measure
+
+
+def test_the_what_if_form_reads_several_changes_and_a_units_own_targets():
+    from forecast.serving.whatif import change_rows, form_of, scenario_of
+
+    units = ["medicine", "surgery"]
+    form = {
+        "unit": "surgery",
+        "admissions": "-1",
+        "admission_type": "acute",
+        "admissions_2": "5",
+        "admission_applies_2": "surgery",
+        "stay_days": "-0.5",
+        "stay_days_3": "1",
+        "stay_type_3": "elective",
+        "unit_target_acute": "80",
+    }
+    scenario = scenario_of(form, units, {"surgery": None})
+    assert [(a.percent, a.admission_type, a.units) for a in scenario.admissions] == [
+        (-1, "acute", None),
+        (5, "all", ["surgery"]),
+    ]
+    assert [(s.days, s.admission_type) for s in scenario.length_of_stay] == [(-0.5, "all"), (1, "elective")]
+    assert [(t.unit, t.target_acute, t.target_elective) for t in scenario.unit_targets] == [("surgery", 0.8, None)]
+    assert change_rows(form) == 4 and change_rows({}) == 2
+    # A saved scenario comes back into the same form, and reads back the same.
+    again = scenario_of(form_of(scenario, units), units, {"surgery": None})
+    assert again.model_dump() == scenario.model_dump()

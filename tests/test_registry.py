@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -48,7 +49,7 @@ def store(tmp_path_factory):
         client = MlflowClient()
         for marker in ("first", "second", "deleted", "damaged"):
             bundle = make_bundle()
-            bundle.meta["marker"] = marker
+            bundle.meta = replace(bundle.meta, extra={"marker": marker})
             with mlflow.start_run():
                 registry.log_bundle(bundle, NAME)
         shutil.rmtree(_artifacts(client, "3"))
@@ -73,7 +74,7 @@ def point(client: MlflowClient, alias: str, version: str) -> None:
 def test_the_champion_is_loaded_with_its_own_version(registry_at):
     point(registry_at, CHAMPION, "1")
     served = registry.load_model(NAME, CHAMPION)
-    assert (served.version, served.bundle.meta["marker"]) == ("1", "first")
+    assert (served.version, served.bundle.meta.extra["marker"]) == ("1", "first")
     assert served.run_id == registry_at.get_model_version(NAME, "1").run_id
     assert registry.champion_tags(registry_at, NAME)["version"] == "1"
 
@@ -83,9 +84,9 @@ def test_the_version_resolved_is_the_version_loaded_when_the_alias_moves(registr
     resolved = registry.resolve_alias(registry_at, NAME, CHAMPION)
     point(registry_at, CHAMPION, "2")  # moved while the first load is under way
     served = registry.load_version(NAME, resolved, CHAMPION)
-    assert (served.version, served.bundle.meta["marker"]) == ("1", "first")
+    assert (served.version, served.bundle.meta.extra["marker"]) == ("1", "first")
     now = registry.load_model(NAME, CHAMPION)
-    assert (now.version, now.bundle.meta["marker"]) == ("2", "second")
+    assert (now.version, now.bundle.meta.extra["marker"]) == ("2", "second")
 
 
 def test_no_such_model(registry_at):

@@ -70,7 +70,7 @@ class Nowcaster:
         self._wake = threading.Event()
         self._stop = threading.Event()
         # The state and store version the last update started from: nothing new, nothing to do.
-        self._seen: tuple[ServingState, Any] | None = None
+        self._seen: tuple[ServingState | None, Any] | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -116,7 +116,9 @@ class Nowcaster:
                 version = self.store.version()
                 if self._seen is not None and self._seen[0] is state and self._seen[1] == version:
                     return False
-                new = self._rebuild(state)
+                # No episode stored and none anchored on: nothing to do, and no worker process to start for it.
+                nothing = version[0] == 0 and state.nowcast is None
+                new = None if nothing else self._rebuild(state)
             except Exception as error:  # keep serving the old answers, and say why
                 reason = f"the nowcast failed ({describe(error)}); serving the forecast as of {state.as_of:%Y-%m-%d}"
                 self.status = NowcastStatus(time.time(), time.perf_counter() - started, reason)

@@ -346,9 +346,12 @@ def plan_answer(
     policy = beds.BedPolicy(state.policy.target_acute, state.policy.target_elective, risk)
     tree = state.bundle.hierarchy() if level != "unit" else None
     if level != "unit" and (tree is None or state.bundle.pools.empty):
-        raise invalid(("query", "level"), "the model's units have no hospital and region: only level=unit is possible")
+        message = "the model's units have no hospital and region: only level=unit is possible"
+        raise invalid(("query", "level"), message, "out_of_range")
     if level != "unit" and horizon == "year":
-        raise invalid(("query", "level"), "the year ahead is planned per unit: only level=unit is possible")
+        raise invalid(
+            ("query", "level"), "the year ahead is planned per unit: only level=unit is possible", "out_of_range"
+        )
     frames = state.year if horizon == "year" else state.census
     records = state.bundle.year_reliability() if horizon == "year" else state.bundle.reliability()
 

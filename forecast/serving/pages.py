@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
+import pandas as pd
 from markupsafe import Markup
 
 from forecast.periods import YEAR
@@ -241,7 +242,9 @@ def overview_page(state: ServingState, period: str = "next") -> Body:
 def unit_context(state: ServingState, unit: str) -> dict[str, Any]:
     """The unit's last year and forecast fan, its weekly plan, its staffing for four weeks and its model."""
     model = model_answer(state)
-    days = (state.last_day - state.first_day).days + 1
+    # The forecast from the day after the newest known day (after a nowcast the days before are history).
+    begin = min(max(state.first_day, state.as_of + pd.Timedelta(days=1)), state.last_day)
+    days = (state.last_day - begin).days + 1
     forecast = answer_of(state, answers.forecast_answer(state, unit, None, days, FAN_LEVELS))
     history = answer_of(state, answers.history_answer(state, unit))
     staffing = answer_of(state, answers.staffing_answer(state, unit, None, min(STAFFING_DAYS, days)))

@@ -157,7 +157,7 @@ def warm_scenarios(state: ServingState) -> None:
     """Cut the scenario inputs and work out the next quarter's served figures before the state serves."""
     with contextlib.suppress(Invalid):  # a forecast without the next whole quarter: scenarios refuse on request
         for tables in (("weeks", "days", "fte"), ("weeks", "days")):
-            answer(state, scenario_answer(state, ScenarioIn(), tables))
+            answer(state, scenario_answer(state, ScenarioIn.model_validate({}), tables))
 
 
 # --- checking ------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ __all__ = [
     "NamedScenarioIn",
     "PlannedBedsIn",
     "SavedScenario",
+    "UnitTargetsIn",
     "ScenarioAnswer",
     "ScenarioDay",
     "ScenarioFte",
@@ -41,6 +42,7 @@ EXAMPLE: dict[str, Any] = {
     "target_acute": 0.88,
     "planned_beds": [{"unit": "surgery", "week": "2025-W10", "beds": 20}],
     "smooth_electives": True,
+    "unit_targets": [{"unit": "intensive_care", "target_acute": 0.8}],
 }
 
 
@@ -94,6 +96,16 @@ class PlannedBedsIn(BaseModel):
     beds: int = Field(ge=0, le=100_000, description="Open beds that week (0 closes the unit).")
 
 
+class UnitTargetsIn(BaseModel):
+    """A unit's own occupancy targets (a small ward run at 80 %, say); left out: the scenario's or the plan's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    unit: str = UnitName
+    target_acute: float | None = Field(None, ge=0.01, le=1, description="The unit's acute-care target.")
+    target_elective: float | None = Field(None, ge=0.01, le=1, description="The unit's planned-care target.")
+
+
 class ScenarioIn(BaseModel):
     """A what-if: every field left out keeps the served plan's value. An empty scenario is the served plan."""
 
@@ -114,6 +126,9 @@ class ScenarioIn(BaseModel):
     planned_beds: list[PlannedBedsIn] = Field(default_factory=list, max_length=5000)
     smooth_electives: bool | list[str] = Field(
         False, description="true: level planned admissions over the weekdays in every unit; or a list of units."
+    )
+    unit_targets: list[UnitTargetsIn] = Field(
+        default_factory=list, max_length=1000, description="Units planned at occupancy targets of their own."
     )
 
     def core(self) -> scenarios.Scenario:
@@ -140,6 +155,9 @@ class ScenarioIn(BaseModel):
             planned_beds=tuple(scenarios.PlannedBeds(p.unit, p.week, p.beds) for p in self.planned_beds),
             smooth_electives=(
                 tuple(self.smooth_electives) if isinstance(self.smooth_electives, list) else self.smooth_electives
+            ),
+            unit_targets=tuple(
+                scenarios.UnitTargets(t.unit, t.target_acute, t.target_elective) for t in self.unit_targets
             ),
         )
 

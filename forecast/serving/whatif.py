@@ -26,6 +26,9 @@ from forecast.serving.svg import Line, nice_ticks, time_chart
 __all__ = ["FormError", "form_of", "scenario_of", "whatif_page"]
 
 ADMISSION_TYPES = ("all", "acute", "elective")
+# Changes of admissions and of stays the form holds (the first of each uses the names and the scope `applies`
+# the form has always had; the others `admissions_2`, `admission_type_2`, `admission_applies_2`, …).
+MAX_CHANGES = 4
 
 
 class FormError(ValueError):
@@ -66,14 +69,23 @@ def scenario_of(form: Mapping[str, str], units: list[str], open_beds: Mapping[st
     applies = _choice(form, "applies", ("all", *units), "all")
     scope = None if applies == "all" else [applies]
     body: dict[str, Any] = {"quarter": "next"}
-    percent = _number(form, "admissions", "admissions change")
-    if percent:
-        kind = _choice(form, "admission_type", ADMISSION_TYPES, "all")
-        body["admissions"] = [{"percent": percent, "admission_type": kind, "units": scope}]
-    days = _number(form, "stay_days", "length of stay change")
-    if days:
-        kind = _choice(form, "stay_type", ADMISSION_TYPES, "all")
-        body["length_of_stay"] = [{"days": days, "admission_type": kind, "units": scope}]
+    admissions, stays = [], []
+    for k in range(1, MAX_CHANGES + 1):
+        names = _row_names(k)
+        own = scope if k == 1 else _scope(_choice(form, names["admission_applies"], ("all", *units), "all"))
+        percent = _number(form, names["admissions"], f"admissions change {k}")
+        if percent:
+            kind = _choice(form, names["admission_type"], ADMISSION_TYPES, "all")
+            admissions.append({"percent": percent, "admission_type": kind, "units": own})
+        own = scope if k == 1 else _scope(_choice(form, names["stay_applies"], ("all", *units), "all"))
+        days = _number(form, names["stay_days"], f"length of stay change {k}")
+        if days:
+            kind = _choice(form, names["stay_type"], ADMISSION_TYPES, "all")
+            stays.append({"days": days, "admission_type": kind, "units": own})
+    if admissions:
+        body["admissions"] = admissions
+    if stays:
+        body["length_of_stay"] = stays
     for field, label in (
         ("target_acute", "occupancy target, acute care"),
         ("target_elective", "occupancy target, planned care"),
@@ -85,6 +97,16 @@ def scenario_of(form: Mapping[str, str], units: list[str], open_beds: Mapping[st
     if form.get("smooth"):
         body["smooth_electives"] = True if scope is None else scope
     unit = shown_unit(form, units)
+    own_targets = {
+        field: value / 100
+        for field, value in (
+            ("target_acute", _number(form, "unit_target_acute", f"occupancy target of {unit}, acute care")),
+            ("target_elective", _number(form, "unit_target_elective", f"occupancy target of {unit}, planned care")),
+        )
+        if value is not None
+    }
+    if own_targets:
+        body["unit_targets"] = [{"unit": unit, **own_targets}]
     planned = []
     for key in sorted(form):
         if key.startswith("beds_"):
@@ -99,26 +121,67 @@ def scenario_of(form: Mapping[str, str], units: list[str], open_beds: Mapping[st
     return ScenarioIn.model_validate(body)
 
 
+def _row_names(k: int) -> dict[str, str]:
+    """The form's field names of the k-th change of admissions and of stays (k = 1: the first)."""
+    suffix = "" if k == 1 else f"_{k}"
+    return {
+        "admissions": f"admissions{suffix}",
+        "admission_type": f"admission_type{suffix}",
+        "admission_applies": f"admission_applies{suffix}",
+        "stay_days": f"stay_days{suffix}",
+        "stay_type": f"stay_type{suffix}",
+        "stay_applies": f"stay_applies{suffix}",
+    }
+
+
+def _scope(applies: str) -> list[str] | None:
+    return None if applies == "all" else [applies]
+
+
+def change_rows(form: Mapping[str, str]) -> int:
+    """How many rows of changes the form shows: those filled in and one more, up to `MAX_CHANGES`."""
+    filled = [
+        k
+        for k in range(1, MAX_CHANGES + 1)
+        if form.get(_row_names(k)["admissions"], "").strip() or form.get(_row_names(k)["stay_days"], "").strip()
+    ]
+    return min(MAX_CHANGES, max([1, *filled]) + 1)
+
+
 def form_of(scenario: ScenarioIn, units: list[str]) -> dict[str, str]:
-    """The form's fields for a (saved) scenario: the first change of each kind, in the form's units."""
+    """The form's fields for a (saved) scenario, in the form's units (up to `MAX_CHANGES` of each kind)."""
     form: dict[str, str] = {}
-    scopes = [a.units for a in scenario.admissions if a.units] + [s.units for s in scenario.length_of_stay if s.units]
+    firsts = [c.units for c in (scenario.admissions[:1] + scenario.length_of_stay[:1]) if c.units]
     if isinstance(scenario.smooth_electives, list) and scenario.smooth_electives:
-        scopes.append(scenario.smooth_electives)
-    if scopes and len(scopes[0]) == 1:
-        form["applies"] = scopes[0][0]
-    if scenario.admissions:
-        form["admissions"] = f"{scenario.admissions[0].percent:g}"
-        form["admission_type"] = scenario.admissions[0].admission_type
-    if scenario.length_of_stay and scenario.length_of_stay[0].days is not None:
-        form["stay_days"] = f"{scenario.length_of_stay[0].days:g}"
-        form["stay_type"] = scenario.length_of_stay[0].admission_type
+        firsts.append(scenario.smooth_electives)
+    if firsts and len(firsts[0]) == 1:
+        form["applies"] = firsts[0][0]
+    for k, change in enumerate(scenario.admissions[:MAX_CHANGES], start=1):
+        names = _row_names(k)
+        form[names["admissions"]] = f"{change.percent:g}"
+        form[names["admission_type"]] = change.admission_type
+        if k > 1 and change.units and len(change.units) == 1:
+            form[names["admission_applies"]] = change.units[0]
+    for k, stay in enumerate(scenario.length_of_stay[:MAX_CHANGES], start=1):
+        if stay.days is None:
+            continue
+        names = _row_names(k)
+        form[names["stay_days"]] = f"{stay.days:g}"
+        form[names["stay_type"]] = stay.admission_type
+        if k > 1 and stay.units and len(stay.units) == 1:
+            form[names["stay_applies"]] = stay.units[0]
     for field in ("target_acute", "target_elective", "overflow_risk"):
         value = getattr(scenario, field)
         if value is not None:
             form[field] = f"{100 * value:g}"
     if scenario.smooth_electives:
         form["smooth"] = "on"
+    if scenario.unit_targets:
+        form["unit"] = scenario.unit_targets[0].unit
+        for field in ("target_acute", "target_elective"):
+            value = getattr(scenario.unit_targets[0], field)
+            if value is not None:
+                form[f"unit_{field}"] = f"{100 * value:g}"
     if scenario.planned_beds:
         form["unit"] = scenario.planned_beds[0].unit
         form.update({f"beds_{p.week}": str(p.beds) for p in scenario.planned_beds if p.unit == form["unit"]})
@@ -221,11 +284,12 @@ def whatif_context(
         scenario = ScenarioIn.model_validate(loaded["scenario"])
         asked = form.get("unit")
         form = form_of(scenario, units)
-        if asked and not scenario.planned_beds:  # the unit on screen when it was saved, unless it plans beds
+        # The unit on screen when it was saved, unless the scenario plans beds or targets of a unit.
+        if asked and not scenario.planned_beds and not scenario.unit_targets:
             form["unit"] = asked
         context["not_in_form"] = not _fits_the_form(scenario, form, units)
     unit = shown_unit(form, units)
-    context.update(form=dict(form), unit=unit)
+    context.update(form=dict(form), unit=unit, change_rows=change_rows(form))
     try:
         if loaded is None:
             scenario = scenario_of(form, units, beds_today)

@@ -78,6 +78,13 @@ def test_posted_episodes_re_anchor_the_answers_which_say_their_day(service):
         assert service.post("/v1/episodes", json=posted_on(r.episodes, day), headers=AUTH).status_code == 200
     ready = wait_for(service, TRAINED_TO + pd.Timedelta(days=2))
     assert ready["nowcast_error"] is None
+    # The re-anchored state came in warm: its pages and the what-if's scenario are ready before any request.
+    state = service.app.state.slot.state
+    assert state.nowcast is not None
+    assert state.cache.peek(("page", "overview")) is not None
+    assert all(state.cache.peek(("page", "unit", unit)) is not None for unit in state.units)
+    assert any(key[0] == "scenario" for key in state.answers._bodies)
+    assert service.get("/").status_code == 200 and service.get("/units/surgery").status_code == 200
     answer = service.get("/v1/forecast/surgery?days=3").json()
     assert answer["as_of"] == "2024-10-02" and answer["days"][0]["date"] == "2024-10-03"
     assert "re-anchored on the patients in bed" in answer["nowcast"]

@@ -169,3 +169,43 @@ def test_a_saved_scenario_this_version_cannot_read_is_422_not_an_error(tmp_path)
         old = store.save("from an older version", {"admissions": [{"percent": 5, "ward": "x"}]})
         response = client.get(f"/v1/scenarios/{old['id']}")
         assert response.status_code == 422 and response.json()["detail"][0]["loc"][:2] == ["saved", "admissions"]
+
+
+def test_a_unit_at_targets_of_its_own_changes_only_its_beds_at_target(client):
+    body = {"unit_targets": [{"unit": "medicine", "target_acute": 0.7}]}
+    answer = client.post("/v1/scenarios", json=body)
+    assert answer.status_code == 200, answer.text
+    weeks = pd.DataFrame(answer.json()["weeks"])
+    medicine, surgery = weeks[weeks["unit"] == "medicine"], weeks[weeks["unit"] == "surgery"]
+    assert (medicine["change_beds_at_target_occupancy"] > 0).all()  # 70 % instead of 85 %: more beds
+    assert (surgery["change_beds_at_target_occupancy"] == 0).all()
+    assert (weeks["change_beds_at_overflow_risk"] == 0).all()  # targets move no census
+    refused = client.post("/v1/scenarios", json={"unit_targets": [{"unit": "nowhere", "target_acute": 0.8}]})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "unit_targets", 0, "unit"]
+
+
+def test_several_changes_of_admissions_and_stays_compose(client):
+    one = client.post("/v1/scenarios", json={"admissions": [{"percent": 10}]}).json()
+    two = client.post(
+        "/v1/scenarios", json={"admissions": [{"percent": 10}, {"percent": 10, "units": ["surgery"]}]}
+    ).json()
+    first = pd.DataFrame(one["weeks"]).set_index(["unit", "week"])
+    second = pd.DataFrame(two["weeks"]).set_index(["unit", "week"])
+    assert (second.loc["surgery", "mean_census"] > first.loc["surgery", "mean_census"]).all()
+    assert (second.loc["medicine", "mean_census"] == first.loc["medicine", "mean_census"]).all()
+
+
+def test_a_saved_scenario_is_deleted_with_the_key_only(tmp_path):
+    with TestClient(app_for(tmp_path)) as client:
+        saved = client.post("/v1/scenarios/saved", json=SUMMER, headers=AUTH).json()
+        path = f"/v1/scenarios/saved/{saved['id']}"
+        assert client.delete(path).status_code == 401
+        assert client.delete(path, headers={"X-API-Key": "wrong"}).status_code == 401
+        assert client.get(f"/v1/scenarios/{saved['id']}").status_code == 200
+        assert client.delete(path, headers=AUTH).status_code == 204
+        assert client.get(f"/v1/scenarios/{saved['id']}").status_code == 404
+        assert client.delete(path, headers=AUTH).status_code == 404
+        assert client.get("/v1/scenarios").json() == []
+        again = client.post("/v1/scenarios/saved", json=SUMMER, headers=AUTH)  # the name is free again
+        assert again.status_code == 201, again.text

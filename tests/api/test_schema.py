@@ -118,7 +118,7 @@ def test_api_conforms_to_its_schema(tmp_path):
     with TestClient(app):  # runs the lifespan: the model is loaded for every generated call
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         operations = [result.ok() for result in schema.get_all_operations()]
-        assert len(operations) == 16  # with GET /v1/history/{unit} and GET /v1/monitoring
+        assert len(operations) == 17  # with GET /v1/history/{unit}, GET /v1/monitoring, DELETE a saved scenario
         for operation, mode in itertools.product(operations, GenerationMode):
             strategy = operation.as_strategy(generation_mode=mode)
             if mode is GenerationMode.POSITIVE:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -36,7 +37,7 @@ def test_staffing_per_shift_and_fte(client):
 
 def test_staffing_follows_a_units_own_ratios(tmp_path):
     served = make_served("1")
-    served.bundle.meta["staffing_per_unit"] = {"surgery": {**vars(StaffingRatios()), "rn_day": 4.0}}
+    served.bundle.meta = replace(served.bundle.meta, staffing_per_unit={"surgery": StaffingRatios(rn_day=4.0)})
     with TestClient(create_app(settings_for(tmp_path), loader=Loader(served))) as client:
         surgery = client.get("/v1/staffing/surgery?days=7").json()
         medicine = client.get("/v1/staffing/medicine?days=7").json()

@@ -1,7 +1,35 @@
-// Saving a what-if scenario: POST /v1/scenarios/saved with the key typed into the page. The key goes in
+// Saving and deleting what-if scenarios. Saving: POST /v1/scenarios/saved with the key typed into the page. The key goes in
 // the request's header and nowhere else (not in the address, not in storage); the field is cleared after.
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
+  const removal = document.getElementById("delete");
+  if (removal) {
+    const said = document.getElementById("delete-status");
+    removal.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const key = removal.elements.key;
+      const id = removal.elements.id.value;
+      said.textContent = "Deleting…";
+      let response;
+      try {
+        response = await fetch("/v1/scenarios/saved/" + encodeURIComponent(id), {
+          method: "DELETE",
+          headers: { "X-API-Key": key.value },
+        });
+      } catch (error) {
+        said.textContent = "Not deleted: the service did not answer.";
+        return;
+      } finally {
+        key.value = "";
+      }
+      if (response.status === 204) {
+        window.location.assign("/what-if");
+        return;
+      }
+      const answer = await response.json().catch(() => ({}));
+      said.textContent = "Not deleted: " + (response.status === 401 ? "the API key is missing or wrong" : answer.detail || response.statusText) + ".";
+    });
+  }
   const form = document.getElementById("save");
   if (!form) return;
   const status = document.getElementById("save-status");
