@@ -1,9 +1,6 @@
-"""The year ahead: the census backtested and forecast 52 weeks out, beside the quarter.
-
-Gotland plans its summer beds in winter, when a quarter's forecast does not reach the summer. Where every unit
-has two years of history, training backtests the census at a horizon of a year (its own choice of model and its
-own calibration: errors a year ahead are not a quarter's) and forecasts the 52 whole weeks from the first
-Monday after the data, with the overflow promise measured at that horizon.
+"""The year ahead in training: the census backtested a year ahead (`forecast.year_ahead`) where every unit has two
+years of history, and forecast over the 52 whole weeks from the first Monday after the data, with the overflow
+promise measured at that horizon and the counterfactual forecasts that explain its plan.
 """
 
 from __future__ import annotations
@@ -11,39 +8,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-import pandas as pd
-
 from forecast import counterfactual, engine, metrics, reliability
 from forecast.bundle import FORECAST_COLUMNS
 from forecast.periods import year_window
+from forecast.year_ahead import too_short, year_config
 from training.runs import TargetRun
 from training.settings import TrainSettings
 from training.sources import Source
 
-__all__ = ["YEAR_HORIZON", "history_days", "year_protocol", "year_run"]
+__all__ = ["year_run"]
 
 Say = Callable[[str], None]
-YEAR_HORIZON = 364
-# Scored windows a quarter apart, and one unscored window a year before the first (its choice and calibration).
-YEAR_STEP = 91
-MOST_YEAR_FOLDS = 3
-# A window's history must leave a fortnight before the first origin (`backtest.backtest_windows`).
-SLACK_DAYS = 15
-
-
-def history_days(prepared: engine.Prepared) -> int:
-    """Days of census history of the unit with the least (warm-up days left out)."""
-    span = prepared.series.groupby("unique_id")["ds"].agg(["min", "max"])
-    return int(((span["max"] - span["min"]).dt.days + 1).min())
-
-
-def year_protocol(days: int) -> tuple[int, int] | None:
-    """Scored folds and the step between them for a year-ahead backtest on `days` of history, or None when the
-    history is shorter than two years (a lead window a year before one scored window)."""
-    first = 2 * YEAR_HORIZON + SLACK_DAYS
-    if days < first:
-        return None
-    return min(MOST_YEAR_FOLDS, 1 + (days - first) // YEAR_STEP), YEAR_STEP
 
 
 def year_run(
@@ -53,15 +28,12 @@ def year_run(
     why) where a unit has less than two years of history."""
     daily, episodes = source.ingested.daily, source.ingested.episodes
     prepared = engine.prepare(daily, quarter, episodes, source.guest_nights, source.future_regressors)
-    days = history_days(prepared)
-    protocol = year_protocol(days)
-    if protocol is None:
-        say(f"year ahead: not planned, a unit has {days} days of census history; it needs two years")
+    config = year_config(quarter, prepared)
+    if config is None:
+        say(f"year ahead: not planned: {too_short(prepared)}")
         return None
-    folds, step = protocol
-    config = replace(quarter, horizon=YEAR_HORIZON, folds=folds, step=step, lead_windows=1)
     prepared = engine.prepare(daily, config, episodes, source.guest_nights, source.future_regressors)
-    say(f"year ahead: backtest at a horizon of {YEAR_HORIZON} days, {folds} fold(s) {step} days apart")
+    say(f"year ahead: backtest at a horizon of {config.horizon} days, {config.folds} fold(s) {config.step} days apart")
     result = engine.run(prepared, config, progress=lambda line: say(f"year ahead: {line}"), runner=runner)
     scores = metrics.backtest_metrics(result, config)
     for unit, unit_scores in scores["units"].items():
@@ -85,8 +57,3 @@ def year_run(
     regressors = [c for c in prepared.series.columns if c not in ("unique_id", "ds", "y")]
     table = forecast.reindex(columns=FORECAST_COLUMNS)
     return TargetRun(config, result, scores, table, regressors, promise, explained)
-
-
-def chosen_table(run: TargetRun) -> pd.Series:
-    """Per unit, the model the year-ahead backtest chose."""
-    return run.result.choice.astype(str)
