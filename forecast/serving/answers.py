@@ -353,9 +353,9 @@ def plan_answer(
             ("query", "level"), "the year ahead is planned per unit: only level=unit is possible", "out_of_range"
         )
     frames = state.year if horizon == "year" else state.census
-    records = state.bundle.year_reliability() if horizon == "year" else state.bundle.reliability()
 
     def build() -> PlanAnswer:
+        records = state.bundle.year_reliability() if horizon == "year" else state.bundle.reliability()
         days = (end - start).days + 1
         rows = pd.concat([_slice(frame, start, days) for frame in frames.values()]).reset_index(drop=True)
         table, warnings = plans.quarter_plan(

@@ -150,14 +150,25 @@ class ExplainAnswer(TableAnswer):
 
 
 def _counterfactuals(state: ServingState, horizon: str) -> Counterfactuals:
-    found = state.bundle.explained(horizon)
+    """The horizon's counterfactual forecasts, cut from the bundle once per state (a request only checks)."""
+    found = state.derived.get(("counterfactuals", horizon))
     if found is None:
-        raise invalid(
-            ("query", "period"),
-            "the model holds no explanation by driver: it was trained before explanations; retrain it",
-            "out_of_range",
-        )
+        found = state.bundle.explained(horizon)
+        state.derived[("counterfactuals", horizon)] = found
+    assert found is not None  # `_check` refused the request otherwise
     return found
+
+
+def _check(state: ServingState, horizon: str) -> None:
+    """Refuse a period whose model holds no explanation (cheap: the small table of drivers)."""
+    drivers = state.bundle.drivers
+    if horizon in state.explained or (not drivers.empty and (drivers["horizon"] == horizon).any()):
+        return
+    raise invalid(
+        ("query", "period"),
+        "the model holds no explanation by driver: it was trained before explanations; retrain it",
+        "out_of_range",
+    )
 
 
 def _census(state: ServingState, horizon: str) -> pd.DataFrame:
@@ -180,14 +191,15 @@ def explain_answer(
         raise UnknownUnit(unit, state.units)
     horizon, (start, end) = period_window(state, period)
     risk = state.policy.overflow_risk if overflow_risk is None else overflow_risk
-    counterfactuals = _counterfactuals(state, horizon)
+    _check(state, horizon)
 
     def build() -> ExplainAnswer:
         found = state.explained.get(horizon)
         default = (start, end) == explain.plan_window(state.bundle, horizon) and risk == state.policy.overflow_risk
         if found is None or not default:
             policy = beds.BedPolicy(state.policy.target_acute, state.policy.target_elective, risk)
-            found = explain.explain_weeks(counterfactuals, _census(state, horizon), policy, start, end)
+            census = _census(state, horizon)
+            found = explain.explain_weeks(_counterfactuals(state, horizon), census, policy, start, end)
         return _answer(state, found, horizon, period, start, end, risk, unit)
 
     name = f"{start.year}Q{start.quarter}" if horizon == "quarter" else YEAR
