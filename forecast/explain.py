@@ -46,6 +46,7 @@ __all__ = [
     "explain_plan",
     "explained_plans",
     "plan_window",
+    "scaled",
     "explain_weeks",
     "served_census",
     "largest_remainder",
@@ -346,3 +347,17 @@ def explained_plans(bundle: ForecastBundle, policy: beds.BedPolicy) -> dict[str,
         if found is not None:
             out[horizon] = found
     return out
+
+
+def scaled(counterfactuals: Counterfactuals, served: pd.DataFrame, changed: pd.DataFrame) -> Counterfactuals:
+    """The counterfactuals of a what-if scenario that multiplies the served census day by day (`changed` over
+    `served`, both `unique_id, ds, mean`): every combination of drivers moved by the same factor, so the split
+    of the scenario's plan shows which drivers its change moves (`forecast.scenarios` scales the census so)."""
+    keys = ["unique_id", "ds"]
+    ratio = served[[*keys, "mean"]].merge(changed[[*keys, "mean"]], on=keys, suffixes=("_served", "_changed"))
+    ratio["ratio"] = np.where(
+        ratio["mean_served"] > 0, ratio["mean_changed"] / ratio["mean_served"].where(ratio["mean_served"] > 0, 1), 1.0
+    )
+    table = counterfactuals.forecasts.merge(ratio[[*keys, "ratio"]], on=keys, how="left")
+    table["mean"] = table["mean"] * table["ratio"].fillna(1.0)
+    return Counterfactuals(table.drop(columns="ratio"), counterfactuals.drivers)

@@ -1,6 +1,7 @@
 """A served model of the demo hospital that explains its plans: two units, the next quarter and the year ahead,
 counterfactual forecasts from real fits (flow; ARIMA beside it), no backtest (the spread is the flow model's own
-Poisson-like width). Built once per test session; API and page tests read it."""
+Poisson-like width), with the flow tables what-if scenarios change. Built once per test session; API and page
+tests read it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from forecast import data, engine
 from forecast.bundle import FORECAST_COLUMNS, ForecastBundle
 from forecast.counterfactual import coalition_code, counterfactual_forecasts
 from forecast.demo import DEFAULT_UNITS, generate_demo_hospital
+from forecast.los import length_of_stay_curves
 from forecast.periods import quarter_window, year_window
 from forecast.quantiles import LEVELS, column
 from forecast.registry import ServedModel
@@ -25,6 +27,7 @@ CHOICE = {"internal_medicine": "flow", "surgery": "arima+flow"}
 def _forecast_and_counterfactuals(ingested, guest_nights, days: int):
     config = engine.EngineConfig(horizon=days)
     prepared = engine.prepare(ingested.daily, config, ingested.episodes, guest_nights)
+    flows = engine.flow_tables(prepared)
     found = counterfactual_forecasts(prepared.series, prepared.future, pd.Series(CHOICE), days, prepared.flow)
     rows = []
     for unit, choice in CHOICE.items():
@@ -36,7 +39,7 @@ def _forecast_and_counterfactuals(ingested, guest_nights, days: int):
         for q in LEVELS:
             frame[column(q)] = np.clip(mean + NormalDist().inv_cdf(q) * np.sqrt(mean + 1), 0, None)
         rows.append(frame)
-    return pd.concat(rows, ignore_index=True).reindex(columns=FORECAST_COLUMNS), found
+    return pd.concat(rows, ignore_index=True).reindex(columns=FORECAST_COLUMNS), found, flows
 
 
 def make_explained_served(version: str = "1") -> ServedModel:
@@ -45,8 +48,10 @@ def make_explained_served(version: str = "1") -> ServedModel:
     last = ingested.last_day
     _, quarter_end = quarter_window("next", last)
     _, year_end = year_window(last)
-    quarter, quarter_found = _forecast_and_counterfactuals(ingested, hospital.guest_nights, (quarter_end - last).days)
-    year, year_found = _forecast_and_counterfactuals(ingested, hospital.guest_nights, (year_end - last).days)
+    quarter, quarter_found, (by_type, in_bed) = _forecast_and_counterfactuals(
+        ingested, hospital.guest_nights, (quarter_end - last).days
+    )
+    year, year_found, _ = _forecast_and_counterfactuals(ingested, hospital.guest_nights, (year_end - last).days)
     units = pd.DataFrame(
         {
             "unit": list(CHOICE),
@@ -82,6 +87,9 @@ def make_explained_served(version: str = "1") -> ServedModel:
         units,
         history.reset_index(drop=True),
         meta,
+        length_of_stay=length_of_stay_curves(ingested.episodes, last),
+        admissions_by_type=by_type,
+        in_bed=in_bed,
         year_ahead=year,
         year_units=promise,
         counterfactuals=pd.concat([c.forecasts.assign(horizon=h) for h, c in explained.items()], ignore_index=True)[

@@ -5,19 +5,24 @@ a page shows what the API answers.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from typing import Any
 from urllib.parse import quote
 
 from markupsafe import Markup
 
+from forecast import explain, scenarios
 from forecast.serving import answers
 from forecast.serving.errors import Invalid
-from forecast.serving.explain_answers import explain_answer
+from forecast.serving.explain_answers import LABELS, explain_answer
+from forecast.serving.scenario import check_scenario, scenario_inputs_of
+from forecast.serving.scenario_schemas import ScenarioIn
 from forecast.serving.stacked import drivers_chart
 from forecast.serving.state import ServingState
 
-__all__ = ["hospital_drivers", "unit_drivers"]
+__all__ = ["hospital_drivers", "scenario_drivers", "unit_drivers"]
 
 
 def _answer(state: ServingState, unit: str | None, period: str) -> dict[str, Any] | None:
@@ -88,3 +93,73 @@ def hospital_drivers(state: ServingState, period: str = "next") -> dict[str, Any
         "csv": f"/v1/explain?period={quote(period)}&format=csv",
         "name": name,
     }
+
+
+def scenario_drivers(state: ServingState, body: ScenarioIn, unit: str) -> dict[str, Any] | None:
+    """A unit's quarter by driver as served and under a what-if: per part the beds of an average week and of the
+    busiest, beside each other; None when the model holds no explanation.
+
+    A scenario moves the served census day by day (`forecast.scenarios`); every combination of drivers moves by
+    the same factor, so the split shows which drivers its change moves (shorter stays shrink every driver's
+    beds, levelled planned admissions the busiest weekday's, a higher risk the margin).
+    """
+    served = unit_drivers(state, unit, body.quarter)
+    if served is None:
+        return None
+    scenario, start, end = check_scenario(state, body)
+    key = ("scenario drivers", body.model_dump_json(), unit)
+
+    def build() -> explain.Explanation:
+        inputs = scenario_inputs_of(state)
+        changed, _ = scenarios.scenario_census(state.bundle, scenario, inputs)
+        changed = changed[changed["unique_id"] == unit]
+        found = state.bundle.explained("quarter")
+        assert found is not None
+        mine = explain.Counterfactuals(
+            found.forecasts[found.forecasts["unique_id"] == unit], found.drivers[found.drivers["unique_id"] == unit]
+        )
+        base = state.census[unit].assign(unique_id=unit)
+        return explain.explain_weeks(
+            explain.scaled(mine, base, changed), changed, scenario.policy(state.policy), start, end
+        )
+
+    what_if = state.answers.get(key, build)
+    # An average week from the exact shares (whole beds move by one with every other part's rounding).
+    exact = what_if.parts.pivot_table(index="period", columns="part", values="value", aggfunc="sum")
+    whole = what_if.parts.pivot_table(index="period", columns="part", values="beds", aggfunc="sum")
+    weeks = {w["week"]: w for w in served["weeks"]}
+    rows = []
+    for part in served["parts"]:
+        before = [weeks[week]["exact"].get(part, 0.0) for week in exact.index]
+        after = exact[part].tolist() if part in exact.columns else [0.0] * len(before)
+        rows.append(
+            {
+                "part": part,
+                "label": served["labels"].get(part, LABELS.get(part, part)),
+                "served": sum(before) / len(before),
+                "what_if": sum(after) / len(after),
+                "served_peak": max(weeks[week]["parts"].get(part, 0) for week in whole.index),
+                "what_if_peak": int(whole[part].max()) if part in whole.columns else 0,
+            }
+        )
+    totals_before = [weeks[week]["beds"] for week in whole.index]
+    totals_after = what_if.totals.set_index("period").loc[list(whole.index), "beds"].tolist()
+    return {
+        "rows": rows,
+        "served_beds": sum(totals_before) / len(totals_before),
+        "what_if_beds": sum(totals_after) / len(totals_after),
+        "name": served["name"],
+        "csv": data_rows(rows),
+    }
+
+
+def data_rows(rows: list[dict[str, Any]]) -> str:
+    """The split beside the served one as a CSV download."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        ["part", "beds_a_week_served", "beds_a_week_what_if", "busiest_week_served", "busiest_week_what_if"]
+    )
+    for r in rows:
+        writer.writerow([r["part"], f"{r['served']:.2f}", f"{r['what_if']:.2f}", r["served_peak"], r["what_if_peak"]])
+    return "data:text/csv;charset=utf-8," + quote(out.getvalue())
