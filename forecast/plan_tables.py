@@ -10,7 +10,7 @@ scenario does not move changes by exactly zero, and the empty scenario is the se
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -164,9 +164,11 @@ def tables_beside(
     served_policy: BedPolicy,
     open_beds: np.ndarray,
     unit_policies: Mapping[str, BedPolicy] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
+    tables: Sequence[str] = ("weeks", "days", "shifts", "fte"),
+) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None, pd.DataFrame | None, list[str]]:
     """Weeks, days, shifts and FTE of the scenario beside the served plan's (`served_*`, `change_*`), and the
-    small-unit warnings of the scenario's plan; `unit_policies` gives units occupancy targets of their own."""
+    small-unit warnings of the scenario's plan; `unit_policies` gives units occupancy targets of their own. Only
+    the `tables` asked for are made (the others are None; the weeks always)."""
     day_now = _daily(window, scenario, policy, open_beds, unit_policies)
     week_now, staff_now = period_beds(day_now, window.starts), _staffing(window, scenario.mean)
     day_then, week_then, staff_then = _served(window, served, served_policy)
@@ -180,31 +182,35 @@ def tables_beside(
             **_columns(week_now, week_then, list(week_now)),
         }
     )
-    surge = np.where(np.isnan(day_now["surge_day"]), None, day_now["surge_day"] == 1)
-    days = pd.DataFrame(
-        {
-            "unique_id": window.units,
-            "ds": window.ds,
-            **_columns(day_now, day_then, [n for n in day_now if n != "surge_day"]),
-            "surge_day": pd.array(surge, dtype="boolean"),
-        }
-    )
-    shifts = pd.DataFrame(
-        {
-            "unique_id": np.repeat(window.units, len(SHIFTS)),
-            "ds": np.repeat(window.ds, len(SHIFTS)),
-            "shift": np.tile(np.array(SHIFTS, dtype=object), len(window.units)),
-            **_columns(staff_now, staff_then, ["census", "registered_nurses", "assistant_nurses"]),
-        }
-    )
-    fte = pd.DataFrame(
-        {
-            "unique_id": window.units[starts],
-            "week": window.weeks[starts],
-            "days": np.diff(np.append(starts, len(window.units))),
-            **_columns(staff_now, staff_then, ["rn_fte", "an_fte"]),
-        }
-    )
+    days = shifts = fte = None
+    if "days" in tables:
+        surge = np.where(np.isnan(day_now["surge_day"]), None, day_now["surge_day"] == 1)
+        days = pd.DataFrame(
+            {
+                "unique_id": window.units,
+                "ds": window.ds,
+                **_columns(day_now, day_then, [n for n in day_now if n != "surge_day"]),
+                "surge_day": pd.array(surge, dtype="boolean"),
+            }
+        )
+    if "shifts" in tables:
+        shifts = pd.DataFrame(
+            {
+                "unique_id": np.repeat(window.units, len(SHIFTS)),
+                "ds": np.repeat(window.ds, len(SHIFTS)),
+                "shift": np.tile(np.array(SHIFTS, dtype=object), len(window.units)),
+                **_columns(staff_now, staff_then, ["census", "registered_nurses", "assistant_nurses"]),
+            }
+        )
+    if "fte" in tables:
+        fte = pd.DataFrame(
+            {
+                "unique_id": window.units[starts],
+                "week": window.weeks[starts],
+                "days": np.diff(np.append(starts, len(window.units))),
+                **_columns(staff_now, staff_then, ["rn_fte", "an_fte"]),
+            }
+        )
     return weeks, days, shifts, fte, _warnings(window, day_now)
 
 

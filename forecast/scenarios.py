@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 
 from forecast import beds
-from forecast.bundle import ForecastBundle
+from forecast.bundle import ForecastBundle, per_unit
 from forecast.census import ADMISSION_TYPES, InBed, flow_census
+from forecast.periods import iso_week_numbers, iso_weeks
 from forecast.plan_tables import Arrays, Window, tables_beside, window_of
 from forecast.quantiles import LEVELS, column
 from forecast.staffing import StaffingRatios, shift_staffing, weekly_fte
@@ -47,7 +48,6 @@ __all__ = [
     "changed_stays",
     "check",
     "flow_structure",
-    "iso_week",
     "mean_stay",
     "plan_tables",
     "queue_censuses",
@@ -205,18 +205,13 @@ def flow_structure(bundle: ForecastBundle, unit: str, days: pd.DatetimeIndex) ->
                 here["days_since_admission"].to_numpy(np.int64) if len(here) else np.zeros(0, np.int64),
                 here["patients"].to_numpy(float) if len(here) else np.zeros(0),
             ),
-            weeks=_iso_weeks(days),
+            weeks=iso_week_numbers(days),
         )
         remaining, _ = flow_census(np.zeros(len(days)), structure.survival, structure.in_bed)
         structure = replace(structure, remaining=remaining)
         served = _queue_census(structure, structure.admissions, [(0, structure.survival)])
         out[kind] = replace(structure, served=served)
     return out
-
-
-def _iso_weeks(days: pd.DatetimeIndex) -> np.ndarray:
-    iso = days.isocalendar()
-    return (iso["year"].to_numpy() * 100 + iso["week"].to_numpy()).astype(np.int64)
 
 
 @dataclass
@@ -263,11 +258,7 @@ class ScenarioInputs:
 
 def scenario_inputs(bundle: ForecastBundle) -> ScenarioInputs:
     """Cut a served model's census and flow structure per unit (once per model, not per scenario)."""
-    rows = bundle.forecasts[bundle.forecasts["target"] == "census"]
-    census = {
-        str(unit): group.assign(ds=pd.to_datetime(group["ds"])).sort_values("ds").reset_index(drop=True)
-        for unit, group in rows.groupby("unique_id", sort=True)
-    }
+    census = per_unit(bundle.forecasts, "census")
     flows = {unit: flow_structure(bundle, unit, pd.DatetimeIndex(rows["ds"])) for unit, rows in census.items()}
     curves = bundle.length_of_stay
     stays = {}
@@ -314,7 +305,7 @@ def smooth_electives(admissions: np.ndarray, days: pd.DatetimeIndex, weeks: np.n
     left as it is.
     """
     out = np.asarray(admissions, dtype=float).copy()
-    weeks = _iso_weeks(days) if weeks is None else weeks
+    weeks = iso_week_numbers(days) if weeks is None else weeks
     weekday = days.dayofweek.to_numpy() < 5
     _, week = np.unique(weeks, return_inverse=True)
     busiest = np.zeros(week.max(initial=-1) + 1)
@@ -488,12 +479,6 @@ def scenario_census(
 # --- the plan tables -----------------------------------------------------------------------------------------
 
 
-def iso_week(ds: pd.Series | pd.DatetimeIndex) -> pd.Series:
-    """ISO week labels like `2026-W07`."""
-    iso = pd.Series(ds).dt.isocalendar()
-    return iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
-
-
 @dataclass
 class PlanTables:
     """The served plan's tables for some days: per unit and day, per unit and week, per shift, FTE per week."""
@@ -524,16 +509,17 @@ class ScenarioResult:
     Attributes:
         weeks: per unit and ISO week, the plan's week table (`beds.period_plan`) under the scenario, with the
             served plan's figures (`served_*`) and the differences (`change_*`, scenario − served).
-        days, shifts, fte: the same for the daily plan, the nurses per shift and the weekly FTE.
+        days, shifts, fte: the same for the daily plan, the nurses per shift and the weekly FTE (None when not
+            asked for).
         how: per unit, how its scenario census was made.
         policy: the scenario's bed policy.
         notes: units so small that the overflow risk needs clearly more beds than the occupancy target.
     """
 
     weeks: pd.DataFrame
-    days: pd.DataFrame
-    shifts: pd.DataFrame
-    fte: pd.DataFrame
+    days: pd.DataFrame | None
+    shifts: pd.DataFrame | None
+    fte: pd.DataFrame | None
     how: dict[str, str]
     policy: beds.BedPolicy
     notes: list[str] = field(default_factory=list)
@@ -617,7 +603,7 @@ def check(
 
 @lru_cache(maxsize=64)
 def _plan_weeks(start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
-    return sorted(set(iso_week(pd.date_range(start, end, freq="D"))))
+    return sorted(set(iso_weeks(pd.date_range(start, end, freq="D"))))
 
 
 def _check_stays(scenario: Scenario, mean_stays: Mapping[tuple[str, str], float]) -> None:
@@ -645,6 +631,7 @@ def run_scenario(
     policy: beds.BedPolicy,
     ratios: Mapping[str, StaffingRatios],
     inputs: ScenarioInputs | None = None,
+    tables: Sequence[str] = ("weeks", "days", "shifts", "fte"),
 ) -> ScenarioResult:
     """The plan of `start`..`end` under the scenario, beside the served plan.
 
@@ -656,6 +643,7 @@ def run_scenario(
         policy: the served bed policy (the scenario's targets and risk replace parts of it).
         ratios: staffing ratios per unit.
         inputs: `scenario_inputs(bundle)` when already at hand.
+        tables: the tables to make besides the weeks (`days`, `shifts`, `fte`).
 
     Raises:
         ScenarioError: the field the model cannot answer, and why.
@@ -676,6 +664,7 @@ def run_scenario(
         policy,
         _open_beds(window, scenario.planned_beds),
         scenario.unit_policies(changed_policy),
+        tables,
     )
     return ScenarioResult(weeks, days, shifts, fte, how, changed_policy, notes)
 

@@ -114,7 +114,7 @@ def test_overview_shows_the_plans_numbers(service, chrome):
     assert plan["quarter"] in text and "2024-12-31" in text  # the quarter and the model's "as of" day
     # Units whose measured reliability is poor (planned conservatively, says /v1/plan) are flagged.
     flagged = js(chrome, "return [...document.querySelectorAll('#plan-table tr:has(.flag)')].map(r => r.dataset.unit)")
-    assert sorted(flagged) == sorted(u for u, text in plan["reliability"].items() if "conservatively" in text)
+    assert sorted(flagged) == sorted(u for u, r in plan["reliability"].items() if r["status"] != "kept")
 
 
 def test_overview_chart_is_drawn_and_readable_as_a_table(service, chrome):

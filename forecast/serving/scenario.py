@@ -193,6 +193,7 @@ class ScenarioTables:
 
     head: dict[str, Any]
     tables: dict[Table, pd.DataFrame]
+    shown: tuple[Table, ...] = TABLES  # the tables the JSON answer carries (the CSV may ask for another)
 
     def table(self, which: str | None = None) -> pd.DataFrame:
         """One table (`weeks` by default)."""
@@ -202,7 +203,7 @@ class ScenarioTables:
         parts = [json.dumps(self.head)[:-1]]
         for table in TABLES:
             key = JSON_KEYS[table]
-            if table in self.tables:
+            if table in self.tables and table in self.shown:
                 parts.append(f', "{key}": {self.tables[table].to_json(orient="records", double_precision=15)}')
             elif table != "weeks":
                 parts.append(f', "{key}": null')
@@ -224,11 +225,14 @@ def scenario_answer(
     """A checked scenario (`Invalid` at once for what the model cannot answer) and how to build its answer;
     `table` is the one its CSV gives."""
     scenario, start, end = check_scenario(state, body, where)
-    wanted = tuple(t for t in TABLES if t in (*tables, table) or t == "weeks")
+    shown = tuple(t for t in TABLES if t in tables or t == "weeks")
+    wanted = tuple(t for t in TABLES if t in (*shown, table))
 
     def build() -> ScenarioTables:
         inputs = _inputs(state)
-        result = scenarios.run_scenario(state.bundle, scenario, start, end, state.policy, _ratios(state), inputs)
+        result = scenarios.run_scenario(
+            state.bundle, scenario, start, end, state.policy, _ratios(state), inputs, wanted
+        )
         head: dict[str, Any] = {
             "model_name": state.served.name,
             "model_version": state.served.version,
@@ -245,6 +249,6 @@ def scenario_answer(
             ],
             "notes": result.notes,
         }
-        return ScenarioTables(head, {t: api_table(getattr(result, t), t) for t in wanted})
+        return ScenarioTables(head, {t: api_table(getattr(result, t), t) for t in wanted}, shown)
 
-    return Ask(("scenario", body.model_dump_json(), wanted), build, table)
+    return Ask(("scenario", body.model_dump_json(), shown, wanted), build, table)

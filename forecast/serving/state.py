@@ -142,7 +142,11 @@ class ServingState:
         Raises:
             QuarterError: not a quarter's name, or not inside the forecast (the message lists those that are).
         """
-        return quarter_window(spec, self.data_last_day, self.first_day, self.last_day)
+        key = ("quarter", spec.strip().upper())
+        found = self.derived.get(key)
+        if found is None:  # worked out once per name: a planner asks for the same quarter again and again
+            found = self.derived[key] = quarter_window(spec, self.data_last_day, self.first_day, self.last_day)
+        return found
 
     @property
     def data_last_day(self) -> pd.Timestamp:

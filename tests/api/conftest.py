@@ -30,8 +30,12 @@ class Loader:
         return result
 
 
-def settings_for(tmp_path, api_key: str | None = KEY) -> Settings:
-    return Settings(api_key=api_key, episodes_url=f"sqlite:///{tmp_path / 'episodes.db'}")
+def settings_for(tmp_path, api_key: str | None = KEY, nowcast_interval: float = 0) -> Settings:
+    """Settings on a temporary store; the nowcast is off unless asked for (tests/api/test_nowcast.py tests it): a
+    test that posts episodes would otherwise start its worker process and wait for it at the end."""
+    return Settings(
+        api_key=api_key, episodes_url=f"sqlite:///{tmp_path / 'episodes.db'}", nowcast_interval=nowcast_interval
+    )
 
 
 @pytest.fixture

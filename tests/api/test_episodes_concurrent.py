@@ -90,7 +90,8 @@ def episodes_url(request, tmp_path) -> str:
 @pytest.fixture
 def service(episodes_url) -> Iterator[str]:
     """The app under uvicorn on a free loopback port, in this process; yields its base URL."""
-    app = create_app(Settings(api_key=KEY, episodes_url=episodes_url), loader=lambda: make_served("1"))
+    settings = Settings(api_key=KEY, episodes_url=episodes_url, nowcast_interval=0)  # the store is what is tested
+    app = create_app(settings, loader=lambda: make_served("1"))
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))

@@ -97,6 +97,10 @@ def _within_the_forecast(scenario: dict) -> dict:
         ]
     if isinstance(scenario.get("smooth_electives"), list):
         scenario["smooth_electives"] = [unit(u) for u in scenario["smooth_electives"]]
+    if isinstance(scenario.get("unit_targets"), list):
+        scenario["unit_targets"] = [
+            {**t, "unit": unit(t.get("unit"))} if isinstance(t, dict) else t for t in scenario["unit_targets"]
+        ]
     return scenario
 
 
