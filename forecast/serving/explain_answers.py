@@ -17,11 +17,11 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from forecast import beds, explain
-from forecast.counterfactual import Counterfactuals
+from forecast.counterfactual import DRIVERS, Counterfactuals
 from forecast.explain import PARTS, Explanation
 from forecast.periods import YEAR
 from forecast.serving.answers import Ask, _ask, period_window, plan_answer
-from forecast.serving.errors import UnknownUnit, invalid
+from forecast.serving.errors import UnknownUnit
 from forecast.serving.render import Format
 from forecast.serving.schemas import TableAnswer, UnitReliability
 from forecast.serving.state import ServingState
@@ -150,25 +150,31 @@ class ExplainAnswer(TableAnswer):
 
 
 def _counterfactuals(state: ServingState, horizon: str) -> Counterfactuals:
-    """The horizon's counterfactual forecasts, cut from the bundle once per state (a request only checks)."""
+    """The horizon's counterfactual forecasts, cut from the bundle once per state (a request only checks). A
+    model trained before explanations holds none: then no driver is split, only the margin from the census."""
     found = state.derived.get(("counterfactuals", horizon))
     if found is None:
-        found = state.bundle.explained(horizon)
+        found = state.bundle.explained(horizon) or _none_split(state)
         state.derived[("counterfactuals", horizon)] = found
-    assert found is not None  # `_check` refused the request otherwise
     return found
 
 
-def _check(state: ServingState, horizon: str) -> None:
-    """Refuse a period whose model holds no explanation (cheap: the small table of drivers)."""
-    drivers = state.bundle.drivers
-    if horizon in state.explained or (not drivers.empty and (drivers["horizon"] == horizon).any()):
-        return
-    raise invalid(
-        ("query", "period"),
-        "the model holds no explanation by driver: it was trained before explanations; retrain it",
-        "out_of_range",
+def _none_split(state: ServingState) -> Counterfactuals:
+    models = {unit: str(rows["model"].iloc[0]) for unit, rows in state.census.items()}
+    drivers = pd.DataFrame(
+        [
+            {"unique_id": unit, "driver": driver, "status": "not_separated", "seen_by": "", "members": model}
+            for unit, model in models.items()
+            for driver in DRIVERS
+        ]
     )
+    empty = pd.DataFrame({"unique_id": [], "coalition": [], "ds": [], "mean": []})
+    return Counterfactuals(empty, drivers)
+
+
+def _explained_by_training(state: ServingState, horizon: str) -> bool:
+    drivers = state.bundle.drivers
+    return horizon in state.explained or (not drivers.empty and (drivers["horizon"] == horizon).any())
 
 
 def _census(state: ServingState, horizon: str) -> pd.DataFrame:
@@ -191,7 +197,6 @@ def explain_answer(
         raise UnknownUnit(unit, state.units)
     horizon, (start, end) = period_window(state, period)
     risk = state.policy.overflow_risk if overflow_risk is None else overflow_risk
-    _check(state, horizon)
 
     def build() -> ExplainAnswer:
         found = state.explained.get(horizon)
@@ -276,11 +281,17 @@ def _unit(
                 exact={str(p): float(v) for p, v in zip(rows["part"], rows["value"], strict=True)},
             )
         )
-    return UnitExplanation(unit=unit, model=model, drivers=drivers, notes=_notes(state, drivers, model), weeks=weeks)
+    notes = _notes(state, drivers, model, horizon)
+    return UnitExplanation(unit=unit, model=model, drivers=drivers, notes=notes, weeks=weeks)
 
 
-def _notes(state: ServingState, drivers: list[DriverStatus], model: str) -> list[str]:
+def _notes(state: ServingState, drivers: list[DriverStatus], model: str, horizon: str) -> list[str]:
     """What the unit's model could not split, in words (made here, from the drivers' status)."""
+    if not _explained_by_training(state, horizon):
+        return [
+            "the served model was trained before explanations by driver: only the margin for the overflow risk is "
+            "split from the expected census; retrain it to split the drivers"
+        ]
     members = model.split("+")
     notes = []
     for d in drivers:

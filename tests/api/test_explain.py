@@ -105,9 +105,15 @@ def test_bad_requests_are_refused_naming_the_field(client, path, status, field):
         assert any(field in error["loc"] for error in response.json()["detail"])
 
 
-def test_a_model_without_explanations_or_year_says_so(tmp_path):
+def test_a_model_from_before_explanations_splits_only_the_margin_and_has_no_year(tmp_path):
     with TestClient(create_app(settings_for(tmp_path), loader=Loader(make_served("1")))) as client:
-        response = client.get("/v1/explain")
-        assert response.status_code == 422 and "trained before explanations" in response.text
+        answer = client.get("/v1/explain").json()
+        planned = _planned(client, "next")
+        for unit in answer["units"]:
+            assert "trained before explanations" in unit["notes"][0]
+            assert all(d["status"] == "not_separated" for d in unit["drivers"])
+            for week in unit["weeks"]:
+                assert set(week["parts"]) == {"base", "margin"}
+                assert sum(week["parts"].values()) == planned[(unit["unit"], week["week"])]
         response = client.get("/v1/plan?period=year")
         assert response.status_code == 422 and "two years of history" in response.text
