@@ -410,6 +410,7 @@ def beds_command(
     level: Annotated[
         PlanLevel, typer.Option(help="unit, or hospital/region: pools of units sharing beds (needs hospital, region).")
     ] = PlanLevel.unit,
+    models: Annotated[str | None, typer.Option(help="Comma-separated candidates (default: all).")] = None,
     explain: Annotated[
         bool, typer.Option("--explain", help="Also split each week's beds by driver (tourism, season, the margin, …).")
     ] = False,
@@ -418,7 +419,15 @@ def beds_command(
     """The planner's table: per unit and week of the quarter (or the year ahead), census, beds needed, today's beds
     and the gap; with --explain each week's beds split by driver."""
     from forecast import beds, engine, hierarchy, plans, year_ahead
+    from forecast import models as candidate_models
     from forecast.periods import YEAR, QuarterError, quarter_window, year_window
+
+    try:
+        candidates = (
+            candidate_models.candidates_for(models.split(",")) if models else tuple(candidate_models.CANDIDATES)
+        )
+    except ValueError as error:
+        raise fail(str(error)) from None
 
     ingested = load(file)
     last_day = ingested.last_day
@@ -429,7 +438,13 @@ def beds_command(
         raise fail(str(error)) from None
     horizon = (end - last_day).days
     config = engine.EngineConfig(
-        target="census", horizon=horizon, folds=folds, step=91, country=country, overflow_risk=overflow_risk
+        target="census",
+        horizon=horizon,
+        folds=folds,
+        step=91,
+        country=country,
+        overflow_risk=overflow_risk,
+        candidates=candidates,
     )
     if year:
         # The year ahead's own backtest: a horizon of a year (its choice and calibration), then the 52 weeks.

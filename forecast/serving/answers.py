@@ -76,15 +76,19 @@ UNKNOWN_BEDS = "current beds unknown: give them at training (a units file with u
 @dataclass(frozen=True)
 class Ask:
     """A checked request: the key of its answer, how to build the typed answer, and the table its CSV gives
-    (`None`: the answer's only or first table)."""
+    (`None`: the answer's only or first table). Answers asked once and rarely again (a new what-if) are not
+    kept as objects (`keep`): their JSON and CSV are, like every answer's."""
 
     key: tuple
     build: Callable[[], Any]
     table: str | None = None
+    keep: bool = True  # keep the typed answer for the pages; False: only its renderings are cached
 
 
 def answer(state: ServingState, ask: Ask) -> Any:
     """The typed answer of a checked request, built once per state (CPU work on a miss: not on the event loop)."""
+    if not ask.keep:
+        return state.answers.peek(ask.key) or ask.build()
     return state.answers.get(ask.key, ask.build)
 
 

@@ -162,7 +162,7 @@ def warm_scenarios(state: ServingState) -> None:
     """Cut the scenario inputs and work out the next quarter's served figures before the state serves."""
     with contextlib.suppress(Invalid):  # a forecast without the next whole quarter: scenarios refuse on request
         for tables in (("weeks", "days", "fte"), ("weeks", "days")):
-            answer(state, scenario_answer(state, ScenarioIn.model_validate({}), tables))
+            answer(state, scenario_answer(state, ScenarioIn.model_validate({}), tables, keep=True))
 
 
 # --- checking ------------------------------------------------------------------------------------------------
@@ -221,9 +221,10 @@ def scenario_answer(
     tables: Sequence[Table] = ("weeks", "days", "fte"),
     table: Table = "weeks",
     where: tuple[str | int, ...] = ("body",),
+    keep: bool = False,
 ) -> Ask:
     """A checked scenario (`Invalid` at once for what the model cannot answer) and how to build its answer;
-    `table` is the one its CSV gives."""
+    `table` is the one its CSV gives; `keep` keeps the typed answer too (the served plan's, for the pages)."""
     scenario, start, end = check_scenario(state, body, where)
     shown = tuple(t for t in TABLES if t in tables or t == "weeks")
     wanted = tuple(t for t in TABLES if t in (*shown, table))
@@ -251,4 +252,4 @@ def scenario_answer(
         }
         return ScenarioTables(head, {t: api_table(getattr(result, t), t) for t in wanted}, shown)
 
-    return Ask(("scenario", body.model_dump_json(), shown, wanted), build, table)
+    return Ask(("scenario", body.model_dump_json(), shown, wanted), build, table, keep=keep)

@@ -129,7 +129,7 @@ class ServingState:
     staffing: dict[str, pd.DataFrame]
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     cache: Cache = field(default_factory=Cache)
-    answers: Cache = field(default_factory=lambda: Cache(max_entries=256))
+    answers: Cache = field(default_factory=lambda: Cache(max_entries=128))
     nowcast: Nowcast | None = None
     monitoring: list[UnitMonitor] | None = None
     derived: dict[Hashable, Any] = field(default_factory=dict)
