@@ -41,6 +41,8 @@ def quarter_bounds(spec: str, last_date: pd.Timestamp) -> tuple[pd.Timestamp, pd
     else:
         if len(text) != 6 or text[4] != "Q" or not text[:4].isdigit() or text[5] not in "1234":
             raise QuarterError(f"quarter must be 'next' or like 2026Q1, got {spec!r}")
+        if not 1900 <= int(text[:4]) <= 2200:  # a plan's year; also keeps pandas' timestamps in range
+            raise QuarterError(f"quarter must be of a year from 1900 to 2200, got {spec!r}")
         quarter = pd.Period(text, freq="Q")
     return quarter.start_time.normalize(), quarter.end_time.normalize()
 

@@ -93,6 +93,8 @@ def test_csv_is_a_row_per_unit_and_week_and_a_column_per_part(client):
     [
         ("/v1/explain/nowhere", 404, None),
         ("/v1/explain?period=2031Q1", 422, "period"),
+        ("/v1/explain?period=0001Q1", 422, "period"),  # a year pandas cannot hold: refused, not a 500
+        ("/v1/plan?quarter=0001Q1", 422, "quarter"),
         ("/v1/explain?period=summer", 422, "period"),
         ("/v1/explain?overflow_risk=0", 422, "overflow_risk"),
         ("/v1/plan?period=year&level=hospital", 422, "level"),
