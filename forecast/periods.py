@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "YEAR",
-    "YEAR_WEEKS",
     "QuarterError",
     "iso_week_numbers",
     "iso_weeks",
     "quarter_bounds",
     "quarter_window",
     "quarters_inside",
+    "YEAR",
+    "YEAR_WEEKS",
     "year_window",
 ]
 
@@ -41,9 +41,13 @@ def quarter_bounds(spec: str, last_date: pd.Timestamp) -> tuple[pd.Timestamp, pd
     else:
         if len(text) != 6 or text[4] != "Q" or not text[:4].isdigit() or text[5] not in "1234":
             raise QuarterError(f"quarter must be 'next' or like 2026Q1, got {spec!r}")
-        if not 1900 <= int(text[:4]) <= 2200:  # a plan's year; also keeps pandas' timestamps in range
-            raise QuarterError(f"quarter must be of a year from 1900 to 2200, got {spec!r}")
-        quarter = pd.Period(text, freq="Q")
+        try:
+            quarter = pd.Period(text, freq="Q")
+            return quarter.start_time.normalize(), quarter.end_time.normalize()
+        except (ValueError, OverflowError):  # year 0, or before the calendar pandas counts in (1677)
+            raise QuarterError(
+                f"quarter {spec!r} is not a quarter of the calendar; give next or one like 2026Q1"
+            ) from None
     return quarter.start_time.normalize(), quarter.end_time.normalize()
 
 

@@ -33,6 +33,17 @@ def postgres_url(postgres: PostgresServer, request: pytest.FixtureRequest) -> st
 
 
 @pytest.fixture(scope="session")
+def trained_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo hospital's six units (2023–2024, seasonal naive and ETS) trained once per session by
+    `training.train` into the embedded MLflow store of a folder: tests serve and read it, none trains into it."""
+    from tests import browser
+
+    folder = tmp_path_factory.mktemp("trained-demo")
+    browser.train_demo(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def demo_hospital() -> tuple[data.Ingested, pd.DataFrame]:
     """Three demo units over two years, ingested from episodes, and their guest nights."""
     hospital = generate_demo_hospital(start="2023-01-01", end="2024-12-31", units=DEFAULT_UNITS[:3])

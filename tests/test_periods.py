@@ -19,7 +19,7 @@ def test_quarter_bounds():
         pd.Timestamp("2026-07-01"),
         pd.Timestamp("2026-09-30"),
     )
-    for bad in ("2026Q5", "soon"):
+    for bad in ("2026Q5", "soon", "0000Q1", "0001Q1"):
         with pytest.raises(QuarterError, match="next"):
             quarter_bounds(bad, pd.Timestamp("2025-12-31"))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import time
 import urllib.parse
 from pathlib import Path
@@ -34,10 +35,10 @@ def _need_browser() -> None:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
+def service(trained_demo, tmp_path_factory):
     _need_browser()
-    folder = tmp_path_factory.mktemp("web")
-    browser.train_demo(folder)
+    folder = tmp_path_factory.mktemp("web")  # the service's own episodes and saved scenarios
+    shutil.copy(trained_demo / "mlflow.db", folder / "mlflow.db")  # artifacts stay where they were logged
     with browser.serve(folder) as running:
         yield running
 

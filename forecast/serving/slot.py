@@ -10,6 +10,7 @@ if the state it started from is still the one serving (`replacing`), else it sta
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -75,7 +76,13 @@ class Slot:
                 return False
             self.state = new
             self.load_error = None
-            return True
+        # The new state lives as long as it serves: moved out of the collector's way, so that full collections
+        # (which walk every tracked object) stay short while requests come in; the state it replaced becomes
+        # collectable again first.
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        return True
 
     def load(self, loader: Loader, wait: float | None = 0) -> tuple[ServingState | None, ServingState]:
         """Load the model `loader` gives, prepare it and swap it in; on failure the current state keeps serving.

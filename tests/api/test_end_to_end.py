@@ -1,4 +1,5 @@
-"""End to end: train, register, serve with the real loader."""
+"""End to end: the champion `training.train` registered (the session's trained demo), served with the real
+loader."""
 
 from __future__ import annotations
 
@@ -10,21 +11,22 @@ from fastapi.testclient import TestClient
 
 from forecast.api import create_app
 from forecast.demo import DEFAULT_UNITS
+from forecast.registry import CHAMPION, DEFAULT_MODEL_NAME
 from tests.api.conftest import settings_for
-from tests.demo_training import train_demo
 
 
 @pytest.mark.slow
-def test_trained_champion_served_end_to_end(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    trained = train_demo(tmp_path)
+def test_trained_champion_served_end_to_end(trained_demo, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
 
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{trained_demo / 'mlflow.db'}")
     with TestClient(create_app(settings_for(tmp_path))) as client:  # the real loader: the registry's champion
-        assert client.get("/ready").json()["model_version"] == trained.version
-        assert client.get("/v1/model").json()["run_id"] == trained.run_id
+        champion = MlflowClient().get_model_version_by_alias(DEFAULT_MODEL_NAME, CHAMPION)
+        assert client.get("/ready").json()["model_version"] == str(champion.version)
+        assert client.get("/v1/model").json()["run_id"] == champion.run_id
         units = [u["unit"] for u in client.get("/v1/units").json()["units"]]
-        assert units == sorted(u.unit for u in DEFAULT_UNITS[:2])
+        assert units == sorted(u.unit for u in DEFAULT_UNITS)
         plan = client.get("/v1/plan?overflow_risk=0.05").json()
         assert plan["quarter"] == "2025Q1"
         weeks = pd.DataFrame(plan["weeks"])
@@ -50,4 +52,4 @@ def test_trained_champion_served_end_to_end(tmp_path, monkeypatch):
         apart = weeks.groupby("week")["beds_at_overflow_risk"].sum()
         assert (pooled.set_index("week")["beds_units_apart"] == apart).all()
         assert (pooled["pooling_gain"] >= 0).all() and pooled["pooling_gain"].sum() > 0
-        assert (pooled["current_beds"] == sum(u.beds for u in DEFAULT_UNITS[:2])).all()
+        assert (pooled["current_beds"] == sum(u.beds for u in DEFAULT_UNITS)).all()
