@@ -10,8 +10,9 @@ service as a subprocess on 127.0.0.1 only; then, per endpoint, sends `rate` requ
 seconds on a fixed schedule (open loop: a slow answer does not delay the next request, so queueing shows in the latency,
 which is measured from each request's scheduled time). What-if scenarios (`POST /v1/scenarios`, the whole
 hospital's next quarter, a new scenario each request) run at `--scenario-rate`, beside the plain plan at the
-same rate. Prints p50/p99 latency, throughput, errors and the server's resident memory. Figures only; nothing
-is asserted. Stops by itself: at most rate × seconds requests per endpoint and a hard time limit.
+same rate; the plan explained by driver (`/v1/explain`, per unit and for the hospital, the year ahead where
+the model plans it) at `rate`. Prints p50/p99 latency, throughput, errors and the server's resident memory.
+Figures only; nothing is asserted. Stops by itself: at most rate × seconds requests per endpoint and a hard time limit.
 
 `--saturate` measures instead the saturation rate of `/v1/plan` with `bedcast serve --workers 1` and
 `--workers 2` in the same run (alternating, `rounds` times each): closed loop, 32 connections each sending its
@@ -320,6 +321,15 @@ def what_if(units: list[str], first_day: pd.Timestamp, count: float) -> dict[str
     }
 
 
+def _has_year(port: int) -> bool:
+    """Whether the served model plans the year ahead."""
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/v1/plan?period=year", timeout=10) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -369,6 +379,12 @@ def main() -> None:
                     for u in units
                 ],
             }
+            # The plan explained by driver, a year ahead where the model has one (else the next quarter).
+            period = "year" if _has_year(port) else "next"
+            scenarios[f"/v1/explain/{{unit}}?period={period}"] = [
+                f"/v1/explain/{urllib.request.quote(u)}?period={period}" for u in units
+            ]
+            scenarios[f"/v1/explain?period={period}"] = [f"/v1/explain?period={period}"]
             rates = dict.fromkeys(scenarios, args.rate)
             for name, paths in what_if(units, first_day, args.rate * args.seconds).items():
                 scenarios[name], rates[name] = paths, args.scenario_rate

@@ -11,13 +11,14 @@ loads it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from forecast.backtest import Backtest
+from forecast.counterfactual import Counterfactuals
 from forecast.los import length_of_stay_curves
 from forecast.meta import BundleMeta
 from forecast.plans import pooled_forecasts
@@ -66,6 +67,14 @@ class ForecastBundle:
             these); empty when trained on daily counts.
         in_bed: `unit, admission_type, days_since_admission, patients`: the patients in bed at the end of the
             data, counted by days since admission (aggregates only); empty when trained on daily counts.
+        year_ahead: `FORECAST_COLUMNS` of the census over the year ahead (`forecast.periods.year_window`), from
+            its own backtest at a horizon of a year; empty where a unit has less than two years of history.
+        year_units: `unit, promise, promised_risk, overflow_share, promise_days, upper_widened_by`: the overflow
+            promise that backtest measured a year ahead; empty without a year ahead.
+        counterfactuals: `horizon, unique_id, coalition, ds, mean`: the census forecasts of the quarter's and the
+            year's (`horizon`: quarter, year) chosen models with each combination of their drivers left on
+            (`forecast.counterfactual`), what the plan's explanation by driver is computed from.
+        drivers: `horizon, unique_id, driver, status, seen_by, members`: which drivers each unit's model separates.
     """
 
     forecasts: pd.DataFrame
@@ -76,6 +85,10 @@ class ForecastBundle:
     pools: pd.DataFrame = field(default_factory=pd.DataFrame)
     admissions_by_type: pd.DataFrame = field(default_factory=pd.DataFrame)
     in_bed: pd.DataFrame = field(default_factory=pd.DataFrame)
+    year_ahead: pd.DataFrame = field(default_factory=pd.DataFrame)
+    year_units: pd.DataFrame = field(default_factory=pd.DataFrame)
+    counterfactuals: pd.DataFrame = field(default_factory=pd.DataFrame)
+    drivers: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def __post_init__(self) -> None:
         self.meta = BundleMeta.of(self.meta)
@@ -93,6 +106,23 @@ class ForecastBundle:
             return {}
         promise = self.units.dropna(subset=["promise"]).set_index("unit")
         return records(promise.rename(columns={"promise": "status", "promise_days": "days"}))
+
+    def year_reliability(self) -> dict[str, Reliability]:
+        """Per unit, the overflow promise measured a year ahead (empty without a year ahead)."""
+        if self.year_units.empty:
+            return {}
+        promise = self.year_units.dropna(subset=["promise"]).set_index("unit")
+        return records(promise.rename(columns={"promise": "status", "promise_days": "days"}))
+
+    def explained(self, horizon: str) -> Counterfactuals | None:
+        """The counterfactual forecasts of the `quarter`'s or the `year`'s models (None when not stored)."""
+        if self.counterfactuals.empty or self.drivers.empty:
+            return None
+        rows = self.counterfactuals[self.counterfactuals["horizon"] == horizon]
+        if rows.empty:
+            return None
+        status = self.drivers[self.drivers["horizon"] == horizon]
+        return Counterfactuals(rows.drop(columns="horizon"), status.drop(columns="horizon"))
 
     @property
     def unit_names(self) -> list[str]:
@@ -168,6 +198,9 @@ def build_bundle(
     tree: pd.DataFrame | None = None,
     promise: pd.DataFrame | None = None,
     flow: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    year_ahead: pd.DataFrame | None = None,
+    year_promise: pd.DataFrame | None = None,
+    explained: Mapping[str, Counterfactuals] | None = None,
 ) -> ForecastBundle:
     """What serving needs: the forecasts, units (beds, range, hierarchy), recent history, pools, stays.
 
@@ -185,6 +218,9 @@ def build_bundle(
             table as `promise, promised_risk, overflow_share, promise_days, upper_widened_by`.
         flow: the expected admissions by type and the patients in bed of every unit (`engine.flow_tables`),
             what scenarios change.
+        year_ahead: the census forecast of the year ahead (`FORECAST_COLUMNS`), where there is one.
+        year_promise: per unit, its backtest's overflow promise (`metrics.promise_kept`).
+        explained: the counterfactual forecasts of the quarter's and the year's census models, by horizon.
     """
     table = pd.concat(list(forecasts), ignore_index=True)
     span = daily.groupby("unit")["date"].agg(first_date="min", last_date="max").reset_index()
@@ -205,8 +241,31 @@ def build_bundle(
     hospitals = tree.set_index("unit")["hospital"] if tree is not None else None  # else the episodes' own
     curves = length_of_stay_curves(episodes, last_day, hospitals=hospitals)  # each from 20 stays or more
     by_type, in_bed = flow if flow is not None else (pd.DataFrame(), pd.DataFrame())
+    year_units = pd.DataFrame()
+    if year_promise is not None:
+        measured = year_promise.rename(columns={"status": "promise", "days": "promise_days"})
+        columns = ["promise", "promised_risk", "overflow_share", "promise_days", "upper_widened_by"]
+        year_units = measured[columns].rename_axis("unit").reset_index()
+    counterfactuals, drivers = pd.DataFrame(), pd.DataFrame()
+    if explained:
+        counterfactuals = pd.concat([c.forecasts.assign(horizon=h) for h, c in explained.items()], ignore_index=True)[
+            ["horizon", "unique_id", "coalition", "ds", "mean"]
+        ]
+        drivers = pd.concat([c.drivers.assign(horizon=h) for h, c in explained.items()], ignore_index=True)
+        drivers = drivers[["horizon", *[c for c in drivers.columns if c != "horizon"]]]
     return ForecastBundle(
-        table, units, history, BundleMeta.of(meta), curves, pools, admissions_by_type=by_type, in_bed=in_bed
+        table,
+        units,
+        history,
+        BundleMeta.of(meta),
+        curves,
+        pools,
+        admissions_by_type=by_type,
+        in_bed=in_bed,
+        year_ahead=year_ahead if year_ahead is not None else pd.DataFrame(),
+        year_units=year_units,
+        counterfactuals=counterfactuals,
+        drivers=drivers,
     )
 
 

@@ -482,7 +482,9 @@ class PlanLevel(StrEnum):
 @app.command("beds")
 def beds_command(
     file: Annotated[Path, typer.Argument(help="Episodes or daily counts, CSV or Parquet.")],
-    quarter: Annotated[str, typer.Option(help="next, or a quarter like 2026Q1.")] = "next",
+    quarter: Annotated[
+        str, typer.Option(help="next, a quarter like 2026Q1, or year (the 52 weeks ahead; two years of history).")
+    ] = "next",
     units: Annotated[Path | None, typer.Option(help="Current beds per unit (unit, beds).")] = None,
     overflow_risk: Annotated[float, typer.Option(min=0.001, max=0.5, help="Accepted P(census > beds).")] = 0.05,
     folds: Annotated[int, typer.Option(min=1, max=52, help="Backtest windows for choice and calibration.")] = 4,
@@ -493,12 +495,16 @@ def beds_command(
         PlanLevel, typer.Option(help="unit, or hospital/region: pools of units sharing beds (needs hospital, region).")
     ] = PlanLevel.unit,
     models: Annotated[str | None, typer.Option(help="Comma-separated candidates (default: all).")] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Also split each week's beds by driver (tourism, season, the margin, …).")
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
-    """The planner's table: per unit and week of the quarter, census, beds needed, today's beds and the gap."""
-    from forecast import beds, engine, hierarchy, plans
+    """The planner's table: per unit and week of the quarter (or the year ahead), census, beds needed, today's beds
+    and the gap; with --explain each week's beds split by driver."""
+    from forecast import beds, engine, hierarchy, plans, year_ahead
     from forecast import models as candidate_models
-    from forecast.periods import QuarterError, quarter_window
+    from forecast.periods import YEAR, QuarterError, quarter_window, year_window
 
     try:
         candidates = (
@@ -509,8 +515,9 @@ def beds_command(
 
     ingested = load(file)
     last_day = ingested.last_day
+    year = quarter.strip().lower() == YEAR
     try:
-        start, end = quarter_window(quarter, last_day)
+        start, end = year_window(last_day) if year else quarter_window(quarter, last_day)
     except QuarterError as error:
         raise fail(str(error)) from None
     horizon = (end - last_day).days
@@ -523,11 +530,22 @@ def beds_command(
         overflow_risk=overflow_risk,
         candidates=candidates,
     )
-    prepared, result = run_engine(ingested, config, guest_nights, quiet)
+    if year:
+        # The year ahead's own backtest: a horizon of a year (its choice and calibration), then the 52 weeks.
+        probe = engine.prepare(ingested.daily, config, ingested.episodes, read_guest_nights(guest_nights))
+        backtest_config = year_ahead.year_config(config, probe)
+        if backtest_config is None:
+            raise fail(f"no year ahead: {year_ahead.too_short(probe)}")
+        _, result = run_engine(ingested, backtest_config, guest_nights, quiet)
+        prepared = engine.prepare(ingested.daily, config, ingested.episodes, read_guest_nights(guest_nights))
+    else:
+        prepared, result = run_engine(ingested, config, guest_nights, quiet)
     widening, lines = promise_lines(result, overflow_risk)
     ahead = engine.forecast_units(prepared, result, config, widening=widening)
     policy = beds.BedPolicy(overflow_risk=overflow_risk)
     tree, pools = None, None
+    if level is not PlanLevel.unit and (year or explain):
+        raise fail("--level hospital/region plans a quarter of pooled beds: without --explain and --quarter year")
     if level is not PlanLevel.unit:
         units_table = data.read_units(units) if units is not None and units.exists() else None
         daily = ingested.daily
@@ -545,8 +563,51 @@ def beds_command(
         typer.echo(f"reliability: {line}")
     if units is None:
         typer.echo("current beds unknown (give --units FILE with unit, beds): no gap or days over capacity shown")
+    if explain:
+        table = explained_table(prepared, result, config, ahead, policy, start, end, quiet)
     if output:
         write_table(table, output)
+
+
+def explained_table(
+    prepared: Any,
+    result: Any,
+    config: Any,
+    ahead: pd.DataFrame,
+    policy: Any,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    quiet: bool,
+) -> pd.DataFrame:
+    """Print each unit's weekly beds by driver (and what its model could not split); the table, a row per unit
+    and week and a column per part."""
+    from forecast import explain
+    from forecast.counterfactual import counterfactual_forecasts
+
+    if not quiet:
+        typer.echo("counterfactual forecasts for the explanation by driver", err=True)
+    found = explain.explain_weeks(
+        counterfactual_forecasts(prepared.series, prepared.future, result.choice, config.horizon, prepared.flow),
+        ahead,
+        policy,
+        start,
+        end,
+    )
+    wide = found.parts.pivot_table(index=["unique_id", "period"], columns="part", values="beds", aggfunc="sum")
+    wide = wide.reindex(columns=[p for p in explain.PARTS if p in wide.columns])
+    totals = found.totals.set_index(["unique_id", "period"])["beds"].rename("planned_beds")
+    table = pd.concat([totals, wide], axis=1).reset_index().rename(columns={"unique_id": "unit", "period": "week"})
+    for name in wide.columns:
+        table[name] = pd.array(table[name], dtype="Int64")
+    typer.echo("\nbeds by driver (patients each driver brings on the week's busiest day; margin: beds above them):")
+    print_table(table)
+    for row in found.drivers[found.drivers["status"].isin(["not_separated", "partly"])].itertuples(index=False):
+        if row.status == "partly":
+            said = f"{row.driver} is seen by {row.seen_by} only of {row.members}: the rest is in trend and level"
+        else:
+            said = f"{row.driver} is not separated by {row.members}: its effect is in trend and level"
+        typer.echo(f"note: {row.unique_id}: {said}")
+    return table
 
 
 # --- scenario: what-if on the served model (issue 13) --------------------------------------------------------

@@ -50,6 +50,8 @@ HOLIDAY_FACTOR = 0.9  # acute arrivals on a public holiday ...
 AFTER_HOLIDAY_FACTOR = 1.08  # ... and the rebound the day after
 SUMMER_SHUTDOWN = (28, 32)  # ISO weeks of the planned-care summer shutdown
 SUMMER_ELECTIVE_SHARE = 0.15
+SUMMER_SPREAD = 0.2  # the tourist season's size from year to year (log-normal sd)
+SUMMER_SHIFT_DAYS = 7  # and its timing
 CHRISTMAS_ELECTIVE_SHARE = 0.2
 # With transfers: the share of intensive-care stays that end in a move to a ward, and where to.
 TRANSFER_FROM = "intensive_care"
@@ -96,7 +98,14 @@ DEFAULT_UNITS: tuple[UnitProfile, ...] = (
 
 @dataclass(frozen=True)
 class DemoHospital:
-    """The demo hospital's data: episodes, units with beds, guest nights, and the true effects."""
+    """The demo hospital's data: episodes, units with beds, guest nights, and the true effects.
+
+    `truth` has a row per unit (written to `demo/truth.csv`): the tourism lift (`acute_per_1000_guest_nights`:
+    extra acute admissions a day per 1,000 guest nights), resident acute and planned admissions, the stays drawn
+    (`los_mean_acute`, `los_mean_elective`: mean nights per admission), the winter amplitude, the holiday factors,
+    and the planned-care cuts: in ISO weeks `summer_weeks` planned admissions run at `summer_elective_share` of
+    their usual rate, from 23 December to 6 January at `christmas_elective_share`.
+    """
 
     episodes: pd.DataFrame
     units: pd.DataFrame
@@ -112,6 +121,10 @@ def _easter(years: Sequence[int]) -> pd.DatetimeIndex:
 def guest_nights(start: str, end: str, seed: int = 7) -> pd.DataFrame:
     """Daily tourist guest nights on Gotland: a low winter, a steep peak in late July, shoulders in May–September.
 
+    No two summers are alike: each year's season is larger or smaller (`SUMMER_SPREAD`, the economy, a pandemic
+    summer) and earlier or later by up to a week (school holidays, events), and the weather moves bookings for
+    days at a time. Identical summers would make tourists indistinguishable from the calendar year itself.
+
     Args:
         start: first day.
         end: last day.
@@ -120,16 +133,30 @@ def guest_nights(start: str, end: str, seed: int = 7) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     days = pd.date_range(start, end, freq="D")
     doy = days.dayofyear.to_numpy(float)
-    summer_peak = 22000 * np.exp(-0.5 * ((doy - 200) / 17) ** 2)  # late July: school holidays, Almedalen
-    shoulder = 3500 * np.exp(-0.5 * ((doy - 195) / 45) ** 2)
+    noise = rng.lognormal(0, 0.08, len(days))
+    years = days.year.to_numpy()
+    first = int(years.min())
+    height = rng.lognormal(0, SUMMER_SPREAD, int(years.max()) - first + 1)[years - first]
+    shift = rng.integers(-SUMMER_SHIFT_DAYS, SUMMER_SHIFT_DAYS + 1, int(years.max()) - first + 1)[years - first]
+    summer_peak = 22000 * height * np.exp(-0.5 * ((doy - 200 - shift) / 17) ** 2)  # late July: holidays, Almedalen
+    shoulder = 3500 * height * np.exp(-0.5 * ((doy - 195 - shift) / 45) ** 2)
     easter = np.zeros(len(days))
     for sunday in _easter(range(days.min().year, days.max().year + 1)):
         easter[np.abs((days - sunday).days) <= 3] = 1500
     weekend = np.where(days.dayofweek >= 4, 1.08, 1.0)
     growth = 1.02 ** ((days - days[0]).days / 365.25)
-    noise = rng.lognormal(0, 0.08, len(days))
-    values = (1200 + summer_peak + shoulder + easter) * weekend * growth * noise
+    values = (1200 + summer_peak + shoulder + easter) * weekend * growth * noise * _weather(len(days), rng)
     return pd.DataFrame({"date": days, "guest_nights": np.round(values).astype(np.int64)})
+
+
+def _weather(n: int, rng: np.random.Generator, spread: float = 0.12, days: float = 7.0) -> np.ndarray:
+    """A multiplicative spell of good or bad weather: log-AR(1) noise that lasts about `days` days."""
+    persistence = np.exp(-1 / days)
+    shocks = rng.normal(0, spread * np.sqrt(1 - persistence**2), n)
+    spells = np.zeros(n)
+    for i in range(1, n):
+        spells[i] = persistence * spells[i - 1] + shocks[i]
+    return np.exp(spells)
 
 
 def winter_factor(days: pd.DatetimeIndex, amplitude: float, rng: np.random.Generator) -> np.ndarray:
@@ -166,6 +193,33 @@ def admission_calendar(days: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
     elective = elective * np.where(summer, SUMMER_ELECTIVE_SHARE, 1.0)
     elective = elective * np.where(christmas, CHRISTMAS_ELECTIVE_SHARE, 1.0)
     return acute, elective
+
+
+def _truth_of(profile: UnitProfile, stays: pd.DataFrame) -> dict[str, object]:
+    """A unit's true effects: what the generator used, and the stays it drew (mean nights by admission type,
+    day cases counted as 0 nights: what a census holds per admission)."""
+    by_type = stays.groupby("admission_type")["los"].mean()
+    return {
+        "unit": profile.unit,
+        "beds": profile.beds,
+        "acute_per_day": profile.acute_per_day,
+        "acute_per_1000_guest_nights": profile.acute_per_1000_guest_nights,
+        "elective_per_weekday": profile.elective_per_weekday,
+        # Planned admissions on an average day of the week (weekends have none), before any cut.
+        "elective_per_day": profile.elective_per_weekday * float(ELECTIVE_WEEKDAY.mean()),
+        "los_mean": float(stays["los"].mean()),
+        "los_mean_acute": float(by_type.get("acute", np.nan)),
+        "los_mean_elective": float(by_type.get("elective", np.nan)),
+        "los_mean_profile": profile.los_mean,
+        "los_sigma": profile.los_sigma,
+        "day_case_share": profile.day_case_share,
+        "winter_amplitude": profile.winter_amplitude,
+        "holiday_factor": HOLIDAY_FACTOR,
+        "after_holiday_factor": AFTER_HOLIDAY_FACTOR,
+        "summer_weeks": f"{SUMMER_SHUTDOWN[0]}-{SUMMER_SHUTDOWN[1]}",
+        "summer_elective_share": SUMMER_ELECTIVE_SHARE,
+        "christmas_elective_share": CHRISTMAS_ELECTIVE_SHARE,
+    }
 
 
 def generate_demo_hospital(
@@ -209,16 +263,7 @@ def generate_demo_hospital(
         unit_stays = pd.concat(stays, ignore_index=True)
         unit_stays["unit"] = profile.unit
         frames.append(unit_stays)
-        truth.append(
-            {
-                "unit": profile.unit,
-                "acute_per_day": profile.acute_per_day,
-                "acute_per_1000_guest_nights": profile.acute_per_1000_guest_nights,
-                "elective_per_weekday": profile.elective_per_weekday,
-                "los_mean": float(unit_stays["los"].mean()),
-                "winter_amplitude": profile.winter_amplitude,
-            }
-        )
+        truth.append(_truth_of(profile, unit_stays))
 
     episodes = pd.concat(frames, ignore_index=True).sort_values(["admitted_at", "unit"], kind="stable")
     discharged = episodes["admitted_at"] + pd.to_timedelta(episodes["los"], unit="D")

@@ -35,6 +35,8 @@ class BundleMeta:
         policy: the bed policy; staffing: the staffing ratios; staffing_per_unit: units whose ratios differ.
         backtest: per target, the backtest summary; backtest_units: per target and unit, its honest scores.
         chosen: per target and unit, the model chosen.
+        year_ahead: the census backtest a year ahead, where there is one: `horizon, folds, step`, its summary
+            (`backtest`) and the model chosen per unit (`chosen`); empty without a year ahead.
         extra: keys this version does not know.
     """
 
@@ -53,6 +55,7 @@ class BundleMeta:
     backtest: dict[str, dict[str, Any]] = field(default_factory=dict)
     backtest_units: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     chosen: dict[str, dict[str, str]] = field(default_factory=dict)
+    year_ahead: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

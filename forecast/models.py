@@ -333,6 +333,26 @@ class MSTL(_StatsForecastCandidate):
             alias=self.alias,
         )
 
+    def season_forecasts(self, future: pd.DataFrame) -> pd.DataFrame:
+        """Each season's part of the forecast on the rows of `future`: `season_7` (and `season_365` when the
+        history allowed the yearly season), the last cycle of the fitted component repeated, as MSTL forecasts
+        it. The rest of the forecast is the trend's and the regression's (`forecast.counterfactual` splits them).
+        """
+        out = pd.DataFrame(0.0, index=future.index, columns=[f"season_{s}" for s in self.seasons_])
+        units = future["unique_id"].to_numpy()
+        for i, unit in enumerate(self.engine_.uids):
+            rows = np.flatnonzero(units == unit)
+            if not rows.size:
+                continue
+            fitted = self.engine_.fitted_[i, 0].model_
+            components = [c for c in fitted.columns if c.startswith("seasonal")]
+            last = np.datetime64(self.engine_.last_dates[i])
+            steps = (future["ds"].to_numpy()[rows] - last) // np.timedelta64(1, "D")
+            for season, name in zip(self.seasons_, components, strict=True):
+                cycle = fitted[name].to_numpy(float)[-season:]
+                out.iloc[rows, out.columns.get_loc(f"season_{season}")] = cycle[(steps - 1) % season]
+        return out
+
 
 class ARIMA(_StatsForecastCandidate):
     """ARIMA errors of the calendar and tourism regression (the regression itself is fitted first)."""
@@ -635,6 +655,17 @@ class _TypeFit:
     in_bed: InBed
 
 
+# Columns that do not drive an admission type: planned admissions follow the hospital's schedule, not the
+# tourists; the planned-care shutdowns (summer, Christmas) cut planned admissions, not acute ones. Left in, a
+# type's rate gives them whatever effect their overlap with the calendar suggests: on the demo hospital the
+# acute rate put a third of the summer tourists on the summer shutdown, and the planned rate a 30 % cut on
+# tourism (offset by its yearly terms).
+NOT_DRIVING: dict[str, tuple[str, ...]] = {
+    "acute": ("summer_vacation", "christmas_period"),
+    "elective": ("guest_nights",),
+}
+
+
 class FlowModel(Candidate):
     """The census as a flow: forecast admissions of each type × their length of stay, plus the patients in bed.
 
@@ -666,9 +697,8 @@ class FlowModel(Candidate):
                 # A unit's arrivals are its admissions plus its transfers in: the stays its curve is drawn from.
                 counts = admitted[["unique_id", "ds", kind]].rename(columns={kind: "y"})
                 counts["y"] = counts["y"] + transfers_in(of_kind, counts["ds"])
-                rate = AdmissionsRate(self.years, self.recent_days).fit(
-                    counts.merge(past[["ds", *regressors]], on="ds")
-                )
+                own = [c for c in regressors if c not in NOT_DRIVING.get(kind, ())]
+                rate = AdmissionsRate(self.years, self.recent_days).fit(counts.merge(past[["ds", *own]], on="ds"))
                 by_type[kind] = _TypeFit(rate, survival_at(of_kind, origin), in_bed_at(of_kind, origin))
             self.fits_[unit] = by_type
         return self

@@ -10,7 +10,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["QuarterError", "iso_week_numbers", "iso_weeks", "quarter_bounds", "quarter_window", "quarters_inside"]
+__all__ = [
+    "QuarterError",
+    "iso_week_numbers",
+    "iso_weeks",
+    "quarter_bounds",
+    "quarter_window",
+    "quarters_inside",
+    "YEAR",
+    "YEAR_WEEKS",
+    "year_window",
+]
 
 
 class QuarterError(ValueError):
@@ -102,3 +112,17 @@ def iso_weeks(ds: np.ndarray | pd.Series | pd.DatetimeIndex) -> np.ndarray:
     iso = pd.DatetimeIndex(days).isocalendar()
     labels = (iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)).to_numpy(dtype=object)
     return labels[index.reshape(-1)]
+
+
+# The year ahead: 52 whole ISO weeks from the first Monday after the data (a forecast of 364 days and the days
+# to that Monday). Planned where the data hold two years (the year-ahead backtest needs a year to learn from and
+# a year to score).
+YEAR = "year"
+YEAR_WEEKS = 52
+
+
+def year_window(data_last_day: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first and last day of the year ahead: 52 ISO weeks from the first Monday after `data_last_day`."""
+    day = pd.Timestamp(data_last_day).normalize()
+    start = day + pd.Timedelta(days=7 - day.dayofweek)
+    return start, start + pd.Timedelta(weeks=YEAR_WEEKS) - pd.Timedelta(days=1)

@@ -1,4 +1,5 @@
-"""Charts a planner looks at: a unit's fan chart and next quarter's beds against today's, as matplotlib figures.
+"""Charts a planner looks at: a unit's fan chart, next quarter's beds against today's and the beds by driver, as
+matplotlib figures.
 
 Figures are built without pyplot (no global state, no display needed); the caller saves or logs them.
 """
@@ -10,7 +11,7 @@ from matplotlib.figure import Figure
 
 from forecast.quantiles import column
 
-__all__ = ["fan_chart", "beds_chart"]
+__all__ = ["beds_chart", "drivers_chart", "fan_chart"]
 
 BANDS = ((0.025, 0.975, "95 %", 0.15), (0.1, 0.9, "80 %", 0.3), (0.25, 0.75, "50 %", 0.45))
 
@@ -66,4 +67,52 @@ def beds_chart(plan: pd.DataFrame, title: str) -> Figure:
     ax.set_ylabel("beds")
     ax.set_title(title)
     ax.legend(fontsize="small")
+    return figure
+
+
+# One colour per part of a week's beds (`forecast.explain.PARTS`), the same on every chart.
+PART_COLOURS = {
+    "base": "0.75",
+    "day_of_week": "tab:purple",
+    "season": "tab:blue",
+    "holidays": "tab:pink",
+    "planned_care": "tab:olive",
+    "tourism": "tab:orange",
+    "regressors": "tab:brown",
+    "level": "tab:cyan",
+    "in_bed": "tab:green",
+    "margin": "tab:red",
+}
+
+
+def drivers_chart(panels: list[tuple[str, pd.DataFrame]], unit: str) -> Figure:
+    """Each week's planned beds stacked by driver (parts that add beds above zero, parts that take beds away
+    below), with the plan's beds as a line; one panel per plan (the quarter, the year ahead).
+
+    Args:
+        panels: per panel its title and the unit's parts (`period_start, part, beds`, `forecast.explain`).
+        unit: the unit's name, for the title.
+    """
+    figure = Figure(figsize=(11, 3.6 * max(1, len(panels))), layout="constrained")
+    axes = figure.subplots(max(1, len(panels)), 1, squeeze=False)[:, 0]
+    for ax, (title, parts) in zip(axes, panels, strict=False):
+        wide = parts.pivot_table(index="period_start", columns="part", values="beds", aggfunc="sum").fillna(0)
+        order = [p for p in PART_COLOURS if p in wide.columns]
+        up = pd.Series(0.0, index=wide.index)
+        down = pd.Series(0.0, index=wide.index)
+        for part in order:
+            values = wide[part].astype(float)
+            gains, losses = values.clip(lower=0), values.clip(upper=0)
+            label = part.replace("_", " ")
+            ax.bar(wide.index, gains, bottom=up, width=6, align="edge", color=PART_COLOURS[part], label=label)
+            ax.bar(wide.index, losses, bottom=down, width=6, align="edge", color=PART_COLOURS[part])
+            up, down = up + gains, down + losses
+        # The planned beds (the parts added up, those below zero taken away) held over each week.
+        total = wide.sum(axis=1)
+        edges = [*wide.index, wide.index[-1] + pd.Timedelta(days=7)] if len(wide) else []
+        ax.step(edges, [*total, *total[-1:]], where="post", color="black", linewidth=1.2, label="planned beds")
+        ax.axhline(0, color="0.4", linewidth=0.6)
+        ax.set_title(f"{unit}: {title}")
+        ax.set_ylabel("beds")
+        ax.legend(loc="upper left", fontsize="x-small", ncols=6)
     return figure

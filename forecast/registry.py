@@ -156,6 +156,8 @@ def save_bundle(bundle: ForecastBundle, folder: Path) -> Path:
     bundle.pools.to_parquet(folder / "pools.parquet", index=False)
     bundle.admissions_by_type.to_parquet(folder / "admissions_by_type.parquet", index=False)
     bundle.in_bed.to_parquet(folder / "in_bed.parquet", index=False)
+    for name in ("year_ahead", "year_units", "counterfactuals", "drivers"):
+        getattr(bundle, name).to_parquet(folder / f"{name}.parquet", index=False)
     (folder / "meta.json").write_text(json.dumps(bundle.meta.to_dict(), indent=2, default=str))
     return folder
 
@@ -170,6 +172,10 @@ def load_bundle(folder: Path) -> ForecastBundle:
         pools=_optional_table(folder / "pools.parquet"),
         admissions_by_type=_optional_table(folder / "admissions_by_type.parquet"),
         in_bed=_optional_table(folder / "in_bed.parquet"),
+        year_ahead=_optional_table(folder / "year_ahead.parquet"),
+        year_units=_optional_table(folder / "year_units.parquet"),
+        counterfactuals=_optional_table(folder / "counterfactuals.parquet"),
+        drivers=_optional_table(folder / "drivers.parquet"),
     )
 
 

@@ -56,3 +56,11 @@ def demo_prepared(demo_hospital) -> tuple[engine.Prepared, engine.EngineConfig]:
     # ETS costs most of a run here; one statsforecast model and one of ours cover both code paths.
     config = engine.EngineConfig(horizon=28, folds=2, step=28, candidates=("seasonal_naive", "gbm"))
     return engine.prepare(ingested.daily, config, ingested.episodes, guest_nights), config
+
+
+@pytest.fixture(scope="session")
+def explained_served():
+    """A served model of two demo units whose plans (next quarter, year ahead) are explained by driver."""
+    from tests.explained_bundles import make_explained_served
+
+    return make_explained_served()

@@ -123,3 +123,27 @@ def test_beds_rejects_a_quarter_already_in_the_data(tmp_path):
     result = runner.invoke(app, ["beds", str(source), "--quarter", "2024Q1"])
     assert result.exit_code == 1
     assert "starts before the data ends" in result.output
+
+
+@pytest.mark.slow
+def test_beds_explain_splits_each_weeks_beds_by_driver(tmp_path):
+    from forecast.demo import DEFAULT_UNITS, generate_demo_hospital
+
+    hospital = generate_demo_hospital(start="2023-01-01", end="2024-12-31", units=DEFAULT_UNITS[1:2])
+    hospital.episodes.to_csv(tmp_path / "episodes.csv", index=False)
+    hospital.guest_nights.to_csv(tmp_path / "guest_nights.csv", index=False)
+    out = tmp_path / "explained.csv"
+    args = ["beds", str(tmp_path / "episodes.csv"), "--guest-nights", str(tmp_path / "guest_nights.csv")]
+    result = runner.invoke(
+        app, [*args, "--models", "seasonal_naive,flow", "--folds", "1", "--explain", "--output", str(out), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "beds by driver" in result.output
+    table = pd.read_csv(out)
+    parts = [c for c in table.columns if c not in ("unit", "week", "planned_beds")]
+    assert {"base", "day_of_week", "margin"} <= set(parts)
+    assert (table[parts].fillna(0).sum(axis=1) == table["planned_beds"]).all()
+    assert table["week"].iloc[0] == "2025-W01" and len(table) == 14
+    # Two years less the census's warm-up: no year ahead, and it says why.
+    result = runner.invoke(app, [*args, "--quarter", "year", "-q"])
+    assert result.exit_code == 1 and "the year ahead needs two years" in result.output

@@ -139,3 +139,32 @@ def test_misses_seen_in_service_widen_the_tail_that_missed():
     upper, lower = service_adaptation(trained, np.full(days, 10.0))  # inside every day: both narrow a little
     assert 0.9 < upper < 1.0 and 0.9 < lower < 1.0
     assert service_adaptation(trained, np.array([])) == (1.0, 1.0)
+
+
+def test_the_re_anchored_plan_is_explained_with_its_news_under_the_patients_in_bed():
+    from forecast import beds, explain
+
+    r = replay()
+    day = TRAINED_TO + pd.Timedelta(days=10)
+    now = nowcast(r.bundle, seen_by(r.episodes, day), day)
+    policy = r.bundle.meta.policy
+    trained = explain.explained_plans(r.bundle, policy)["quarter"]
+    moved = explain.explained_plans(now.bundle, policy)["quarter"]
+    start, end = explain.plan_window(now.bundle, "quarter")
+    census = explain.served_census(now.bundle, "quarter")
+    plan = beds.period_plan(beds.daily_bed_plan(census[(census["ds"] >= start) & (census["ds"] <= end)], policy=policy))
+    summed = moved.parts.groupby(["unique_id", "period"])["beds"].sum()
+    assert (summed == plan.set_index(["unique_id", "period"])["beds_risk"].reindex(summed.index)).all()
+    # The days counted since training carry no margin; after them what the newer patients in bed changed is
+    # theirs, every driver keeps its share (but for a week's busiest day moving), and the margin narrows where
+    # the forecast is nearer (the spread goes by the steps from the as-of day).
+    key = ["unique_id", "period", "part"]
+    later = moved.parts[moved.parts["period_start"] > day]
+    both = trained.parts.set_index(key)["value"].to_frame("trained").join(later.set_index(key)["value"], how="inner")
+    change = (both["value"] - both["trained"]).abs().groupby(level="part").max()
+    assert change["in_bed"] > 0.5, change.to_dict()
+    assert change.drop(["in_bed", "margin"]).max() < 0.5, change.to_dict()
+    counted = moved.parts[
+        (moved.parts["period_start"] + pd.Timedelta(days=6) <= day) & (moved.parts["part"] == "margin")
+    ]
+    assert (counted["value"].abs() < 1e-9).all()

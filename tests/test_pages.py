@@ -92,7 +92,7 @@ def test_unknown_unit_and_no_model_are_pages_saying_what_to_do(client, tmp_path)
 
 def test_pages_are_rendered_before_the_first_request(client):
     state = client.app.state.slot.state
-    assert state.cache.peek(("page", "overview")) is not None
+    assert state.cache.peek(("page", "overview", "next")) is not None
     assert all(state.cache.peek(("page", "unit", unit)) is not None for unit in state.units)
 
 

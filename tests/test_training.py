@@ -76,7 +76,8 @@ def test_training_registers_a_champion_a_worse_run_does_not_take_it(small_hospit
     assert run.data.params["horizon"] == "28" and len(run.data.params["data_fingerprint"]) == 16
     assert "census.mase" in run.data.metrics and "census.unit.surgery.model.ets.mase" in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(first.run_id, "plots")}
-    assert {"plots/beds.png", "plots/fan_surgery.png"} <= artifacts
+    assert {"plots/beds.png", "plots/fan_surgery.png", "plots/drivers_surgery.png"} <= artifacts
+    assert "tables/explain_2025Q1.csv" in {a.path for a in client.list_artifacts(first.run_id, "tables")}
 
     # Loading the champion by alias answers exactly the forecast the run logged.
     served = registry.load_model("bed-demand", "champion")
@@ -101,6 +102,35 @@ def test_training_registers_a_champion_a_worse_run_does_not_take_it(small_hospit
 
     forced = train(settings_for(small_hospital, store, candidates=("seasonal_naive",), promote=True), say=print)
     assert str(client.get_model_version_by_alias("bed-demand", "champion").version) == forced.version
+
+
+@pytest.mark.slow
+def test_with_two_years_of_history_training_plans_and_explains_the_year_ahead(tmp_path, store):
+    from forecast import beds, explain
+    from forecast.periods import year_window
+
+    hospital = generate_demo_hospital(start="2022-01-01", end="2024-12-31", units=DEFAULT_UNITS[1:2])
+    hospital.episodes.to_csv(tmp_path / "episodes.csv", index=False, date_format="%Y-%m-%d")
+    lines: list[str] = []
+    settings = settings_for(tmp_path, store, units=None, candidates=("seasonal_naive", "flow"))
+    result = train(settings, say=lines.append)
+    bundle = registry.load_model("bed-demand", "champion").bundle
+    start, end = year_window(pd.Timestamp("2024-12-31"))
+    assert (start, end) == (pd.Timestamp("2025-01-06"), pd.Timestamp("2026-01-04"))
+    year = bundle.year_ahead
+    assert pd.to_datetime(year["ds"]).max() == end and (year["target"] == "census").all()
+    assert set(bundle.year_units["promise"]) <= {"kept", "broken", "unmeasured"}
+    assert bundle.meta.year_ahead["horizon"] == 364 and bundle.meta.year_ahead["chosen"]["surgery"]
+    assert any(line.startswith("year ahead: backtest at a horizon of 364 days") for line in lines)
+    # Both plans explained from the stored counterfactuals, adding up to their plans' beds.
+    found = explain.explained_plans(bundle, bundle.meta.policy)
+    assert set(found) == {"quarter", "year"}
+    weeks = found["year"].parts.groupby("period")["beds"].sum()
+    census = explain.served_census(bundle, "year")
+    plan = beds.period_plan(beds.daily_bed_plan(census[(census["ds"] >= start) & (census["ds"] <= end)]))
+    assert len(weeks) == 52 and (weeks.to_numpy() == plan["beds_risk"].to_numpy()).all()
+    client = MlflowClient()
+    assert "tables/explain_year.csv" in {a.path for a in client.list_artifacts(result.run_id, "tables")}
 
 
 def test_an_unreachable_tracking_server_fails_quickly_and_clearly(monkeypatch, tmp_path):

@@ -120,7 +120,9 @@ def test_overview_shows_the_plans_numbers(service, chrome):
 
 def test_overview_chart_is_drawn_and_readable_as_a_table(service, chrome):
     open_page(chrome, service, "/")
-    script = "return [...document.querySelectorAll('svg.chart path[data-points]')].map(p => +p.dataset.points)"
+    script = (
+        "return [...document.querySelectorAll('svg.chart:not(.drivers) path[data-points]')].map(p => +p.dataset.points)"
+    )
     lines = js(chrome, script)
     weeks = {w["week"] for w in service.json("/v1/plan?quarter=next")["weeks"]}
     assert len(lines) == 3 and all(points == len(weeks) + 1 for points in lines)  # needed, pooled, open
@@ -163,6 +165,38 @@ def test_unit_page_draws_the_fan_and_shows_the_plan_staffing_and_model(service, 
     text = chrome.find_element("id", "model-title").find_element("xpath", "..").text
     assert model["chosen"]["census"][unit] in text
     assert f"{100 * model['backtest']['census']['coverage_80']:.0f} %" in text
+
+
+def test_unit_page_draws_the_beds_by_driver_at_both_widths(service, chrome):
+    unit = "surgery"
+    answer = service.json(f"/v1/explain/{unit}")["units"][0]
+    for width in (DESKTOP, PHONE):
+        open_page(chrome, service, f"/units/{unit}", width)
+        assert_clean(chrome, service)
+        # The stacked chart: a bar per week and part that has beds, and the plan's beds as a line of every week.
+        bars = js(
+            chrome,
+            "return [...document.querySelectorAll('svg.drivers rect.part')]"
+            ".map(r => [r.dataset.week, r.dataset.part, +r.dataset.beds])",
+        )
+        expected = {(w["week"], p, b) for w in answer["weeks"] for p, b in w["parts"].items() if b}
+        assert {tuple(bar) for bar in bars} == expected
+        line = js(chrome, "return +document.querySelector('svg.drivers path.planned').dataset.points")
+        assert line == len(answer["weeks"])
+        # Its table says the same, and every row adds up to the plan's beds.
+        rows = js(
+            chrome,
+            "return [...document.querySelectorAll('#drivers-table tbody tr')].map(r => [r.dataset.week, "
+            "+r.dataset.beds, [...r.querySelectorAll('td[data-part]')].map(c => +c.dataset.beds)])",
+        )
+        assert [(week, beds) for week, beds, _ in rows] == [(w["week"], w["beds"]) for w in answer["weeks"]]
+        assert all(sum(parts) == beds for _, beds, parts in rows)
+        # The chart fits the screen: its box is no wider than the page.
+        box = js(chrome, "return document.querySelector('svg.drivers').getBoundingClientRect().width")
+        assert 0 < box <= width
+        notes = chrome.find_element("id", "drivers-notes").text
+        assert "not separated" in notes  # ETS sees the series alone: it says so rather than invent a split
+        browser.screenshot(chrome, OUTPUT / f"drivers-{width}.png", width, mobile=width < 700)
 
 
 def test_an_unknown_unit_is_a_page_saying_which_units_there_are(service, chrome):

@@ -18,13 +18,14 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from forecast import distributed, engine, metrics, registry, reliability
+from forecast import counterfactual, distributed, engine, metrics, registry, reliability
 from forecast.bundle import FORECAST_COLUMNS, ForecastBundle, build_bundle
 from forecast.periods import quarter_window
 from training.runs import TargetRun
 from training.settings import TrainSettings
 from training.sources import Source, fingerprint, hierarchy_of, load_source, unit_ratios
 from training.tracking import log_artifacts, run_metrics, run_params
+from training.year_ahead import year_run
 
 __all__ = [
     "TargetRun",
@@ -101,6 +102,7 @@ def run_target(
             say(f"{target}: {reliability.statement(record)}")
     regressors = [c for c in prepared.series.columns if c not in ("unique_id", "ds", "y")]
     forecast = pd.DataFrame(columns=FORECAST_COLUMNS)
+    explained = None
     if ahead:
         further = replace(config, horizon=forecast_days(source.ingested.last_day, config.horizon))
         say(f"{target}: fitting the chosen models on all history, forecasting {further.horizon} days")
@@ -108,7 +110,13 @@ def run_target(
         widening = promise["upper_widened_by"].to_dict()
         forecast = engine.forecast_units(further_prepared, result, further, runner=runner, widening=widening)
         forecast.insert(1, "target", target)
-    return TargetRun(config, result, scores_of, forecast.reindex(columns=FORECAST_COLUMNS), regressors, promise)
+        if target == "census":
+            say(f"{target}: counterfactual forecasts for the explanation by driver")
+            explained = counterfactual.counterfactual_forecasts(
+                further_prepared.series, further_prepared.future, result.choice, further.horizon, further_prepared.flow
+            )
+    table = forecast.reindex(columns=FORECAST_COLUMNS)
+    return TargetRun(config, result, scores_of, table, regressors, promise, explained)
 
 
 def run_targets(source: Source, settings: TrainSettings, say: Say, ahead: bool = True) -> dict[str, TargetRun]:
@@ -175,8 +183,16 @@ def score_of(runs: dict[str, TargetRun]) -> float:
     return float(np.mean([r.metrics["summary"]["mase"] for r in runs.values()]))
 
 
-def bundle_of(source: Source, runs: dict[str, TargetRun], meta: dict[str, Any]) -> ForecastBundle:
-    """The serving bundle of a run's forecasts (`forecast.bundle.build_bundle` on this source)."""
+def bundle_of(
+    source: Source, runs: dict[str, TargetRun], meta: dict[str, Any], year: TargetRun | None = None
+) -> ForecastBundle:
+    """The serving bundle of a run's forecasts (`forecast.bundle.build_bundle` on this source), with the year
+    ahead where there is one."""
+    explained = {
+        horizon: run.counterfactuals
+        for horizon, run in (("quarter", runs["census"]), ("year", year))
+        if run is not None and run.counterfactuals is not None
+    }
     return build_bundle(
         source.ingested.daily,
         [run.forecast for run in runs.values()],
@@ -188,7 +204,31 @@ def bundle_of(source: Source, runs: dict[str, TargetRun], meta: dict[str, Any]) 
         tree=hierarchy_of(source),
         promise=runs["census"].promise,
         flow=flow_of(source, runs["census"]),
+        year_ahead=year.forecast if year is not None else None,
+        year_promise=year.promise if year is not None else None,
+        explained=explained,
     )
+
+
+def run_year(source: Source, settings: TrainSettings, census: TargetRun, say: Say) -> TargetRun | None:
+    """The census a year ahead (`training.year_ahead`), when the settings ask for it and the data allow it."""
+    if not settings.year_ahead:
+        return None
+    with distributed.runner(settings.engine, settings.address) as runner:
+        return year_run(source, settings, census.config, say, runner)
+
+
+def year_meta(year: TargetRun | None) -> dict[str, Any]:
+    """What the bundle records of the year ahead: its backtest's protocol, summary and choices."""
+    if year is None:
+        return {}
+    return {
+        "horizon": year.config.horizon,
+        "folds": year.config.folds,
+        "step": year.config.step,
+        "backtest": year.metrics["summary"],
+        "chosen": {u: s["model"] for u, s in year.metrics["units"].items()},
+    }
 
 
 def backtest_per_unit(runs: dict[str, TargetRun]) -> dict[str, dict[str, dict[str, float]]]:
@@ -214,6 +254,7 @@ def train(settings: TrainSettings = DEFAULT_SETTINGS, say: Say = print) -> Train
     source = load_source(settings)
     say(f"data: {source.name}: {source.ingested.daily['unit'].nunique()} unit(s)")
     runs = run_targets(source, settings, say)
+    year = run_year(source, settings, runs["census"], say)
     data_print = fingerprint(source)
     window = window_of(data_print, settings)
     score = score_of(runs)
@@ -244,8 +285,9 @@ def train(settings: TrainSettings = DEFAULT_SETTINGS, say: Say = print) -> Train
         "backtest": {t: r.metrics["summary"] for t, r in runs.items()},
         "backtest_units": backtest_per_unit(runs),
         "chosen": {t: {u: s["model"] for u, s in r.metrics["units"].items()} for t, r in runs.items()},
+        "year_ahead": year_meta(year),
     }
-    bundle = bundle_of(source, runs, meta)
+    bundle = bundle_of(source, runs, meta, year)
     client = MlflowClient()
     champion = registry.champion_tags(client, settings.model_name)
     champion_score, refit = (

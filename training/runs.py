@@ -9,6 +9,7 @@ import pandas as pd
 
 from forecast import engine
 from forecast.backtest import Backtest
+from forecast.counterfactual import Counterfactuals
 
 __all__ = ["TargetRun"]
 
@@ -23,3 +24,6 @@ class TargetRun:
     forecast: pd.DataFrame
     regressors: list[str]
     promise: pd.DataFrame  # per unit, the overflow promise measured in the backtest (`metrics.promise_kept`)
+    # The census forecast with each combination of its drivers neutral (`forecast.counterfactual`): what the
+    # plan's explanation by driver is computed from. None for other targets.
+    counterfactuals: Counterfactuals | None = None

@@ -35,3 +35,5 @@ class TrainSettings:
     root: Path | None = None  # folder of the embedded MLflow store; default the working folder
     engine: str = "local"  # local or dask (forecast.distributed)
     address: str | None = None  # the cluster's address; Dask without one starts a local cluster
+    # Also backtest and forecast the census a year ahead (52 weeks), where every unit has two years of history.
+    year_ahead: bool = True

@@ -15,9 +15,9 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from forecast import beds, plans, plots
+from forecast import beds, explain, plans, plots
 from forecast.bundle import ForecastBundle
-from forecast.periods import quarter_window
+from forecast.periods import quarter_window, year_window
 from forecast.staffing import shift_staffing, weekly_fte
 from training.runs import TargetRun
 from training.settings import TrainSettings
@@ -128,3 +128,30 @@ def log_artifacts(runs: dict[str, TargetRun], bundle: ForecastBundle, settings: 
         mlflow.log_figure(figure, f"plots/fan_{_metric_key(unit)}.png")
         say(f"logged the fan chart of {unit}")
     mlflow.log_figure(plots.beds_chart(plan, f"beds needed in {quarter} against today's"), "plots/beds.png")
+    log_explanations(bundle, settings.policy, quarter, say)
+
+
+def log_explanations(bundle: ForecastBundle, policy: beds.BedPolicy, quarter: str, say: Say) -> None:
+    """The plans of the next quarter and the year ahead split by driver: a table each, and a chart per unit."""
+    last = pd.Timestamp(bundle.meta.data_last_date or bundle.first_forecast_day - pd.Timedelta(days=1))
+    windows = {"quarter": (quarter, quarter_window("next", last)), "year": ("the year ahead", year_window(last))}
+    explained = {}
+    for horizon, (title, (start, end)) in windows.items():
+        found = explain.explain_plan(bundle, horizon, policy, start, end)
+        if found is not None:
+            explained[horizon] = (title, found)
+    if not explained:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for horizon, (_, found) in explained.items():
+            name = f"explain_{quarter}.csv" if horizon == "quarter" else "explain_year.csv"
+            found.parts.to_csv(folder / name, index=False, date_format="%Y-%m-%d")
+        mlflow.log_artifacts(str(folder), artifact_path="tables")
+    for unit in bundle.unit_names:
+        panels = [
+            (f"beds by driver, {title}", found.parts[found.parts["unique_id"] == unit])
+            for title, found in explained.values()
+        ]
+        mlflow.log_figure(plots.drivers_chart(panels, unit), f"plots/drivers_{_metric_key(unit)}.png")
+    say(f"logged the beds by driver of {len(bundle.unit_names)} unit(s)")

@@ -1,6 +1,7 @@
 """The command line of training (the pipeline itself is `training.pipeline`).
 
-    python -m training.train [--data FILE] [--units FILE] [--guest-nights FILE] [--country CC] [--promote] [--quiet]
+    python -m training.train [--data FILE] [--units FILE] [--guest-nights FILE] [--country CC] [--promote]
+                              [--no-year-ahead] [--quiet]
 
 Without `--data` it trains on the built-in demo hospital. Every run logs its parameters, its metrics overall and
 per unit and model, the backtest, forecast and bed-plan tables and the planner's charts, then registers a new
@@ -57,6 +58,10 @@ def main(
     address: Annotated[
         str | None, typer.Option(help="Cluster address (e.g. tcp://host:8786); Dask without one: a local cluster.")
     ] = None,
+    year_ahead: Annotated[
+        bool,
+        typer.Option(help="Also backtest and forecast the census 52 weeks ahead (where two years of history exist)."),
+    ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
 ) -> None:
     """Train on a data source, log the run to MLflow and register the model."""
@@ -77,6 +82,7 @@ def main(
             promote=promote,
             engine=engine_name,
             address=address,
+            year_ahead=year_ahead,
         )
         if engine_name not in distributed.ENGINES:
             raise ValueError(f"--engine must be one of {', '.join(distributed.ENGINES)}, got {engine_name!r}")

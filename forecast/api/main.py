@@ -18,6 +18,7 @@ from forecast.api.nowcasting import Nowcaster
 from forecast.api.routers import (
     beds,
     episodes,
+    explain,
     forecast,
     health,
     history,
@@ -114,6 +115,7 @@ def create_app(
     for router in (health, units, forecast, beds, plan, staffing, model, episodes, monitoring):
         app.include_router(router.router)
     app.include_router(history.router)
+    app.include_router(explain.router)
     app.include_router(scenario_routes.router)
     # The planner's pages and their assets, all from installed packages (no internet needed).
     app.include_router(pages.router)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from forecast import beds, plans
 from forecast.monitoring import monitor
-from forecast.periods import QuarterError
+from forecast.periods import YEAR, QuarterError
 from forecast.quantiles import LEVELS, column
 from forecast.serving.errors import Refusal, UnknownUnit, invalid
 from forecast.serving.schemas import (
@@ -59,6 +59,7 @@ __all__ = [
     "model_answer",
     "monitoring_answer",
     "parse_quantiles",
+    "period_window",
     "plan_answer",
     "quarter_of",
     "staffing_answer",
@@ -113,6 +114,28 @@ def quarter_of(state: ServingState, quarter: str, loc: tuple[str | int, ...]) ->
         return state.quarter(quarter)
     except QuarterError as error:
         raise invalid(loc, str(error), "out_of_range") from None
+
+
+def period_window(
+    state: ServingState, period: str, loc: tuple[str | int, ...] = ("query", "period")
+) -> tuple[str, tuple[pd.Timestamp, pd.Timestamp]]:
+    """The horizon (quarter or year) and first and last day of the period a request names (`next`, `2026Q3` or
+    `year`), or a refusal at `loc` that names the periods the model covers."""
+    if period.strip().lower() == YEAR:
+        window = state.year_window()
+        if window is None:
+            raise invalid(loc, _no_year(state), "out_of_range")
+        return "year", window
+    return "quarter", quarter_of(state, period, loc)
+
+
+def _no_year(state: ServingState) -> str:
+    first = pd.Timestamp(state.bundle.units["first_date"].min())
+    days = (state.data_last_day - first).days + 1
+    return (
+        f"the model has no year ahead: it needs two years of history in every unit (the data hold {days} days) "
+        "and training with the year ahead (the default); periods: next or a quarter of the forecast"
+    )
 
 
 def _window(state: ServingState, start: dt.date | None, days: int | None) -> tuple[pd.Timestamp, int]:
@@ -318,24 +341,34 @@ def plan_answer(
     quarter: str = "next",
     overflow_risk: float | None = None,
     level: str = "unit",
+    field: str = "quarter",
 ) -> Ask:
-    start, end = quarter_of(state, quarter, ("query", "quarter"))
+    """The weekly plan of a period: `next`, a quarter of the forecast (`2026Q1`) or `year` (the 52 weeks ahead,
+    from the year-ahead forecast); `field` names the request's parameter in refusals."""
+    horizon, (start, end) = period_window(state, quarter, ("query", field))
     risk = state.policy.overflow_risk if overflow_risk is None else overflow_risk
     policy = beds.BedPolicy(state.policy.target_acute, state.policy.target_elective, risk)
     tree = state.bundle.hierarchy() if level != "unit" else None
     if level != "unit" and (tree is None or state.bundle.pools.empty):
         message = "the model's units have no hospital and region: only level=unit is possible"
         raise invalid(("query", "level"), message, "out_of_range")
+    if level != "unit" and horizon == "year":
+        raise invalid(
+            ("query", "level"), "the year ahead is planned per unit: only level=unit is possible", "out_of_range"
+        )
+    frames = state.year if horizon == "year" else state.census
 
     def build() -> PlanAnswer:
+        records = state.bundle.year_reliability() if horizon == "year" else state.bundle.reliability()
         days = (end - start).days + 1
-        rows = pd.concat([_slice(frame, start, days) for frame in state.census.values()]).reset_index(drop=True)
+        rows = pd.concat([_slice(frame, start, days) for frame in frames.values()]).reset_index(drop=True)
         table, warnings = plans.quarter_plan(
             rows, start, end, policy, state.current_beds, level, state.bundle.pools, tree
         )
         unknown = sorted(set(table.loc[table["current_beds"].isna(), "unique_id"].astype(str)))
         notes = [f"{unit}: {UNKNOWN_BEDS}" for unit in unknown] + warnings
-        promised = {unit: r for unit, r in _reliability(state).items() if unit in set(table["unique_id"].astype(str))}
+        planned = set(table["unique_id"].astype(str))
+        promised = {u: UnitReliability.of(r) for u, r in sorted(records.items()) if u in planned}
         # A unit whose promise did not hold (or could not be measured) is said plainly, among the notes too.
         notes += [r.text for r in promised.values() if r.status != "kept"]
         pooled = level != "unit"
@@ -361,7 +394,8 @@ def plan_answer(
             for row in table.itertuples(index=False)
         ]
         return PlanAnswer(
-            quarter=f"{start.year}Q{start.quarter}",
+            quarter=f"{start.year}Q{start.quarter}" if horizon == "quarter" else None,
+            period=f"{start.year}Q{start.quarter}" if horizon == "quarter" else YEAR,
             start=start.date(),
             end=end.date(),
             overflow_risk=risk,
@@ -373,7 +407,7 @@ def plan_answer(
             reliability=promised,
         )
 
-    return _ask(state, ("plan", start, risk, level), build)
+    return _ask(state, ("plan", horizon, start, risk, level), build)
 
 
 # --- staffing ------------------------------------------------------------------------------------------------

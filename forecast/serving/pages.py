@@ -19,7 +19,8 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from forecast.serving import answers
+from forecast.periods import YEAR
+from forecast.serving import answers, explain_pages
 from forecast.serving.errors import Invalid
 from forecast.serving.state import Body, ServingState
 from forecast.serving.svg import Band, Line, time_chart
@@ -127,16 +128,26 @@ def _reliability(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
 # --- the hospital overview -----------------------------------------------------------------------------------
 
 
-def overview_context(state: ServingState) -> dict[str, Any]:
-    """Per unit and ISO week of the next quarter: beds needed at the risk against beds open, and the pools."""
+def overview_context(state: ServingState, period: str = "next") -> dict[str, Any]:
+    """Per unit and ISO week of the next quarter (or the year ahead): beds needed at the risk against beds open,
+    the pools, and what drives the beds."""
     model = model_answer(state)
+    periods = {"next": "Next quarter", **({YEAR: "The year ahead"} if state.year else {})}
     try:
-        plan = answer_of(state, answers.plan_answer(state, "next"))
+        plan = answer_of(state, answers.plan_answer(state, period))
     except Invalid as error:
-        return {"model": model, "as_of": as_of_day(model), "plan": None, "problem": str(error), "reliability": {}}
+        return {
+            "model": model,
+            "as_of": as_of_day(model),
+            "plan": None,
+            "problem": str(error),
+            "reliability": {},
+            "periods": periods,
+            "period": period,
+        }
     pooled = None
-    if state.bundle.hierarchy() is not None and not state.bundle.pools.empty:
-        pooled = answer_of(state, answers.plan_answer(state, "next", level="hospital"))
+    if period != YEAR and state.bundle.hierarchy() is not None and not state.bundle.pools.empty:
+        pooled = answer_of(state, answers.plan_answer(state, period, level="hospital"))
     weeks = sorted({w["week"] for w in plan["weeks"]})
     starts = {w["week"]: w["week_start"] for w in plan["weeks"]}
     units: dict[str, dict[str, Any]] = {}
@@ -178,6 +189,9 @@ def overview_context(state: ServingState) -> dict[str, Any]:
         "reliability": reliability,
         "notes": poor + [note for note in plan["notes"] if note not in poor],  # unreliable units first
         "problem": None,
+        "periods": periods,
+        "period": period,
+        "drivers": explain_pages.hospital_drivers(state, period),
     }
 
 
@@ -215,8 +229,11 @@ def _overview_chart(
     return time_chart("Beds the hospital needs per week against the beds open today", lines)
 
 
-def overview_page(state: ServingState) -> Body:
-    return state.cache.get(("page", "overview"), lambda: render_page("overview.html", **overview_context(state)))
+def overview_page(state: ServingState, period: str = "next") -> Body:
+    """The overview of the next quarter, or with `period` year of the year ahead."""
+    return state.cache.get(
+        ("page", "overview", period), lambda: render_page("overview.html", **overview_context(state, period))
+    )
 
 
 # --- a unit --------------------------------------------------------------------------------------------------
@@ -241,7 +258,11 @@ def unit_context(state: ServingState, unit: str) -> dict[str, Any]:
     fan_rows = _fan_rows(history, forecast, weeks, beds)
     shifts = _shift_rows(staffing)
     scores = _scores(model, unit)
+    year = explain_pages.unit_drivers(state, unit, YEAR) if state.year else None
     return {
+        "drivers": explain_pages.unit_drivers(state, unit),
+        "year": year,
+        "year_plan": year["answer"] if year else None,
         "model": model,
         "as_of": as_of_day(model),
         "unit": unit,
@@ -370,5 +391,7 @@ WARM_UNIT_PAGES = 50
 def warm_pages(state: ServingState) -> None:
     """Render the overview and the units' pages (up to `WARM_UNIT_PAGES`) before the state serves."""
     overview_page(state)
+    if state.year:
+        overview_page(state, YEAR)
     for unit in [u for u in state.units if u in state.census][:WARM_UNIT_PAGES]:
         unit_page(state, unit)

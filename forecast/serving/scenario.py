@@ -149,6 +149,11 @@ def _inputs(state: ServingState) -> scenarios.ScenarioInputs:
     return found
 
 
+def scenario_inputs_of(state: ServingState) -> scenarios.ScenarioInputs:
+    """The served model's scenario inputs, cut once per state."""
+    return _inputs(state)
+
+
 def _ratios(state: ServingState) -> dict[str, Any]:
     return {unit: state.ratios_for(unit) for unit in state.units}
 

@@ -216,7 +216,11 @@ class PlanWeek(BaseModel):
 
 
 class PlanAnswer(TableAnswer):
-    quarter: str = Field(pattern=r"^[0-9]{4}Q[1-4]$")
+    quarter: str | None = Field(pattern=r"^[0-9]{4}Q[1-4]$", description="The quarter planned; null for the year.")
+    period: str = Field(
+        pattern=r"^([0-9]{4}Q[1-4]|year)$",
+        description="The period planned: a quarter, or year (the 52 weeks ahead, from the year-ahead forecast).",
+    )
     start: dt.date
     end: dt.date
     overflow_risk: float = Field(gt=0, lt=1, description="Accepted P(census > beds).")

@@ -21,6 +21,7 @@ from forecast.nowcast import Nowcast
 from forecast.registry import ServedModel
 from forecast.serving import answers, pages, render
 from forecast.serving.errors import Busy
+from forecast.serving.explain_answers import warm_explanations
 from forecast.serving.scenario import warm_scenarios
 from forecast.serving.state import ServingState, build_state
 
@@ -42,6 +43,7 @@ def prepare(
     if loaded_at is not None:
         state.loaded_at = loaded_at
     answers.warm(state, render.body)
+    warm_explanations(state, render.body)
     warm_scenarios(state)
     pages.warm_pages(state)
     return state

@@ -16,11 +16,13 @@ from typing import Any
 
 import pandas as pd
 
+from forecast import explain
 from forecast.beds import BedPolicy, daily_bed_plan
 from forecast.bundle import ForecastBundle, per_unit
+from forecast.explain import Explanation
 from forecast.monitoring import UnitMonitor
 from forecast.nowcast import Nowcast
-from forecast.periods import quarter_window
+from forecast.periods import quarter_window, year_window
 from forecast.registry import ServedModel
 from forecast.staffing import StaffingRatios, shift_staffing
 
@@ -111,6 +113,9 @@ class ServingState:
         nowcast: the forecast re-anchored on the newest episodes (None: as trained).
         monitoring: per unit, production accuracy since training (None: not measured yet).
         derived: tables worked out from the model on first use (scenario inputs, the served plan of a quarter).
+        year: per unit, its census forecast of the year ahead (empty: the model has none).
+        explained: the plans of the next quarter and the year ahead (`quarter`, `year`) at the model's overflow
+            risk, split by driver (`forecast.explain`); a horizon the model holds no explanation for is missing.
     """
 
     served: ServedModel
@@ -128,6 +133,8 @@ class ServingState:
     nowcast: Nowcast | None = None
     monitoring: list[UnitMonitor] | None = None
     derived: dict[Hashable, Any] = field(default_factory=dict)
+    year: dict[str, pd.DataFrame] = field(default_factory=dict)
+    explained: dict[str, Explanation] = field(default_factory=dict)
 
     def quarter(self, spec: str) -> tuple[pd.Timestamp, pd.Timestamp]:
         """The first and last day of a quarter the forecast covers (`next` or like `2026Q1`).
@@ -145,6 +152,13 @@ class ServingState:
     def data_last_day(self) -> pd.Timestamp:
         """The training data's last day (what `next` quarter follows)."""
         return pd.Timestamp(self.bundle.units["last_date"].max())
+
+    def year_window(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """The first and last day of the year ahead the model forecasts, or None (less than two years of history,
+        or trained without it)."""
+        if not self.year:
+            return None
+        return year_window(self.data_last_day)
 
     def ratios_for(self, unit: str) -> StaffingRatios:
         """A unit's staffing ratios: its own from training, else the model's."""
@@ -206,4 +220,6 @@ def build_state(
         },
         nowcast=nowcast,
         monitoring=monitoring,
+        year=per_unit(bundle.year_ahead, "census") if len(bundle.year_ahead) else {},
+        explained=explain.explained_plans(bundle, policy),
     )

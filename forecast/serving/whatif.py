@@ -15,6 +15,7 @@ from typing import Any
 from markupsafe import Markup
 from pydantic import ValidationError
 
+from forecast.serving import explain_pages
 from forecast.serving.answers import answer, plan_answer, units_answer
 from forecast.serving.errors import Invalid
 from forecast.serving.pages import answer_of, as_of_day, data_csv, day_of, model_answer, render_page
@@ -304,6 +305,7 @@ def whatif_context(
         context["problem"] = "; ".join(f"{'.'.join(map(str, p.loc[1:]))}: {p.message}" for p in error.problems)
         return context, 422
     weeks, days = _unit_rows(result, unit)
+    context["drivers"] = explain_pages.scenario_drivers(state, scenario, unit)
     served_chart, scenario_chart = _charts(unit, days, beds_today.get(unit))
     summary = _summary(result)
     week_fields = [

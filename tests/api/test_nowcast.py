@@ -81,7 +81,7 @@ def test_posted_episodes_re_anchor_the_answers_which_say_their_day(service):
     # The re-anchored state came in warm: its pages and the what-if's scenario are ready before any request.
     state = service.app.state.slot.state
     assert state.nowcast is not None
-    assert state.cache.peek(("page", "overview")) is not None
+    assert state.cache.peek(("page", "overview", "next")) is not None
     assert all(state.cache.peek(("page", "unit", unit)) is not None for unit in state.units)
     assert any(key[0] == "scenario" for key in state.answers._bodies)
     assert service.get("/").status_code == 200 and service.get("/units/surgery").status_code == 200

@@ -53,8 +53,12 @@ async def _page(request: Request, key: tuple, render: Callable[[ServingState], B
 
 @router.get("/")
 async def overview(request: Request) -> Response:
-    """The hospital overview: per unit and week of the next quarter, beds needed against beds open."""
-    return await _page(request, ("page", "overview"), pages.overview_page)
+    """The hospital overview: per unit and week of the next quarter (`?period=year`: the year ahead), beds needed
+    against beds open, and what drives them."""
+    period = request.query_params.get("period", "next").strip().lower()
+    if period not in ("next", "year"):
+        return _problem("No such period", "period must be next (the next quarter) or year (the year ahead)", 400)
+    return await _page(request, ("page", "overview", period), lambda state: pages.overview_page(state, period))
 
 
 @router.get("/units/{unit}")
