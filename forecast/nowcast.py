@@ -169,7 +169,7 @@ def _requantiled(frozen: pd.DataFrame, mean: np.ndarray, widen: tuple[float, flo
 
 
 def service_adaptation(
-    trained: pd.DataFrame, census: np.ndarray, settings: Settings | None = None
+    trained: pd.DataFrame, census: np.ndarray, horizon: int, settings: Settings | None = None
 ) -> tuple[float, float]:
     """How much the misses seen since training widen (or narrow) each tail: exp of the online step (see
     `forecast.calibration`) summed over those days, for the upper and the lower tail.
@@ -177,12 +177,14 @@ def service_adaptation(
     Args:
         trained: the trained forecast's rows for the days since training (the quantile grid), in day order.
         census: the census counted on those days.
+        horizon: the days the trained forecast covers (the step shrinks beyond `Settings.adapt_days`, as in
+            the backtest).
         settings: the calibration's settings (its rate, target and limits).
     """
     settings = settings or Settings()
     if not len(census):
         return 1.0, 1.0
-    rate = settings.adapt_rate * min(1.0, settings.adapt_days / max(len(trained), 1))
+    rate = settings.adapt_rate * min(1.0, settings.adapt_days / max(horizon, 1))
     upper = np.ceil(trained[column(1 - settings.target)].to_numpy(float)[: len(census)] - 1e-9)
     lower = trained[column(settings.target)].to_numpy(float)[: len(census)]
     steps = [rate * float(np.sum(missed - settings.target)) for missed in (census > upper, census < lower)]
@@ -243,7 +245,7 @@ def nowcast(bundle: ForecastBundle, episodes: pd.DataFrame, as_of: pd.Timestamp)
                 "those expected at training)"
             )
         counted = sum(f.census + f.expected for f in flows.values())
-        widen = service_adaptation(rows[rows["ds"] <= as_of], np.asarray(counted, float))
+        widen = service_adaptation(rows[rows["ds"] <= as_of], np.asarray(counted, float), len(rows))
         piece = later[["unique_id", "target", "ds", "model"]].copy()
         piece["mean"] = mean
         piece = pd.concat([piece, _requantiled(rows, mean, widen)], axis=1)

@@ -134,11 +134,11 @@ def test_the_nowcast_is_nearer_the_census_than_the_frozen_forecast():
 def test_misses_seen_in_service_widen_the_tail_that_missed():
     days = 14
     trained = pd.DataFrame({"q0.05": np.full(days, 8.0), "q0.95": np.full(days, 12.0)})
-    upper, lower = service_adaptation(trained, np.full(days, 15.0))  # over the beds every day
+    upper, lower = service_adaptation(trained, np.full(days, 15.0), 91)  # over the beds every day
     assert upper > 1.2 and lower < 1.0
-    upper, lower = service_adaptation(trained, np.full(days, 10.0))  # inside every day: both narrow a little
+    upper, lower = service_adaptation(trained, np.full(days, 10.0), 91)  # inside every day: both narrow a little
     assert 0.9 < upper < 1.0 and 0.9 < lower < 1.0
-    assert service_adaptation(trained, np.array([])) == (1.0, 1.0)
+    assert service_adaptation(trained, np.array([]), 91) == (1.0, 1.0)
 
 
 def test_the_re_anchored_plan_is_explained_with_its_news_under_the_patients_in_bed():
@@ -156,14 +156,14 @@ def test_the_re_anchored_plan_is_explained_with_its_news_under_the_patients_in_b
     summed = moved.parts.groupby(["unique_id", "period"])["beds"].sum()
     assert (summed == plan.set_index(["unique_id", "period"])["beds_risk"].reindex(summed.index)).all()
     # The days counted since training carry no margin; after them what the newer patients in bed changed is
-    # theirs, every driver keeps its share (but for a week's busiest day moving), and the margin narrows where
-    # the forecast is nearer (the spread goes by the steps from the as-of day).
+    # theirs, every driver keeps its share but for a week's busiest day moving (the spread goes by the steps
+    # from the as-of day, so the margin moves and with it, by a bed or so, which day of a week is busiest).
     key = ["unique_id", "period", "part"]
     later = moved.parts[moved.parts["period_start"] > day]
     both = trained.parts.set_index(key)["value"].to_frame("trained").join(later.set_index(key)["value"], how="inner")
     change = (both["value"] - both["trained"]).abs().groupby(level="part").max()
     assert change["in_bed"] > 0.5, change.to_dict()
-    assert change.drop(["in_bed", "margin"]).max() < 0.5, change.to_dict()
+    assert change.drop(["in_bed", "margin"]).max() < 1.5, change.to_dict()
     counted = moved.parts[
         (moved.parts["period_start"] + pd.Timedelta(days=6) <= day) & (moved.parts["part"] == "margin")
     ]
