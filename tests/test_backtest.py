@@ -102,6 +102,20 @@ def test_the_best_three_are_combined_when_their_mean_is_better():
     assert backtest._choose(worse, scale, ["seasonal_naive", "a", "b", "c"]) == "seasonal_naive"
 
 
+def test_the_best_two_are_hedged_with_ets_when_it_ranks_lower():
+    # a, b and c all run high (1.0-1.3 over): their mean does too. ETS alone is worse (2.5 under), but the mean of
+    # the best two with it is 0.1 off: the hedge wins, and the combination of the best three would not.
+    rows = pd.DataFrame(
+        {"fold": [1, 1, 2, 2, 3, 3], "y": 10.0, "seasonal_naive": [14.0, 6.0] * 3, "a": 11.0, "b": 11.2, "c": 11.3}
+    ).assign(ets=7.5)
+    scale = pd.Series({1: 1.0, 2: 1.0, 3: 1.0})
+    candidates = ["seasonal_naive", "ets", "a", "b", "c"]
+    assert backtest._choose(rows, scale, candidates) == "a+b+ets"
+    assert backtest.choice_point(rows, "a+b+ets") == pytest.approx([9.9] * 6)
+    # Where ETS is among the best three there is no separate hedge: the combination already holds it.
+    assert backtest._choose(rows.assign(ets=8.95), scale, candidates) == "a+ets+b"
+
+
 def test_mase_is_scaled_by_the_seasonal_naive_in_sample_error():
     series = weekly_series(units=1)
     result = run_backtest(series, horizon=7, folds=1, step=7, candidates=["seasonal_naive"])
