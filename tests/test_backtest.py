@@ -184,6 +184,21 @@ def test_few_windows_cannot_rank_many_candidates():
     assert backtest._choose(rows(1).drop(columns="ets"), scale, ["seasonal_naive", "gbm"]) == "seasonal_naive"
 
 
+def test_a_year_ahead_with_no_window_to_choose_on_takes_the_calendar_regression_not_the_trend():
+    candidates = ["seasonal_naive", "ets", "arima", "gbm"]
+    assert backtest.reference_for(28, candidates) == backtest.reference_for(91, candidates) == "ets"
+    assert backtest.reference_for(364, candidates) == "arima"
+    assert backtest.reference_for(364, ["seasonal_naive", "ets"]) == "ets"
+    assert backtest.reference_for(364, ["seasonal_naive", "gbm"]) == "seasonal_naive"
+    # One matured window cannot rank: the reference of the horizon; two rank only it against the seasonal naive.
+    one = pd.DataFrame({"fold": [1, 1], "y": 10.0, "seasonal_naive": 12.0, "ets": 10.0, "arima": 11.0, "gbm": 10.0})
+    scale = pd.Series({1: 1.0, 2: 1.0})
+    assert backtest._choose(one, scale, candidates, horizon=364) == "arima"
+    assert backtest._choose(one, scale, candidates, horizon=91) == "ets"
+    two = pd.concat([one, one.assign(fold=2)])
+    assert backtest._choose(two, scale, candidates, horizon=364) == "arima"  # ETS and gbm are better, not allowed
+
+
 def test_a_short_history_keeps_the_lead_windows_that_fit_and_still_backtests():
     # 120 days, h = 28, three folds 14 days apart: the first scored origin has 64 days of history, no room
     # for a lead window's 56 days plus its 28-day forecast.
