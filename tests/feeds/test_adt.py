@@ -152,3 +152,4 @@ def test_a_leave_of_absence_keeps_the_bed_whatever_the_order():
     assert stays(plain + leaves) == expected
     assert fold(plain + leaves).waiting == []  # each cancel found its leave or return
     assert fold([*plain, event("8", "A53", 100, "icu")]).waiting == ["8"]  # a cancelled return not yet received
+    assert fold([plain[0], *leaves[:2]]).admission_type == "elective"  # on leave from an elective admission
