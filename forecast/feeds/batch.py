@@ -79,7 +79,8 @@ def split_batch(data: bytes) -> tuple[list[BatchMessage], int]:
     Raises:
         BatchError: the envelope is wrong (see the module's docstring), naming the line.
     """
-    data = data.replace(b"\x0b", b"\r").replace(b"\x1c", b"\r")  # MLLP-framed: the blocks are the messages
+    # MLLP-framed: the blocks are the messages (lines counted as an editor shows them, <FS><CR> one line).
+    data = data.replace(b"\x1c\r", b"\r").replace(b"\x1c", b"\r").replace(b"\x0b", b"")
     messages: list[BatchMessage] = []
     segments: list[bytes] = []  # the message being read
     first = 0  # its first line

@@ -184,7 +184,9 @@ def test_line_ends_and_mllp_framing_give_the_same_messages():
     assert [m.line for m in found] == [3, 7, 11, 15, 19, 23]
     for other in (cr.replace(b"\r", b"\n"), cr.replace(b"\r", b"\r\n")):
         assert [m.raw for m in split_batch(other)[0]] == [m.raw for m in found]
-    assert [m.raw for m in split_batch(frame_mllp(messages))[0]] == [m.raw for m in found]
+    framed = split_batch(frame_mllp(messages))[0]
+    assert [m.raw for m in framed] == [m.raw for m in found]
+    assert [m.line for m in framed] == [1, 6, 11, 16, 21, 26]  # as an editor shows it: <FS><CR> a line
     assert [m.raw for m in split_batch("".join(messages).encode())[0]] == [m.raw for m in found]  # no envelope
     assert split_batch(batch_file(messages, batch_size=4))[1] == 2
 
@@ -209,4 +211,11 @@ def test_an_envelope_that_does_not_add_up_is_refused_naming_the_line(journal, ca
     change, reason = ENVELOPES[case]
     with pytest.raises(BatchError, match=reason):
         load_batch(journal, change(batch_file([m for n in range(1, 4) for m in visit(n)])))
+    assert contents(str(journal.store.engine.url))[0] == 0
+
+
+def test_a_batch_sent_over_mllp_is_refused_whole(journal):
+    """One MLLP block holding a batch is not a message: AR, nothing stored (batches come as files)."""
+    taken = journal.take(batch_file([m for n in range(1, 3) for m in visit(n)]))
+    assert taken.code == "AR" and b"MSA|AR|" in taken.ack
     assert contents(str(journal.store.engine.url))[0] == 0
