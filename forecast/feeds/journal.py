@@ -31,6 +31,9 @@ __all__ = ["AdtJournal", "NotTaken", "Taken", "adt_events_table"]
 log = logging.getLogger("bedcast.adt")
 
 CHUNK = 500  # messages decided on one read of the journal (the query's parameters stay few)
+# PostgreSQL advisory lock held by each ADT transaction: a visit's events are read and its stays replaced by one
+# writer at a time, so a file loaded beside a running listener cannot interleave with it.
+WRITER_LOCK = 0x62656463_61737431  # "bedcast1"
 
 adt_events_table = sa.Table(
     "adt_events",
@@ -165,10 +168,13 @@ class AdtJournal:
         control ids and visits (a chunk sees what the ones before it wrote)."""
         now = dt.datetime.now(dt.UTC)
         decided: list[Taken] = []
-        # No table lock on PostgreSQL: the listener is the one writer of its visits' stays, and its row locks
-        # already make a concurrent `POST /v1/episodes` batch (which locks the table) wait, and wait for it.
+        # No table lock on PostgreSQL: the ADT writers (a listener, a batch file) take turns by a lock of their
+        # own, and their row locks already make a concurrent `POST /v1/episodes` batch (which locks the table)
+        # wait, and wait for it. On SQLite the transaction begins with the database's write lock.
         try:
             with self.store.engine.connect().execution_options(writes=True) as connection, connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
                 for k in range(0, len(incoming), CHUNK):
                     decided += _store_chunk(connection, incoming[k : k + CHUNK], now)
                 if atomic and any(t.code != "AA" for t in decided):

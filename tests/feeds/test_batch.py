@@ -135,19 +135,27 @@ def test_a_refused_message_is_named_and_nothing_of_the_file_is_stored(tmp_path):
     pd.testing.assert_frame_equal(after[1], before[1])
 
 
-def test_a_message_refused_against_the_stored_ones_undoes_the_file(journal, monkeypatch):
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_message_refused_against_the_stored_ones_undoes_the_file(tmp_path, monkeypatch, database, request):
     """A discharge before its visit's stored admission is found only while storing: the file's messages before
     it, already written in the transaction (a chunk of two messages at a time here), are rolled back with it."""
     monkeypatch.setattr("forecast.feeds.journal.CHUNK", 2)
+    url = f"sqlite:///{tmp_path / 'episodes.db'}" if database == "sqlite" else request.getfixturevalue("postgres_url")
+    store = EpisodeStore(url)
+    journal = AdtJournal(store, LOCATIONS, Pseudonyms(b"s" * 32))
+    journal.create()
     journal.take_many([m.encode() for m in visit(1)])
-    before = contents(str(journal.store.engine.url))
+    before = contents(url)
     early = T0 - pd.Timedelta(days=1)
     late = adt_message("A03", early, PATIENT, "POC-ICU", None, "V1", "E", early, early, control_id="V1X")
     with pytest.raises(BatchError, match=r"message 3 \(line 11, MSH-10 V1X\): AE PV1-45: the discharge is before"):
         load_batch(journal, batch_file([*visit(2), late, *visit(3)]))
-    after = contents(str(journal.store.engine.url))
+    after = contents(url)
     assert after[0] == before[0] == 2
     pd.testing.assert_frame_equal(after[1], before[1])
+    assert load_batch(journal, batch_file([*visit(2), *visit(3)])).new == 4  # the file fixed: all of it taken
+    assert contents(url)[0] == 6
+    store.dispose()
 
 
 def test_the_same_control_id_twice_with_other_content_is_refused(journal):
@@ -219,3 +227,32 @@ def test_a_batch_sent_over_mllp_is_refused_whole(journal):
     taken = journal.take(batch_file([m for n in range(1, 3) for m in visit(n)]))
     assert taken.code == "AR" and b"MSA|AR|" in taken.ack
     assert contents(str(journal.store.engine.url))[0] == 0
+
+
+def test_on_postgresql_a_file_and_the_listener_take_turns(postgres_url):
+    """While another transaction holds the ADT writers' lock (as a file being loaded does), a listener's message
+    waits for it rather than read the visit's events before the file's are committed; then it is taken."""
+    import threading
+
+    from forecast.feeds.journal import WRITER_LOCK
+
+    store = EpisodeStore(postgres_url)
+    journal = AdtJournal(store, LOCATIONS, Pseudonyms(b"s" * 32))
+    journal.create()
+    admit, discharge = visit(1)
+    outcome: list[str] = []
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as other, other.begin():
+        other.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
+        waiting = threading.Thread(target=lambda: outcome.append(journal.take(discharge.encode()).code))
+        waiting.start()
+        waiting.join(1.0)
+        assert waiting.is_alive() and not outcome  # the listener's message waits for the other transaction
+    waiting.join(30)
+    assert outcome == ["AA"]
+    assert journal.take(admit.encode()).code == "AA"
+    assert store.read()[["unit", "admitted_at", "discharged_at"]].astype(str).values.tolist() == [
+        ["intensive_care", "2026-03-02", "2026-03-05"]
+    ]
+    engine.dispose()
+    store.dispose()
