@@ -790,6 +790,8 @@ def load_adt_file(
     file: Path, into: str | None, locations: Path | None, secret_file: Path | None, classes: str, zone: str
 ) -> None:
     """`bedcast adt --file`: an HL7 batch file into the episodes database, all of it or nothing."""
+    import logging
+
     import sqlalchemy as sa
 
     from forecast.feeds.batch import BatchError, load_batch
@@ -798,6 +800,8 @@ def load_adt_file(
         content = file.read_bytes()
     except OSError as error:
         raise fail(f"{file}: {error.strerror or error}") from None
+    # The summary below, or the error naming the refused messages, is the answer: no log line per message.
+    logging.getLogger("bedcast.adt").addHandler(logging.NullHandler())
     journal = adt_journal(into, locations, secret_file, classes, zone)
     try:
         loaded = load_batch(journal, content)
@@ -807,10 +811,13 @@ def load_adt_file(
         raise fail(f"{file}: not stored (database error: {type(error).__name__}); nothing of it was stored") from None
     finally:
         journal.store.dispose()
-    old = loaded.messages - loaded.new
+    skipped = sum(loaded.skipped.values())
+    old = loaded.messages - loaded.new - skipped
+    kinds = ", ".join(f"{kind} {n}" for kind, n in loaded.skipped.items())
     typer.echo(
         f"{file}: {loaded.messages} messages in {loaded.batches} batch(es): {loaded.new} stored"
         + (f", {old} received before" if old else "")
+        + (f", {skipped} skipped (not ADT or an event not handled: {kinds})" if skipped else "")
     )
 
 

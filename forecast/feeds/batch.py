@@ -6,11 +6,13 @@ counts the batches), and in the batches the messages, each beginning at its MSH.
 the other, and MLLP-framed files (what `mllp_send --file` reads), are read too. Segments may end in CR, LF or
 CRLF.
 
-The envelope is checked before anything is stored: a segment outside a message, a trailer whose count is not the
-messages' (or batches') count, a header without its trailer (a file cut short) is an error naming the line. The
-messages are then taken in one transaction (`AdtJournal.take_all`): if any is refused, none is stored, and the
-error names each refused message by its position in the file, its line and its control id (MSH-10). Loading a
-file again, or one whose messages came over MLLP already, stores nothing twice.
+The envelope is checked before anything is stored: a segment outside a message, a trailer whose count is not
+the messages' (or batches') count, a header without its trailer (a file cut short) is an error naming the line.
+The messages are then taken in one transaction (`AdtJournal.take_all`): if any is refused, none is stored, and
+the error names each refused message by its position in the file, its line and its control id (MSH-10).
+Messages that are not ADT, or of an event not handled (A04, A31, …), are skipped and counted, not refused: the
+listener answers them AR and stores nothing of them either. Loading a file again, or one whose messages came over
+MLLP already, stores nothing twice.
 """
 
 from __future__ import annotations
@@ -18,13 +20,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from forecast.feeds.hl7v2 import read_header
+from forecast.feeds.hl7v2 import UNSUPPORTED_EVENT, UNSUPPORTED_TYPE, read_header
 from forecast.feeds.journal import AdtJournal, NotTaken, Taken
 
 __all__ = ["BatchError", "BatchMessage", "Loaded", "batch_file", "load_batch", "split_batch"]
 
 SEGMENT_END = re.compile(rb"\r\n|\r|\n")
 MAX_LISTED = 20  # refused messages named in one error
+# Messages skipped, not refusing the file: not ADT, or an ADT event that says nothing of stays (a registration
+# A04, a patient update A31, …). Over MLLP they are answered AR and not stored either, so a file's stays are still
+# those of its messages sent one by one.
+SKIPPED = (UNSUPPORTED_TYPE, UNSUPPORTED_EVENT)
 
 
 class BatchError(ValueError):
@@ -50,11 +56,13 @@ class BatchMessage:
 
 @dataclass(frozen=True)
 class Loaded:
-    """A batch file taken: its messages and batches, and how many were new (the others were received before)."""
+    """A batch file taken: its messages and batches, how many were new (the others were received before or
+    skipped), and the messages skipped by type (MSH-9: not ADT, or an event not handled)."""
 
     messages: int
     batches: int
     new: int
+    skipped: dict[str, int]
 
 
 def _field(segment: bytes, n: int) -> str:
@@ -155,10 +163,16 @@ def load_batch(journal: AdtJournal, data: bytes) -> Loaded:
     """
     messages, batches = split_batch(data)
     try:
-        taken = journal.take_all([m.raw for m in messages])
+        taken = journal.take_all([m.raw for m in messages], skip=SKIPPED)
     except NotTaken as error:
         raise BatchError(_refusals(messages, error.refused)) from None
-    return Loaded(len(messages), batches, sum(t.new for t in taken))
+    skipped: dict[str, int] = {}
+    for message, outcome in zip(messages, taken, strict=True):
+        if outcome.error in SKIPPED:
+            kind = read_header(message.raw.decode("latin-1")).trigger.split("^")
+            name = "^".join(kind[:2])
+            skipped[name] = skipped.get(name, 0) + 1
+    return Loaded(len(messages), batches, sum(t.new for t in taken), dict(sorted(skipped.items())))
 
 
 def _refusals(messages: list[BatchMessage], refused: list[tuple[int, Taken]]) -> str:

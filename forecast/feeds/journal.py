@@ -73,6 +73,7 @@ class Taken:
     new: bool = False
     where: str = ""
     reason: str = ""
+    error: str = ""  # the HL7 error code (table 0357) of a refusal
 
 
 class NotTaken(Exception):
@@ -144,20 +145,23 @@ class AdtJournal:
             decided = iter(_refused(Refusal("AE", "MSH", 10, APPLICATION, failure, i.header)) for i in incoming)
         return [next(decided) if isinstance(r, Incoming) else r for r in read]
 
-    def take_all(self, messages: Sequence[bytes]) -> list[Taken]:
+    def take_all(self, messages: Sequence[bytes], skip: Collection[str] = ()) -> list[Taken]:
         """Messages taken all together or not at all (a batch file): each answered AA (stored now, or received
-        before) and all committed in one transaction.
+        before) and all committed in one transaction; those refused with an HL7 error code in `skip` are passed
+        over (answered, not stored), as the listener passes them over.
 
         Raises:
             NotTaken: some were refused (their index and answer); nothing was stored.
             sqlalchemy.exc.SQLAlchemyError: the database failed; nothing was stored.
         """
         read = [self.read(raw) for raw in messages]
-        refused = [(i, r) for i, r in enumerate(read) if isinstance(r, Taken)]
+        refused = [(i, r) for i, r in enumerate(read) if isinstance(r, Taken) and r.error not in skip]
         if refused:
             raise NotTaken(refused)
-        taken = self._store([r for r in read if isinstance(r, Incoming)], atomic=True)
-        refused = [(i, t) for i, t in enumerate(taken) if t.code != "AA"]
+        incoming = [r for r in read if isinstance(r, Incoming)]
+        stored = iter(self._store(incoming, atomic=True) if incoming else [])
+        taken = [next(stored) if isinstance(r, Incoming) else r for r in read]
+        refused = [(i, t) for i, t in enumerate(taken) if t.code != "AA" and t.error not in skip]
         if refused:
             raise NotTaken(refused)
         return taken
@@ -213,7 +217,8 @@ def _refused(refusal: Refusal) -> Taken:
     log.warning(
         "ADT message %s refused (%s %s): %s", refusal.header.control_id, refusal.code, refusal.where, refusal.reason
     )
-    return Taken(acknowledgment(refusal.header, refusal), refusal.code, where=refusal.where, reason=refusal.reason)
+    ack = acknowledgment(refusal.header, refusal)
+    return Taken(ack, refusal.code, where=refusal.where, reason=refusal.reason, error=refusal.error)
 
 
 def _row(item: Incoming, now: dt.datetime) -> dict[str, Any]:

@@ -256,3 +256,27 @@ def test_on_postgresql_a_file_and_the_listener_take_turns(postgres_url):
     ]
     engine.dispose()
     store.dispose()
+
+
+def test_messages_of_events_not_handled_are_skipped_and_counted(tmp_path, journal):
+    """A nightly export holds registrations (A04), patient updates (A31) and a lab result (ORU): they say nothing
+    of stays, and over MLLP they are answered AR and not stored; in a file they are skipped and counted, and the
+    stays are those of the ADT messages alone."""
+    at = T0 + pd.Timedelta(hours=5)
+    others = [
+        adt_message("A04", at, PATIENT, "POC-MED", None, "V9", "E", at, control_id="R1"),
+        adt_message("A31", at, PATIENT, None, None, "V9", "E", at, control_id="R2"),
+        adt_message("A01", at, PATIENT, "POC-MED", None, "V9", "E", at, control_id="R3").replace(
+            "ADT^A01^ADT_A01", "ORU^R01^ORU_R01"
+        ),
+    ]
+    loaded = load_batch(journal, batch_file([*visit(1), *others, *visit(2)]))
+    assert (loaded.messages, loaded.new) == (7, 4)
+    assert loaded.skipped == {"ADT^A04": 1, "ADT^A31": 1, "ORU^R01": 1}
+    alone = AdtJournal(EpisodeStore(f"sqlite:///{tmp_path / 'alone.db'}"), LOCATIONS, Pseudonyms(b"s" * 32))
+    alone.create()
+    load_batch(alone, batch_file([*visit(1), *visit(2)]))
+    mine, theirs = contents(str(journal.store.engine.url)), contents(str(alone.store.engine.url))
+    assert mine[0] == theirs[0] == 4 and len(mine[1]) == 2
+    pd.testing.assert_frame_equal(mine[1], theirs[1])
+    alone.store.dispose()
