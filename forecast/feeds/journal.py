@@ -7,7 +7,8 @@ listener killed before the commit has stored nothing of the message, and the sen
 again; one killed after it finds the message's MSH-10 on the resend and answers AA without storing it twice.
 
 Several messages waiting at once (several sender connections) are taken in one transaction, one sync of the
-database for all of them (group commit); each is still decided on its own and refused on its own.
+database for all of them (group commit); each is still decided on its own and refused on its own. A batch file's
+messages (`take_all`) are taken in one transaction too, but all or none: one refused, none is stored.
 """
 
 from __future__ import annotations
