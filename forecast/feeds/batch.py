@@ -65,15 +65,10 @@ class Loaded:
     skipped: dict[str, int]
 
 
-def _field(segment: bytes, n: int) -> str:
-    """Field n of a header or trailer segment (FHS/BHS-1 is the separator itself, so BTS-n and FTS-n split on
-    the separator the same way)."""
-    fields = segment.decode("latin-1").split(chr(segment[3]) if len(segment) > 3 else "|")
-    return fields[n].strip() if len(fields) > n else ""
-
-
 def _count(segment: bytes, line: int, name: str) -> int | None:
-    text = _field(segment, 1)
+    """BTS-1 or FTS-1 (the count of the batch's messages, of the file's batches), if given."""
+    fields = segment.decode("latin-1").split(chr(segment[3]) if len(segment) > 3 else "|")
+    text = fields[1].strip() if len(fields) > 1 else ""
     if not text:
         return None
     if not text.isdigit():
