@@ -717,8 +717,14 @@ def adt_listener(
     port: int, host: str, into: str | None, locations: Path | None, secret_file: Path | None, classes: str, zone: str
 ) -> Any:
     """An `AdtListener` on the episodes database, with the locations file and the episode-key secret."""
-    from forecast.feeds.journal import AdtJournal
     from forecast.feeds.listener import AdtListener
+
+    return AdtListener(adt_journal(into, locations, secret_file, classes, zone), host=host, port=port)
+
+
+def adt_journal(into: str | None, locations: Path | None, secret_file: Path | None, classes: str, zone: str) -> Any:
+    """An `AdtJournal` on the episodes database (its tables made), with the locations file and the secret."""
+    from forecast.feeds.journal import AdtJournal
     from forecast.feeds.locations import read_locations
     from forecast.feeds.pseudonyms import Pseudonyms, load_secret
     from forecast.store import EpisodeStore
@@ -735,7 +741,7 @@ def adt_listener(
     store = EpisodeStore(into)
     journal = AdtJournal(store, mapping, Pseudonyms(secret), [c.strip() for c in classes.split(",") if c.strip()], zone)
     journal.create()
-    return AdtListener(journal, host=host, port=port)
+    return journal
 
 
 @app.command()
@@ -747,16 +753,29 @@ def adt(
     secret_file: SecretFile = None,
     inpatient_classes: InpatientClasses = "I",
     timezone: Timezone = data.DEFAULT_TIMEZONE,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            help="Load this HL7 batch file (FHS/BHS … BTS/FTS, or messages one after the other) and exit, "
+            "instead of listening: all its messages are stored, or none.",
+        ),
+    ] = None,
 ) -> None:
     """Listen for HL7 v2 ADT messages over MLLP and keep the ward stays they describe in the episodes database.
 
     Each message is answered (ACK) only once it is stored: AA, or AE/AR naming the segment and field. A message
     sent again (same MSH-10) is answered AA and not stored twice. Nothing of PID is read or stored; the episode
-    key is the visit number (PV1-19) hashed with the installation's secret.
+    key is the visit number (PV1-19) hashed with the installation's secret. With `--file`, a batch file (a
+    nightly export) is loaded instead, in one transaction: a refused message is named by its position, line and
+    MSH-10, and nothing of the file is stored.
     """
     import asyncio
     import logging
 
+    if file is not None:
+        load_adt_file(file, into, locations, secret_file, inpatient_classes, timezone)
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     listener = adt_listener(port, host, into, locations, secret_file, inpatient_classes, timezone)
     try:
@@ -765,6 +784,41 @@ def adt(
         pass
     except OSError as error:
         raise fail(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+
+
+def load_adt_file(
+    file: Path, into: str | None, locations: Path | None, secret_file: Path | None, classes: str, zone: str
+) -> None:
+    """`bedcast adt --file`: an HL7 batch file into the episodes database, all of it or nothing."""
+    import logging
+
+    import sqlalchemy as sa
+
+    from forecast.feeds.batch import BatchError, load_batch
+
+    try:
+        content = file.read_bytes()
+    except OSError as error:
+        raise fail(f"{file}: {error.strerror or error}") from None
+    # The summary below, or the error naming the refused messages, is the answer: no log line per message.
+    logging.getLogger("bedcast.adt").addHandler(logging.NullHandler())
+    journal = adt_journal(into, locations, secret_file, classes, zone)
+    try:
+        loaded = load_batch(journal, content)
+    except BatchError as error:
+        raise fail(f"{file}: {error}") from None
+    except sa.exc.SQLAlchemyError as error:
+        raise fail(f"{file}: not stored (database error: {type(error).__name__}); nothing of it was stored") from None
+    finally:
+        journal.store.dispose()
+    skipped = sum(loaded.skipped.values())
+    old = loaded.messages - loaded.new - skipped
+    kinds = ", ".join(f"{kind} {n}" for kind, n in loaded.skipped.items())
+    typer.echo(
+        f"{file}: {loaded.messages} messages in {loaded.batches} batch(es): {loaded.new} stored"
+        + (f", {old} received before" if old else "")
+        + (f", {skipped} skipped (not ADT or an event not handled: {kinds})" if skipped else "")
+    )
 
 
 @app.command()

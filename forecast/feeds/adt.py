@@ -10,8 +10,10 @@ out-of-order message ends in the same stays as the same messages in order:
 2. the events left are applied in the order they happened (EVN-6, PV1-44, PV1-45): an admission (A01, or A06 to
    an inpatient class) opens a stay, a transfer (A02) to another unit closes it and opens the next, a discharge
    (A03, or A07 to an outpatient class) closes it; an update (A08) corrects class, location, admission or
-   discharge time. An event that does not apply yet (a transfer of a visit not admitted, or already discharged)
-   is kept and waits: a later message (the admission, a cancelled discharge) may make it apply.
+   discharge time; a leave of absence (A21) and the return from it (A22) change nothing, not even the admission
+   type, the bed being held (their cancels, A52 and A53, are paired as the others are). An event that does not
+   apply yet (a transfer of a visit not admitted, or already discharged) is kept and waits: a later message (the
+   admission, a cancelled discharge) may make it apply.
 
 A visit whose transfer or discharge happened before its admission cannot be made right by any later message in
 the normal course: `Fold.early` names those events, and the listener refuses the message that brought them.
@@ -28,7 +30,7 @@ from datetime import datetime
 
 import pandas as pd
 
-__all__ = ["ADMITS", "CANCELS", "EVENTS", "AdtEvent", "Fold", "fold", "stay_records", "stays_frame"]
+__all__ = ["ADMITS", "CANCELS", "EVENTS", "LEAVES", "AdtEvent", "Fold", "fold", "stay_records", "stays_frame"]
 
 # What each trigger event does, and its place among events at the same time.
 EVENTS = {
@@ -36,16 +38,23 @@ EVENTS = {
     "A06": "to inpatient",
     "A02": "transfer",
     "A08": "update",
+    "A21": "leave",
+    "A22": "return",
     "A07": "to outpatient",
     "A03": "discharge",
     "A11": "cancel admit",
     "A12": "cancel transfer",
     "A13": "cancel discharge",
+    "A52": "cancel leave",
+    "A53": "cancel return",
 }
 RANK = {code: rank for rank, code in enumerate(EVENTS)}
 ADMITS = ("A01", "A06")
 # A cancel and the events it takes back.
-CANCELS = {"A11": ("A01", "A06"), "A12": ("A02",), "A13": ("A03",)}
+CANCELS = {"A11": ("A01", "A06"), "A12": ("A02",), "A13": ("A03",), "A52": ("A21",), "A53": ("A22",)}
+# A leave of absence (A21) and the return from it (A22) move no one: the patient's bed is held for them, so the
+# stay goes on and they count in its census at every midnight of the leave.
+LEAVES = ("A21", "A22")
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,7 @@ class AdtEvent:
 
     Attributes:
         control_id: MSH-10, the message's identity (ties between events break on it).
-        event: the trigger event, `A01` … `A13`.
+        event: the trigger event, `A01` … `A13`, `A21`, `A22`, `A52`, `A53`.
         at: when it happened (local time): the admission, transfer or discharge time; a cancel's or update's
             own time.
         recorded: when the source system recorded it (EVN-2, else MSH-7): the order cancels are paired in.
@@ -129,6 +138,8 @@ def fold(events: Sequence[AdtEvent]) -> Fold:
     discharged = False
     inpatient = False
     for event in sorted(kept, key=lambda e: (e.at, RANK[e.event], e.recorded, e.control_id)):
+        if event.event in LEAVES:
+            continue
         stays = result.stays
         open_stay = stays[-1] if stays and stays[-1].end is None else None
         result.admission_type = event.admission_type

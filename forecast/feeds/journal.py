@@ -7,7 +7,8 @@ listener killed before the commit has stored nothing of the message, and the sen
 again; one killed after it finds the message's MSH-10 on the resend and answers AA without storing it twice.
 
 Several messages waiting at once (several sender connections) are taken in one transaction, one sync of the
-database for all of them (group commit); each is still decided on its own and refused on its own.
+database for all of them (group commit); each is still decided on its own and refused on its own. A batch file's
+messages (`take_all`) are taken in one transaction too, but all or none: one refused, none is stored.
 """
 
 from __future__ import annotations
@@ -26,9 +27,14 @@ from forecast.feeds.locations import LocationMap
 from forecast.feeds.pseudonyms import Pseudonyms
 from forecast.store import EpisodeStore, metadata, replace_stays
 
-__all__ = ["AdtJournal", "Taken", "adt_events_table"]
+__all__ = ["AdtJournal", "NotTaken", "Taken", "adt_events_table"]
 
 log = logging.getLogger("bedcast.adt")
+
+CHUNK = 500  # messages decided on one read of the journal (the query's parameters stay few)
+# PostgreSQL advisory lock held by each ADT transaction: a visit's events are read and its stays replaced by one
+# writer at a time, so a file loaded beside a running listener cannot interleave with it.
+WRITER_LOCK = 0x62656463_61737431  # "bedcast1"
 
 adt_events_table = sa.Table(
     "adt_events",
@@ -67,6 +73,21 @@ class Taken:
     code: str
     new: bool = False
     where: str = ""
+    reason: str = ""
+    error: str = ""  # the HL7 error code (table 0357) of a refusal
+
+
+class NotTaken(Exception):
+    """Messages to be taken all together of which some were refused: nothing was stored. `refused` holds each
+    refused message's index and answer."""
+
+    def __init__(self, refused: list[tuple[int, Taken]]):
+        self.refused = refused
+        super().__init__(f"{len(refused)} message(s) refused")
+
+
+class _Undo(Exception):
+    """Raised inside a transaction to roll it back."""
 
 
 class AdtJournal:
@@ -118,52 +139,87 @@ class AdtJournal:
         if not incoming:
             return [r for r in read if isinstance(r, Taken)]
         try:
-            decided = self._store(incoming)
+            decided = iter(self._store(incoming))
         except sa.exc.SQLAlchemyError as error:
             log.error("ADT batch of %d message(s) not stored: %s", len(incoming), type(error).__name__)
             failure = "not stored (database error); send it again"
-            decided = {
-                i.header.control_id: _refused(Refusal("AE", "MSH", 10, APPLICATION, failure, i.header))
-                for i in incoming
-            }
-        return [decided[r.header.control_id] if isinstance(r, Incoming) else r for r in read]
+            decided = iter(_refused(Refusal("AE", "MSH", 10, APPLICATION, failure, i.header)) for i in incoming)
+        return [next(decided) if isinstance(r, Incoming) else r for r in read]
 
-    def _store(self, incoming: list[Incoming]) -> dict[str, Taken]:
-        """Decide and store a batch: the journal read once for all its messages and visits, written at once."""
+    def take_all(self, messages: Sequence[bytes], skip: Collection[str] = ()) -> list[Taken]:
+        """Messages taken all together or not at all (a batch file): each answered AA (stored now, or received
+        before) and all committed in one transaction; those refused with an HL7 error code in `skip` are passed
+        over (answered, not stored), as the listener passes them over.
+
+        Raises:
+            NotTaken: some were refused (their index and answer); nothing was stored.
+            sqlalchemy.exc.SQLAlchemyError: the database failed; nothing was stored.
+        """
+        read = [self.read(raw) for raw in messages]
+        refused = [(i, r) for i, r in enumerate(read) if isinstance(r, Taken) and r.error not in skip]
+        if refused:
+            raise NotTaken(refused)
+        incoming = [r for r in read if isinstance(r, Incoming)]
+        stored = iter(self._store(incoming, atomic=True) if incoming else [])
+        taken = [next(stored) if isinstance(r, Incoming) else r for r in read]
+        refused = [(i, t) for i, t in enumerate(taken) if t.code != "AA" and t.error not in skip]
+        if refused:
+            raise NotTaken(refused)
+        return taken
+
+    def _store(self, incoming: list[Incoming], atomic: bool = False) -> list[Taken]:
+        """Decide and store messages in one transaction, each answered on its own (in their order); `atomic`:
+        nothing is stored if any is refused. The journal is read once a chunk of messages, for all their
+        control ids and visits (a chunk sees what the ones before it wrote)."""
         now = dt.datetime.now(dt.UTC)
-        decided: dict[str, Taken] = {}
-        # No table lock on PostgreSQL: the listener is the one writer of its visits' stays, and its row locks
-        # already make a concurrent `POST /v1/episodes` batch (which locks the table) wait, and wait for it.
-        with self.store.engine.connect().execution_options(writes=True) as connection, connection.begin():
-            seen, visits = _journal_rows(connection, incoming)
-            new_rows, changed = [], {}
-            for item in incoming:
-                control_id = item.header.control_id
-                if control_id in seen:
-                    decided[control_id] = _duplicate(item, seen[control_id])
-                    continue
-                events = visits.setdefault(item.episode_id, [])
-                result = fold([*events, item.event])
-                if item.event.control_id in result.early or (result.early and item.event.event in ADMITS):
-                    decided[control_id] = _refused(_too_early(item))
-                    continue
-                row = _row(item, now)
-                new_rows.append(row)
-                seen[control_id] = row
-                events.append(item.event)
-                changed[item.episode_id] = stay_records(result, item.episode_id)
-                decided[control_id] = Taken(acknowledgment(item.header), "AA", new=True)
-            if new_rows:
-                connection.execute(adt_events_table.insert(), new_rows)
-            replace_stays(connection, changed, now)
+        decided: list[Taken] = []
+        # No table lock on PostgreSQL: the ADT writers (a listener, a batch file) take turns by a lock of their
+        # own, and their row locks already make a concurrent `POST /v1/episodes` batch (which locks the table)
+        # wait, and wait for it. On SQLite the transaction begins with the database's write lock.
+        try:
+            with self.store.engine.connect().execution_options(writes=True) as connection, connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
+                for k in range(0, len(incoming), CHUNK):
+                    decided += _store_chunk(connection, incoming[k : k + CHUNK], now)
+                if atomic and any(t.code != "AA" for t in decided):
+                    raise _Undo
+        except _Undo:
+            pass
         return decided
+
+
+def _store_chunk(connection: sa.Connection, incoming: list[Incoming], now: dt.datetime) -> list[Taken]:
+    seen, visits = _journal_rows(connection, incoming)
+    new_rows, changed, decided = [], {}, []
+    for item in incoming:
+        control_id = item.header.control_id
+        if control_id in seen:
+            decided.append(_duplicate(item, seen[control_id]))
+            continue
+        events = visits.setdefault(item.episode_id, [])
+        result = fold([*events, item.event])
+        if item.event.control_id in result.early or (result.early and item.event.event in ADMITS):
+            decided.append(_refused(_too_early(item)))
+            continue
+        row = _row(item, now)
+        new_rows.append(row)
+        seen[control_id] = row
+        events.append(item.event)
+        changed[item.episode_id] = stay_records(result, item.episode_id)
+        decided.append(Taken(acknowledgment(item.header), "AA", new=True))
+    if new_rows:
+        connection.execute(adt_events_table.insert(), new_rows)
+    replace_stays(connection, changed, now)
+    return decided
 
 
 def _refused(refusal: Refusal) -> Taken:
     log.warning(
         "ADT message %s refused (%s %s): %s", refusal.header.control_id, refusal.code, refusal.where, refusal.reason
     )
-    return Taken(acknowledgment(refusal.header, refusal), refusal.code, where=refusal.where)
+    ack = acknowledgment(refusal.header, refusal)
+    return Taken(ack, refusal.code, where=refusal.where, reason=refusal.reason, error=refusal.error)
 
 
 def _row(item: Incoming, now: dt.datetime) -> dict[str, Any]:

@@ -27,7 +27,7 @@ def _stamp(time: pd.Timestamp) -> str:
     return time.strftime("%Y%m%d%H%M%S")
 
 
-def adt_messages(episodes: pd.DataFrame, seed: int = 11, updates: int = 0) -> list[str]:
+def adt_messages(episodes: pd.DataFrame, seed: int = 11, updates: int = 0, leaves: float = 0.0) -> list[str]:
     """The ADT messages of validated episodes (ward stays), in the order their events happen.
 
     Each episode's events fall on their stays' days at increasing times (an episode's first event between 00:00
@@ -37,6 +37,8 @@ def adt_messages(episodes: pd.DataFrame, seed: int = 11, updates: int = 0) -> li
         episodes: `episode_id, unit, admitted_at, discharged_at, admission_type` (ward stays).
         seed: random seed of the times and the made-up patients.
         updates: A08 updates (no change to class, location or times) per episode, after its admission.
+        leaves: the share of stays of three days or more with a leave of absence: the patient leaves (A21) on the
+            stay's second day and returns (A22) on its third, their bed held (the stays are unchanged).
     """
     rng = np.random.default_rng(seed)
     ordered = episodes.sort_values(["episode_id", "admitted_at"], kind="stable")
@@ -63,6 +65,11 @@ def adt_messages(episodes: pd.DataFrame, seed: int = 11, updates: int = 0) -> li
                 time = at(stay.admitted_at)
                 events.append((time, 2, adt_message("A02", time, patient, where, previous, episode_id, kind, admitted)))
             previous = where
+            long = pd.notna(stay.discharged_at) and stay.discharged_at - stay.admitted_at >= pd.Timedelta(days=3)
+            if leaves and long and rng.random() < leaves:
+                for days, code in ((1, "A21"), (2, "A22")):
+                    time = stay.admitted_at + pd.Timedelta(days=days, hours=13, minutes=int(rng.integers(0, 60)))
+                    events.append((time, 1, adt_message(code, time, patient, where, None, episode_id, kind, admitted)))
         last = stays.iloc[-1]
         if pd.notna(last["discharged_at"]):
             time = at(last["discharged_at"])

@@ -126,3 +126,30 @@ def test_the_frame_has_the_episode_contract():
     frame = stays_frame(fold(ICU_THEN_MEDICINE), "v:1")
     assert list(frame.columns) == ["episode_id", "unit", "admitted_at", "discharged_at", "admission_type"]
     assert frame["admitted_at"].tolist() == [pd.Timestamp("2026-03-02"), pd.Timestamp("2026-03-03")]
+
+
+def test_a_leave_of_absence_keeps_the_bed_whatever_the_order():
+    # On leave over two midnights (A21 day 1, A22 day 3), a second leave cancelled (A52), a return cancelled and
+    # sent again (A53): the bed is held throughout, so the stays are those without the leave events; an elective
+    # admission stays elective though the leave messages carry no admission type.
+    plain = [
+        event("1", "A01", 0, "icu", admission_type="elective"),
+        event("9", "A03", 150, "icu", admission_type="elective"),
+    ]
+    leaves = [
+        event("2", "A21", 20, "icu"),
+        event("3", "A22", 70, "icu"),
+        event("4", "A21", 80, "icu"),
+        event("5", "A52", 81, "icu"),
+        event("6", "A22", 90, "icu"),
+        event("7", "A53", 91, "icu"),
+    ]
+    expected = stays(plain)
+    assert expected == [("icu", "03-02", "03-08")]
+    for order in itertools.permutations(leaves[:4] + plain):
+        result = fold(list(order))
+        assert stays(list(order)) == expected and result.admission_type == "elective"
+    assert stays(plain + leaves) == expected
+    assert fold(plain + leaves).waiting == []  # each cancel found its leave or return
+    assert fold([*plain, event("8", "A53", 100, "icu")]).waiting == ["8"]  # a cancelled return not yet received
+    assert fold([plain[0], *leaves[:2]]).admission_type == "elective"  # on leave from an elective admission

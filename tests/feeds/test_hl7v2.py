@@ -190,3 +190,67 @@ def test_real_sample_messages_are_taken(tmp_path):
         ["SPROOM", "2021-01-15", "2021-01-15"]
     ]
     store.dispose()
+
+
+def leave_message(event: str, hours: float, control_id: str, back: float | None = None) -> str:
+    """An ADT A21/A22/A52/A53 laid out as HL7 v2.5 gives it (MSH, EVN, PID, PD1, PV1, PV2; message structure
+    ADT_A21 for all four): EVN-5 the nurse who recorded it, PD1-4 the family doctor, PV1-3 the bed held, PV2-47
+    when the patient is expected back."""
+    text = message(event, hours, control_id=control_id).replace("^ADT_A01|", "^ADT_A21|")
+    segments = _segments(text)
+    evn = segments[1].split("|")
+    evn[5] = "NURSE7^Berg^Karin^^^^^^SKV"
+    segments[1] = "|".join(evn)
+    segments[3] = segments[3].replace("POC-ICU^^^VISBY", "POC-ICU^12^1^VISBY")  # PV1-3: ward, room, bed
+    segments.insert(3, "PD1||||GP4411^Holm^Per")
+    pv2 = ["PV2"] + [""] * 47
+    if back is not None:
+        pv2[47] = (T0 + pd.Timedelta(hours=back)).strftime("%Y%m%d%H%M")
+    segments.append("|".join(pv2))
+    return "\r".join(segments) + "\r"
+
+
+def test_a_leave_of_absence_is_taken_and_the_bed_held(tmp_path, journal):
+    """Admitted on 2 March, on leave the 3rd to the 5th (two midnights away), a second leave cancelled (A52), a
+    return cancelled and sent again (A53), discharged on the 7th: every message AA and journaled, and the stays
+    and census are those of the admission and discharge alone, in whatever order the messages are replayed."""
+    visit = [
+        message("A01", 0, control_id="M1"),
+        leave_message("A21", 28, "M2", back=78),
+        leave_message("A22", 76, "M3"),
+        leave_message("A21", 100, "M4", back=104),
+        leave_message("A52", 101, "M5"),
+        leave_message("A22", 110, "M6"),
+        leave_message("A53", 111, "M7"),
+        leave_message("A22", 112, "M8"),
+        message("A03", 120, control_id="M9", discharged=T0 + pd.Timedelta(hours=120)),
+    ]
+    assert [answer(journal.take(m.encode()).ack)["code"] for m in visit] == ["AA"] * len(visit)
+    assert stored(journal) == (len(visit), 1)
+    plain = EpisodeStore(f"sqlite:///{tmp_path / 'plain.db'}")
+    without = AdtJournal(plain, LOCATIONS, Pseudonyms(b"s" * 32))
+    without.create()
+    for m in (visit[0], visit[-1]):
+        without.take(m.encode())
+    expected = plain.read()
+    assert expected[["unit", "admitted_at", "discharged_at"]].astype(str).values.tolist() == [
+        ["intensive_care", "2026-03-02", "2026-03-07"]
+    ]
+    columns = ["episode_id", "unit", "admitted_at", "discharged_at", "admission_type"]
+    pd.testing.assert_frame_equal(journal.store.read()[columns], expected[columns])
+    # A replay from the journal's messages in another order (the leave events first) gives the same stays.
+    replayed = EpisodeStore(f"sqlite:///{tmp_path / 'replayed.db'}")
+    again = AdtJournal(replayed, LOCATIONS, Pseudonyms(b"s" * 32))
+    again.create()
+    assert {t.code for t in again.take_many([m.encode() for m in reversed(visit)])} == {"AA"}
+    pd.testing.assert_frame_equal(replayed.read()[columns], expected[columns])
+    plain.dispose()
+    replayed.dispose()
+
+
+def test_a_leave_names_its_unknown_bed(journal):
+    journal.take(message("A01", 0, control_id="M1").encode())
+    away = leave_message("A21", 28, "M2").replace("POC-ICU^12^1", "POC-XRAY^12^1")
+    refused = answer(journal.take(away.encode()).ack)
+    assert (refused["code"], refused["where"], refused["error"]) == ("AE", "PV1^1^3", "103")
+    assert stored(journal) == (1, 1)

@@ -15,7 +15,7 @@ from forecast.data import ingest
 from forecast.demo import DEFAULT_UNITS, generate_demo_hospital
 from forecast.feeds.journal import AdtJournal, adt_events_table
 from forecast.feeds.listener import AdtListener
-from forecast.feeds.locations import LocationMap
+from forecast.feeds.locations import LocationMap, read_locations
 from forecast.feeds.pseudonyms import Pseudonyms
 from forecast.feeds.stream import adt_messages, locations_of
 from forecast.store import EpisodeStore
@@ -159,3 +159,21 @@ def test_serve_takes_the_adt_feed_beside_the_http_api(tmp_path, hospital, locati
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_leaves_of_absence_leave_the_census_of_the_csv(tmp_path, hospital, locations):
+    """The month's stream with a leave of absence (A21, then A22 the next day) in half the stays of three days or
+    more: every message AA, every leave journaled, and the census per unit and day still the CSV's."""
+    ingested, plain = hospital
+    messages = adt_messages(ingested.episodes, leaves=0.5)
+    leaves = sum("|ADT^A21^" in m or "|ADT^A22^" in m for m in messages)
+    assert leaves == len(messages) - len(plain) and leaves > 50
+    url = f"sqlite:///{tmp_path / 'episodes.db'}"
+    store = EpisodeStore(url)
+    journal = AdtJournal(store, read_locations(locations), Pseudonyms(b"s" * 32))
+    journal.create()
+    taken = journal.take_many([m.encode() for m in messages])
+    assert {t.code for t in taken} == {"AA"} and all(t.new for t in taken)
+    assert journal_count(url) == len(messages)
+    pd.testing.assert_series_equal(census(store.read()), census(ingested.episodes))
+    store.dispose()

@@ -1,7 +1,7 @@
 """Patient data stays in: after an ADT stream (real sample messages with every PID field filled among them), a
-refused message, a FHIR export and a training run on what was stored, no identifier of the test messages (personal
-identity numbers, names, birth dates, visit numbers, FHIR patient ids) is in the database, the listener's log or
-the MLflow store."""
+refused message, a batch file (refused once, then loaded) with a leave of absence, a FHIR export and a training
+run on what was stored, no identifier of the test messages (personal identity numbers, names, birth dates, visit
+numbers, FHIR patient ids) is in the database, the listener's log, the commands' output or the MLflow store."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import pytest
 
 from forecast.data import ingest
 from forecast.demo import DEFAULT_UNITS, generate_demo_hospital
+from forecast.feeds.batch import batch_file
 from forecast.feeds.stream import adt_message, adt_messages, encounters, locations_of
 from tests.feeds.mllp import Listener, send_all
 
@@ -78,7 +79,7 @@ def test_no_identifier_of_the_test_messages_is_stored_logged_or_sent_to_mlflow(t
     assert {"EVERYMAN", "PATID1234", "19880818", "Lindqvist", "194507091234", "40007716"} <= watched
 
     locations = tmp_path / "locations.csv"
-    sample_ward = pd.DataFrame({"location": ["HUH AE OMU"], "unit": ["internal_medicine"]})
+    sample_ward = pd.DataFrame({"location": ["HUH AE OMU", "SPROOM", "OPD"], "unit": ["internal_medicine"] * 3})
     pd.concat([locations_of(sorted(stays["unit"].unique())), sample_ward]).to_csv(locations, index=False)
     url = f"sqlite:///{tmp_path / 'episodes.db'}"
     listener = Listener(url, tmp_path, locations).start()
@@ -89,6 +90,28 @@ def test_no_identifier_of_the_test_messages_is_stored_logged_or_sent_to_mlflow(t
     assert counts["AA"] == len(messages) + len(samples) and counts["AE"] == 1
     log = listener.log.read_text()
     assert "BAD1" in log and "PV1-3" in log  # the refusal is logged, by control id and field
+
+    # A batch file into the same database (`bedcast adt --file`): two more samples and a leave of absence of
+    # another made-up patient; first with a refused message in it (nothing stored, the refusal named), then not.
+    batch_samples = [
+        (FIXTURES / "hl7" / f"ADT-{name}-02.hl7").read_text().replace(f"|{old}|", f"|BATCH{n}|")
+        for n, (name, old) in enumerate((("A06", "MSG00006"), ("A07", "MSG00007")))
+    ]
+    away = {"id": "196112241111", "name": "Sandberg^Gunnel", "born": "19611224", "sex": "F"}
+    at = pd.Timestamp("2024-03-02 14:00")
+    leave = adt_message("A21", at, away, locations_of(["internal_medicine"])["location"][0], None, "V-AWAY", "E", at)
+    leave = leave.replace("{CONTROL_ID}", "LEAVE1")
+    watched |= identifiers_in_hl7([*batch_samples, leave])
+    assert {"Sandberg", "196112241111", "V-AWAY"} <= watched
+    batch = tmp_path / "nightly.hl7"
+    load = [sys.executable, "-m", "forecast.cli", "adt", "--file", str(batch), "--into", url]
+    load += ["--secret-file", str(tmp_path / "secret"), "--locations", str(locations)]
+    batch.write_bytes(batch_file([*batch_samples, leave, refused.replace("|BAD1|", "|BAD2|")]))
+    batch_refused = subprocess.run(load, capture_output=True, text=True)
+    assert batch_refused.returncode == 1 and "MSH-10 BAD2): AE PV1-3" in batch_refused.stderr
+    batch.write_bytes(batch_file([*batch_samples, leave]))
+    batch_loaded = subprocess.run(load, capture_output=True, text=True)
+    assert batch_loaded.returncode == 0 and ": 3 stored" in batch_loaded.stdout, batch_loaded.stderr
 
     # A FHIR export into the same database: Synthea's sample and Encounters with made-up patients.
     exported = encounters(stays.head(50), seed=5)
@@ -153,7 +176,8 @@ def test_no_identifier_of_the_test_messages_is_stored_logged_or_sent_to_mlflow(t
     files = [p for p in places if p.is_file()]
     assert any(p.name == "mlflow.db" for p in files) and len(files) > 10
     blobs = {p: text_of(p) for p in files}
-    blobs[Path("ingest output")] = (ingested.stdout + ingested.stderr + trained.stdout + trained.stderr).encode()
+    outputs = [ingested, trained, batch_refused, batch_loaded]
+    blobs[Path("commands' output")] = "".join(run.stdout + run.stderr for run in outputs).encode()
     # Whole values only: the visit number G0000001 is not a leak inside the control id MSG000000012.
     patterns = {i: re.compile(rb"(?<![0-9A-Za-z])" + re.escape(i.encode()) + rb"(?![0-9A-Za-z])") for i in watched}
     leaks = [
