@@ -359,3 +359,47 @@ def test_a_scenario_is_saved_with_the_key_and_reloads(service, chrome):
         open_page(chrome, service, f"/what-if?saved={saved[0]['id']}", width)
         assert_clean(chrome, service)
         browser.screenshot(chrome, OUTPUT / f"what-if-{width}.png", width, mobile=width < 700)
+
+
+def test_a_saved_scenario_is_deleted_from_the_page_with_the_key_only(service, chrome):
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    open_page(chrome, service, "/what-if?unit=surgery&admissions=5")
+    chrome.find_element("id", "save-name").send_keys("five percent more, to delete")
+    chrome.find_element("id", "save-key").send_keys(browser.KEY)
+    submit(chrome, "#save button")
+    assert_clean(chrome, service)
+    before = service.json("/v1/scenarios")
+    doomed = next(s for s in before if s["name"] == "five percent more, to delete")
+    # Listed on the page, as a link and as a choice of the delete form.
+    assert "five percent more, to delete" in chrome.find_element("id", "saved-list").text
+    choice = Select(chrome.find_element("id", "delete-id"))
+    choice.select_by_value(str(doomed["id"]))
+    assert choice.first_selected_option.text == "five percent more, to delete"
+
+    # No key: the form is not sent. A wrong key: refused, said so, the key not kept, nothing deleted.
+    chrome.find_element("css selector", "#delete button").click()
+    assert chrome.find_element("id", "delete-status").text == ""
+    chrome.find_element("id", "delete-key").send_keys("not-the-key")
+    chrome.find_element("css selector", "#delete button").click()
+    WebDriverWait(chrome, 20).until(expected_conditions.text_to_be_present_in_element(("id", "delete-status"), "Not"))
+    assert "key is missing or wrong" in chrome.find_element("id", "delete-status").text
+    assert chrome.find_element("id", "delete-key").get_attribute("value") == ""
+    errors = browser.console_errors(chrome)
+    assert len(errors) == 1 and "401" in errors[0]  # the refused request, nothing else
+    assert service.json("/v1/scenarios") == before
+
+    # The page's key: the scenario is gone from the service and from the reloaded page; the others stay.
+    chrome.find_element("id", "delete-key").send_keys(browser.KEY)
+    submit(chrome, "#delete button")
+    assert_clean(chrome, service)
+    assert urllib.parse.urlsplit(chrome.current_url).path == "/what-if"
+    after = service.json("/v1/scenarios")
+    assert after == [s for s in before if s["id"] != doomed["id"]]
+    assert service.get(f"/v1/scenarios/{doomed['id']}")[0] == 404
+    saved_section = chrome.find_element("css selector", "section[aria-labelledby=saved-title]").text
+    assert "five percent more, to delete" not in saved_section
+    options = js(chrome, "return [...document.querySelectorAll('#delete-id option')].map(o => o.value)")
+    assert options == [str(s["id"]) for s in after]
+    assert browser.KEY not in chrome.page_source
