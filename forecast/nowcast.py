@@ -17,6 +17,11 @@ Intervals keep their calibration by horizon: a day k days after D gets the forec
 in the backtest (`forecast.calibration`'s online adaptation): each day since training whose census was above the
 trained 95th percentile (or below the 5th) scales that tail's distance from the mean by exp(rate × (miss − 5 %)).
 
+The year ahead (where the model has one) moves with the quarter: its days up to D are the census counted, and
+each later day the quarter's forecast covers moves by what the re-anchoring moved the quarter's mean that day
+(the news in beds, and the flow model's level); beyond the quarter its mean stays as trained. Its spread is its
+own at each date, scaled by the same misses seen in service.
+
 Patients in bed at T whom the episodes given here do not hold (the training file's open stays, never sent to
 the service) are carried as expected patients from the bundle's counts: they are matched by count per unit,
 type and day of admission, never by id, so a stay sent later with its discharge replaces its expected self and
@@ -218,6 +223,7 @@ def nowcast(bundle: ForecastBundle, episodes: pd.DataFrame, as_of: pd.Timestamp)
     by_unit = dict(tuple(episodes.groupby("unit", sort=False))) if len(episodes) else {}
     since = pd.date_range(end + pd.Timedelta(days=1), as_of, freq="D")
     census_rows, admissions_rows, methods, actual = [], [], {}, []
+    moves: dict[str, _Move] = {}
     forecasts = dict(tuple(bundle.forecasts.groupby(["unique_id", "target"], sort=False)))
     structure = _structure(bundle)
     admissions_rows.append(bundle.forecasts[bundle.forecasts["target"] == "admissions"])
@@ -251,8 +257,11 @@ def nowcast(bundle: ForecastBundle, episodes: pd.DataFrame, as_of: pd.Timestamp)
         piece = pd.concat([piece, _requantiled(rows, mean, widen)], axis=1)
         piece["mean_acute"] = split.get("acute", np.nan)
         piece["mean_elective"] = split.get("elective", np.nan)
-        census_rows.append(_as_counted(rows[rows["ds"] <= as_of].reset_index(drop=True), flows))
+        counted_rows = _as_counted(rows[rows["ds"] <= as_of].reset_index(drop=True), flows)
+        census_rows.append(counted_rows)
         census_rows.append(piece[rows.columns])
+        news = pd.Series(mean - later["mean"].to_numpy(float), index=later["ds"])
+        moves[unit] = _Move(counted_rows.set_index("ds"), news, widen)
         actual.append(
             pd.DataFrame(
                 {
@@ -264,11 +273,51 @@ def nowcast(bundle: ForecastBundle, episodes: pd.DataFrame, as_of: pd.Timestamp)
             )
         )
     forecasts = pd.concat([*census_rows, *admissions_rows], ignore_index=True)[bundle.forecasts.columns]
-    moved = replace(bundle, forecasts=forecasts)
+    moved = replace(bundle, forecasts=forecasts, year_ahead=_year_moved(bundle.year_ahead, as_of, moves))
     census = (
         pd.concat(actual, ignore_index=True) if actual else pd.DataFrame(columns=["unit", "ds", "census", "expected"])
     )
     return Nowcast(as_of, moved, methods, census)
+
+
+@dataclass(frozen=True)
+class _Move:
+    """How the nowcast moved one unit's quarter: the days counted up to D, the mean's change on each later day,
+    and the service widening of its tails."""
+
+    counted: pd.DataFrame  # indexed by ds: mean, quantiles, mean_acute, mean_elective up to D
+    news: pd.Series  # by ds after D: the re-anchored mean minus the trained one
+    widen: tuple[float, float]
+
+
+def _year_moved(year: pd.DataFrame, as_of: pd.Timestamp, moves: dict[str, _Move]) -> pd.DataFrame:
+    """The year ahead moved as the quarter was (see the module's notes); units the nowcast kept as trained keep
+    their year too."""
+    if year.empty or not moves:
+        return year
+    parts = []
+    for unit, rows in year.groupby("unique_id", sort=False):
+        move = moves.get(str(unit))
+        if move is None:
+            parts.append(rows)
+            continue
+        rows = rows.sort_values("ds").reset_index(drop=True)
+        past = rows[rows["ds"] <= as_of].copy()
+        counted = move.counted.reindex(past["ds"])
+        for name in ["mean", *QUANTILES, "mean_acute", "mean_elective"]:
+            past[name] = counted[name].to_numpy()
+        later = rows[rows["ds"] > as_of].reset_index(drop=True)
+        trained = later["mean"].to_numpy(float)
+        mean = np.clip(trained + move.news.reindex(later["ds"]).fillna(0.0).to_numpy(), 0, None)
+        piece = later.copy()
+        piece[QUANTILES] = _requantiled(later, mean, move.widen).to_numpy()
+        piece["mean"] = mean
+        # The admission types keep their shares of the day's mean.
+        share = np.divide(mean, trained, out=np.ones_like(mean), where=trained > 0)
+        for kind in ("mean_acute", "mean_elective"):
+            piece[kind] = later[kind].to_numpy(float) * share
+        parts.append(pd.concat([past, piece], ignore_index=True))
+    return pd.concat(parts, ignore_index=True)[year.columns]
 
 
 _Structure = dict[tuple[str, str], tuple[np.ndarray, np.ndarray, pd.DataFrame]]

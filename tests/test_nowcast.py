@@ -168,3 +168,31 @@ def test_the_re_anchored_plan_is_explained_with_its_news_under_the_patients_in_b
         (moved.parts["period_start"] + pd.Timedelta(days=6) <= day) & (moved.parts["part"] == "margin")
     ]
     assert (counted["value"].abs() < 1e-9).all()
+
+
+def test_the_year_ahead_moves_with_the_re_anchored_quarter_and_keeps_its_mean_beyond_it():
+    from forecast.bundle import FORECAST_COLUMNS
+
+    r = replay()
+    quarter = r.bundle.forecasts[r.bundle.forecasts["target"] == "census"][FORECAST_COLUMNS]
+    # A year ahead that reads like the quarter's forecast, then goes on beyond it.
+    beyond = quarter.assign(ds=quarter["ds"] + pd.Timedelta(days=int(quarter["ds"].nunique())))
+    year = pd.concat([quarter, beyond], ignore_index=True)
+    day = TRAINED_TO + pd.Timedelta(days=10)
+    now = nowcast(replace(r.bundle, year_ahead=year), seen_by(r.episodes, day), day)
+    key = ["unique_id", "ds"]
+    moved = now.bundle.year_ahead.set_index(key)
+    served = now.bundle.forecasts[now.bundle.forecasts["target"] == "census"].set_index(key)
+    shared = served.index
+    # On the days the quarter covers, the year's mean is the re-anchored quarter's: the counted census up to
+    # the as-of day, the news in beds after it.
+    assert np.allclose(moved.loc[shared, "mean"], served["mean"])
+    counted = served[served.index.get_level_values("ds") <= day]
+    assert (moved.loc[counted.index, columns()].to_numpy() == counted[columns()].to_numpy()).all()
+    assert not np.allclose(moved.loc[shared, "mean"], year.set_index(key).loc[shared, "mean"])
+    # Beyond the quarter its mean stays as trained; every day's quantiles stay ordered and never negative.
+    later = beyond.set_index(key)
+    assert np.allclose(moved.loc[later.index, "mean"], later["mean"])
+    values = moved[columns()].to_numpy()
+    assert (values >= 0).all() and (np.diff(values, axis=1) >= -1e-9).all()
+    assert len(moved) == len(year)
