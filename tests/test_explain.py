@@ -161,3 +161,31 @@ def test_a_daily_explanation_splits_each_days_forecast():
     exact = found.parts.pivot_table(index="period_start", columns="part", values="value")
     assert exact["tourism"].to_numpy() == pytest.approx(tourism)
     assert exact["base"].to_numpy() == pytest.approx(100)
+
+
+def test_a_nowcast_moves_the_year_ahead_and_its_explanation_still_adds_up(explained_served):
+    from forecast.demo import DEFAULT_UNITS, generate_demo_hospital
+    from forecast.nowcast import nowcast
+
+    bundle, policy = explained_served.bundle, explained_served.bundle.meta.policy
+    # Three weeks of newer stays, as the episodes database would hold them on the as-of day.
+    day = bundle.first_forecast_day + pd.Timedelta(days=19)
+    episodes = generate_demo_hospital(start="2022-01-01", end="2025-03-31", units=DEFAULT_UNITS[:2]).episodes
+    episodes = episodes.assign(
+        admitted_at=pd.to_datetime(episodes["admitted_at"]), discharged_at=pd.to_datetime(episodes["discharged_at"])
+    )
+    episodes = episodes[episodes["admitted_at"] < day + pd.Timedelta(days=1)]
+    episodes.loc[episodes["discharged_at"] >= day + pd.Timedelta(days=1), "discharged_at"] = pd.NaT
+    now = nowcast(bundle, episodes, day)
+    before = bundle.year_ahead.set_index(["unique_id", "ds"])["mean"]
+    after = now.bundle.year_ahead.set_index(["unique_id", "ds"])["mean"]
+    assert (after - before).abs().groupby(level=0).sum().min() > 10  # every unit's year moved
+    # The year's plan is still split exactly into its drivers, the news under the patients in bed.
+    year = explain.explained_plans(now.bundle, policy)["year"]
+    start, end = explain.plan_window(now.bundle, "year")
+    census = explain.served_census(now.bundle, "year")
+    plan = beds.period_plan(beds.daily_bed_plan(census[(census["ds"] >= start) & (census["ds"] <= end)], policy=policy))
+    summed = year.parts.groupby(["unique_id", "period"])["beds"].sum()
+    assert (summed == plan.set_index(["unique_id", "period"])["beds_risk"].reindex(summed.index)).all()
+    in_bed = year.parts[year.parts["part"] == "in_bed"].groupby("unique_id")["value"].apply(lambda v: v.abs().sum())
+    assert (in_bed > 1).all(), in_bed.to_dict()
