@@ -66,13 +66,15 @@ def split_at(series: pd.DataFrame, cutoff: pd.Timestamp, horizon: int) -> tuple[
     return history, ahead
 
 
-def lead_cutoffs(first_scored: pd.Timestamp, horizon: int, windows: int) -> list[pd.Timestamp]:
-    """Unscored origins before the first scored one, oldest first, whose forecasts end by its cutoff.
+def lead_spacing(horizon: int) -> int:
+    """Days between lead windows: close enough to fit in a short history, far enough apart to see different weeks."""
+    return max(7, horizon // 2)
 
-    They are `max(7, horizon // 2)` days apart: close enough to fit in a short history, far enough apart to
-    see different weeks.
-    """
-    spacing = max(7, horizon // 2)
+
+def lead_cutoffs(first_scored: pd.Timestamp, horizon: int, windows: int) -> list[pd.Timestamp]:
+    """Unscored origins before the first scored one, oldest first, whose forecasts end by its cutoff, `lead_spacing`
+    days apart."""
+    spacing = lead_spacing(horizon)
     last = first_scored - pd.Timedelta(days=horizon)
     return [last - pd.Timedelta(days=spacing * k) for k in range(windows - 1, -1, -1)]
 
@@ -85,7 +87,7 @@ def lead_windows_for(horizon: int, step: int, fewest: int = 3, most: int = 6) ->
     horizons keep three, since the earliest of more would forecast from a few months of history and its
     large errors would widen every interval calibrated on it.
     """
-    spacing = max(7, horizon // 2)
+    spacing = lead_spacing(horizon)
     return int(np.clip(1 + step // spacing, fewest, most))
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from forecast.backtest import MIN_HISTORY_LEAD, WINDOWS_FOR_ALL
+from forecast.backtest import MIN_HISTORY_LEAD, WINDOWS_FOR_ALL, lead_spacing
 from forecast.engine import EngineConfig, Prepared
 
 __all__ = ["YEAR_HORIZON", "history_days", "too_short", "year_config", "year_protocol"]
@@ -25,7 +25,6 @@ MOST_YEAR_FOLDS = 3
 # protocol against one lead: the demo's honest MASE 0.839 -> 0.807 and its beds 1.66 -> 1.51 times the mean census
 # (2.0 % of days over), UIHC's 0.785 -> 0.778 at 1.23 instead of 1.25.
 MOST_YEAR_LEADS = WINDOWS_FOR_ALL
-LEAD_SPACING = YEAR_HORIZON // 2  # as `backtest.lead_cutoffs` spaces them
 # A window's history must leave a fortnight before the first origin (`backtest.backtest_windows`).
 SLACK_DAYS = 15
 
@@ -46,7 +45,7 @@ def year_protocol(days: int) -> tuple[int, int, int] | None:
     folds = min(MOST_YEAR_FOLDS, 1 + (days - first) // YEAR_STEP)
     # Days before the first lead's origin beyond the history a lead window needs: room for more leads.
     spare = days - YEAR_HORIZON - (folds - 1) * YEAR_STEP - YEAR_HORIZON - MIN_HISTORY_LEAD
-    return folds, YEAR_STEP, min(MOST_YEAR_LEADS, 1 + max(spare, 0) // LEAD_SPACING)
+    return folds, YEAR_STEP, min(MOST_YEAR_LEADS, 1 + max(spare, 0) // lead_spacing(YEAR_HORIZON))
 
 
 def year_config(config: EngineConfig, prepared: Prepared) -> EngineConfig | None:
