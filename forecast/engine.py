@@ -11,7 +11,8 @@ units, is made here on all of them. The results equal the single-chunk run's as 
 on the same day (the backtest takes its cutoffs from the last day of the data it is given); `split_prepared`
 checks that. Two caveats live in `forecast.models`: MSTL drops its yearly season when the shortest series *in the
 call* has under two years, so a chunk can differ from the whole for MSTL when unit histories straddle two years;
-and the global models (opt-in) learn across the units of their chunk only.
+and the global models learn across the units of their chunk only (each chunk must hold at least their
+`min_units`).
 """
 
 from __future__ import annotations
