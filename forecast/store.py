@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,9 @@ __all__ = [
     "EpisodeStore",
     "ScenarioNameTaken",
     "ScenarioStore",
+    "data_folder",
     "episodes_table",
-    "lock_stays",
+    "matching",
     "metadata",
     "replace_stays",
     "scenarios_table",
@@ -220,6 +222,19 @@ def lock_stays(connection: sa.Connection) -> None:
         connection.execute(sa.text("LOCK TABLE stays IN SHARE ROW EXCLUSIVE MODE"))
 
 
+def matching(column: sa.Column, values: list[str]) -> sa.ColumnElement[bool]:
+    """`column = value` for one value (the usual batch of one: a statement compiled once), else `IN (...)`."""
+    unique = sorted(set(values))
+    return column == unique[0] if len(unique) == 1 else column.in_(unique)
+
+
+def data_folder() -> Path:
+    """The user's data folder for the service (`$XDG_DATA_HOME/bedcast`, else `~/.local/share/bedcast`): where the
+    default episodes database and the feeds' secret live. Not the working folder: episodes are patient data, and
+    a store beside the source tree ends up in commits."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "bedcast"
+
+
 def replace_stays(connection: sa.Connection, stays: dict[str, list[dict[str, Any]]], now: Any) -> None:
     """Replace the stored stays of some episodes by the given rows (`episode_id, unit, admitted_at, discharged_at,
     admission_type, hospital, region`, dates as `datetime.date`; none: the episode has no stay), in the caller's
@@ -228,10 +243,8 @@ def replace_stays(connection: sa.Connection, stays: dict[str, list[dict[str, Any
         return
     table = episodes_table
     ids = list(stays)
-    if len(ids) == 1:
-        connection.execute(table.delete().where(table.c.episode_id == ids[0]))
-    for k in range(0, len(ids) if len(ids) > 1 else 0, CHUNK):
-        connection.execute(table.delete().where(table.c.episode_id.in_(ids[k : k + CHUNK])))
+    for k in range(0, len(ids), CHUNK):
+        connection.execute(table.delete().where(matching(table.c.episode_id, ids[k : k + CHUNK])))
     records = [{**r, "received_at": now} for rows in stays.values() for r in rows]
     if records:
         connection.execute(table.insert(), records)

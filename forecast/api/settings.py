@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from forecast.registry import CHAMPION, DEFAULT_MODEL_NAME
+from forecast.store import data_folder
 
 __all__ = ["Settings", "default_episodes_url"]
 
 
 def default_episodes_url() -> str:
-    """`sqlite:///` in the user's data folder (`$XDG_DATA_HOME/bedcast`, else `~/.local/share/bedcast`).
-
-    Not the working folder: episodes are patient data, and a store beside the source tree ends up in commits.
-    """
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return f"sqlite:///{Path(data_home) / 'bedcast' / 'episodes.db'}"
+    """`sqlite:///` in the user's data folder (`forecast.store.data_folder`)."""
+    return f"sqlite:///{data_folder() / 'episodes.db'}"
 
 
 class Settings(BaseSettings):

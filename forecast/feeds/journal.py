@@ -25,7 +25,7 @@ from forecast.feeds.adt import ADMITS, AdtEvent, fold, stay_records
 from forecast.feeds.hl7v2 import APPLICATION, DUPLICATE_KEY, Incoming, Refusal, acknowledgment, read_adt
 from forecast.feeds.locations import LocationMap
 from forecast.feeds.pseudonyms import Pseudonyms
-from forecast.store import EpisodeStore, metadata, replace_stays
+from forecast.store import EpisodeStore, matching, metadata, replace_stays
 
 __all__ = ["AdtJournal", "NotTaken", "Taken", "adt_events_table"]
 
@@ -264,19 +264,13 @@ def _too_early(item: Incoming) -> Refusal:
     return Refusal("AE", segment, field if field is not None else 6, APPLICATION, reason, item.header)
 
 
-def _matching(column: sa.Column, values: list[str]) -> sa.ColumnElement[bool]:
-    """`column = value` for one value (the usual batch of one: a statement compiled once), else `IN (...)`."""
-    unique = sorted(set(values))
-    return column == unique[0] if len(unique) == 1 else column.in_(unique)
-
-
 def _journal_rows(
     connection: sa.Connection, incoming: list[Incoming]
 ) -> tuple[dict[str, dict[str, Any]], dict[str, list[AdtEvent]]]:
     """In one query: the rows of the batch's control ids already taken, and every event of its visits."""
     table = adt_events_table
     ids, visits = [i.header.control_id for i in incoming], [i.episode_id for i in incoming]
-    query = sa.select(table).where(sa.or_(_matching(table.c.control_id, ids), _matching(table.c.episode_id, visits)))
+    query = sa.select(table).where(sa.or_(matching(table.c.control_id, ids), matching(table.c.episode_id, visits)))
     seen: dict[str, dict[str, Any]] = {}
     events: dict[str, list[AdtEvent]] = {}
     wanted = set(ids)

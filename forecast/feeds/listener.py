@@ -20,7 +20,7 @@ from typing import Any
 
 from hl7.mllp import InvalidBlockError, start_hl7_server
 
-from forecast.feeds.hl7v2 import SEGMENT_ORDER, Header, Incoming, Refusal, acknowledgment, read_header
+from forecast.feeds.hl7v2 import APPLICATION, SEGMENT_ORDER, Header, Incoming, Refusal, acknowledgment, read_header
 from forecast.feeds.journal import AdtJournal, Taken
 
 __all__ = ["MAX_BATCH", "MAX_MESSAGE", "AdtListener"]
@@ -189,5 +189,5 @@ def _answer(waiting: list[asyncio.Future[Taken]], taken: list[Taken]) -> None:
 
 
 def _failed(header: Header, error: Exception) -> Taken:
-    refusal = Refusal("AE", "MSH", 10, "207", f"not stored ({type(error).__name__}); send it again", header)
+    refusal = Refusal("AE", "MSH", 10, APPLICATION, f"not stored ({type(error).__name__}); send it again", header)
     return Taken(acknowledgment(header, refusal), "AE")

@@ -14,6 +14,8 @@ import os
 import secrets
 from pathlib import Path
 
+from forecast.store import data_folder
+
 __all__ = ["Pseudonyms", "default_secret_file", "load_secret"]
 
 PREFIX = "v:"
@@ -21,8 +23,7 @@ PREFIX = "v:"
 
 def default_secret_file() -> Path:
     """Beside the service's default database, in the user's data folder."""
-    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(data_home) / "bedcast" / "episode-key.secret"
+    return data_folder() / "episode-key.secret"
 
 
 def load_secret(path: str | Path | None = None) -> bytes:

@@ -54,15 +54,6 @@ def contents(url: str) -> tuple[int, pd.DataFrame]:
     return int(events), stays
 
 
-@pytest.fixture
-def journal(tmp_path):
-    store = EpisodeStore(f"sqlite:///{tmp_path / 'episodes.db'}")
-    journal = AdtJournal(store, LOCATIONS, Pseudonyms(b"s" * 32))
-    journal.create()
-    yield journal
-    store.dispose()
-
-
 @pytest.mark.slow
 def test_a_batch_file_gives_the_stays_of_the_same_messages_sent_over_mllp(tmp_path):
     """A month of three units with transfers and leaves of absence: the nightly export as a batch file of three

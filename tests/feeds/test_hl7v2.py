@@ -15,26 +15,17 @@ from forecast.feeds.locations import LocationMap
 from forecast.feeds.pseudonyms import Pseudonyms
 from forecast.feeds.stream import adt_message
 from forecast.store import EpisodeStore
+from tests.feeds.conftest import LOCATIONS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hl7"
 PATIENT = {"id": "193502141234", "name": "Lindqvist^Astrid", "born": "19350214", "sex": "F"}
 T0 = pd.Timestamp("2026-03-02 10:00")
-LOCATIONS = LocationMap({"POC-ICU": "intensive_care", "POC-MED": "internal_medicine", "AVD-ÅSA": "surgery"})
 
 
 def message(event: str, hours: float = 0, location: str = "POC-ICU", control_id: str = "M1", **kw) -> str:
     time = T0 + pd.Timedelta(hours=hours)
     admitted = kw.pop("admitted", T0)
     return adt_message(event, time, PATIENT, location, None, "V100", "E", admitted, control_id=control_id, **kw)
-
-
-@pytest.fixture
-def journal(tmp_path):
-    store = EpisodeStore(f"sqlite:///{tmp_path / 'episodes.db'}")
-    journal = AdtJournal(store, LOCATIONS, Pseudonyms(b"s" * 32))
-    journal.create()
-    yield journal
-    store.dispose()
 
 
 def answer(ack: bytes) -> dict[str, str]:
