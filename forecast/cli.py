@@ -537,7 +537,7 @@ def beds_command(
         if backtest_config is None:
             raise fail(f"no year ahead: {year_ahead.too_short(probe)}")
         _, result = run_engine(ingested, backtest_config, guest_nights, quiet)
-        prepared = engine.prepare(ingested.daily, config, ingested.episodes, read_guest_nights(guest_nights))
+        prepared = probe  # the 52 weeks' forecast is prepared as the probe was
     else:
         prepared, result = run_engine(ingested, config, guest_nights, quiet)
     widening, lines = promise_lines(result, overflow_risk)

@@ -34,7 +34,7 @@ import pandas as pd
 from forecast import beds
 from forecast.bundle import ForecastBundle
 from forecast.counterfactual import DRIVERS, Counterfactuals, coalition_code
-from forecast.periods import quarter_window, year_window
+from forecast.periods import iso_weeks, quarter_window, year_window
 
 __all__ = [
     "BASE",
@@ -160,9 +160,7 @@ def _weeks(days: pd.DatetimeIndex) -> tuple[np.ndarray, pd.DatetimeIndex, list[s
     monday = days - pd.to_timedelta(days.dayofweek, unit="D")
     starts = pd.DatetimeIndex(sorted(set(monday)))
     position = starts.get_indexer(monday)
-    iso = starts.isocalendar()
-    labels = [f"{y}-W{w:02d}" for y, w in zip(iso["year"], iso["week"], strict=True)]
-    return position, starts, labels
+    return position, starts, list(iso_weeks(starts))
 
 
 def _unit_split(

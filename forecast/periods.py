@@ -41,7 +41,7 @@ def quarter_bounds(spec: str, last_date: pd.Timestamp) -> tuple[pd.Timestamp, pd
     else:
         if len(text) != 6 or text[4] != "Q" or not text[:4].isdigit() or text[5] not in "1234":
             raise QuarterError(f"quarter must be 'next' or like 2026Q1, got {spec!r}")
-        try:
+        try:  # the bounds too: pandas overflows on them for years outside its calendar (1677-2262)
             quarter = pd.Period(text, freq="Q")
             return quarter.start_time.normalize(), quarter.end_time.normalize()
         except (ValueError, OverflowError):  # year 0, or before the calendar pandas counts in (1677)
@@ -93,9 +93,7 @@ def quarter_window(
     except QuarterError:
         raise QuarterError(f"quarter must be next or like 2026Q1; allowed: {hint}") from None
     if not (first <= start and end <= last):
-        raise QuarterError(
-            f"the forecast covers {first:%Y-%m-%d} to {last:%Y-%m-%d}; allowed quarters: {hint}"
-        ) from None
+        raise QuarterError(f"the forecast covers {first:%Y-%m-%d} to {last:%Y-%m-%d}; allowed quarters: {hint}")
     return start, end
 
 

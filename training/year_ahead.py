@@ -11,7 +11,7 @@ from dataclasses import replace
 from forecast import counterfactual, engine, metrics, reliability
 from forecast.bundle import FORECAST_COLUMNS
 from forecast.periods import year_window
-from forecast.year_ahead import too_short, year_config
+from forecast.year_ahead import YEAR_HORIZON, too_short, year_config
 from training.runs import TargetRun
 from training.settings import TrainSettings
 from training.sources import Source
@@ -27,12 +27,13 @@ def year_run(
     """The census backtest at a horizon of a year and the forecast of the year ahead, or None (and a line saying
     why) where a unit has less than two years of history."""
     daily, episodes = source.ingested.daily, source.ingested.episodes
-    prepared = engine.prepare(daily, quarter, episodes, source.guest_nights, source.future_regressors)
+    # Prepared once at the year's horizon (the protocol's folds and step do not change what is prepared).
+    at_a_year = replace(quarter, horizon=YEAR_HORIZON)
+    prepared = engine.prepare(daily, at_a_year, episodes, source.guest_nights, source.future_regressors)
     config = year_config(quarter, prepared)
     if config is None:
         say(f"year ahead: not planned: {too_short(prepared)}")
         return None
-    prepared = engine.prepare(daily, config, episodes, source.guest_nights, source.future_regressors)
     say(f"year ahead: backtest at a horizon of {config.horizon} days, {config.folds} fold(s) {config.step} days apart")
     result = engine.run(prepared, config, progress=lambda line: say(f"year ahead: {line}"), runner=runner)
     scores = metrics.backtest_metrics(result, config)

@@ -34,6 +34,7 @@ __all__ = [
     "Headline",
     "HospitalWeek",
     "UnitExplanation",
+    "counterfactuals_of",
     "explain_answer",
     "warm_explanations",
 ]
@@ -149,7 +150,7 @@ class ExplainAnswer(TableAnswer):
 # --- building the answer ---------------------------------------------------------------------------------------
 
 
-def _counterfactuals(state: ServingState, horizon: str) -> Counterfactuals:
+def counterfactuals_of(state: ServingState, horizon: str) -> Counterfactuals:
     """The horizon's counterfactual forecasts, cut from the bundle once per state (a request only checks). A
     model trained before explanations holds none: then no driver is split, only the margin from the census."""
     found = state.derived.get(("counterfactuals", horizon))
@@ -177,9 +178,12 @@ def _explained_by_training(state: ServingState, horizon: str) -> bool:
     return horizon in state.explained or (not drivers.empty and (drivers["horizon"] == horizon).any())
 
 
+def _frames(state: ServingState, horizon: str) -> dict[str, pd.DataFrame]:
+    return state.year if horizon == "year" else state.census
+
+
 def _census(state: ServingState, horizon: str) -> pd.DataFrame:
-    frames = state.year if horizon == "year" else state.census
-    return pd.concat(list(frames.values()), ignore_index=True)
+    return pd.concat(list(_frames(state, horizon).values()), ignore_index=True)
 
 
 def explain_answer(
@@ -203,9 +207,10 @@ def explain_answer(
         default = (start, end) == explain.plan_window(state.bundle, horizon) and risk == state.policy.overflow_risk
         if found is None or not default:
             policy = beds.BedPolicy(state.policy.target_acute, state.policy.target_elective, risk)
-            census = _census(state, horizon)
-            found = explain.explain_weeks(_counterfactuals(state, horizon), census, policy, start, end)
-        return _answer(state, found, horizon, period, start, end, risk, unit)
+            # Each unit is split on its own: one unit's question splits only its own census.
+            census = _frames(state, horizon)[unit] if unit is not None else _census(state, horizon)
+            found = explain.explain_weeks(counterfactuals_of(state, horizon), census, policy, start, end)
+        return _answer(state, found, horizon, name, start, end, risk, unit)
 
     name = f"{start.year}Q{start.quarter}" if horizon == "quarter" else YEAR
     return _ask(state, ("explain", unit, name, risk), build)
@@ -225,17 +230,18 @@ def _answer(
     explained = [_unit(state, found, unit, horizon, start, end) for unit in units]
     hospital = _hospital(explained) if only is None else []
     records = state.bundle.year_reliability() if horizon == "year" else state.bundle.reliability()
+    labels = _labels(state)
     return ExplainAnswer(
-        period=f"{start.year}Q{start.quarter}" if horizon == "quarter" else YEAR,
+        period=period,
         horizon=horizon,  # type: ignore[arg-type]
         start=start.date(),
         end=end.date(),
         overflow_risk=risk,
         parts=list(PARTS),
-        labels=_labels(state),
+        labels=labels,
         units=explained,
         hospital=hospital,
-        headlines=_headlines(hospital, _labels(state)) if only is None else [],
+        headlines=_headlines(hospital, labels) if only is None else [],
         reliability={u: UnitReliability.of(r) for u, r in sorted(records.items()) if u in units},
     )
 

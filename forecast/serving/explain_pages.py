@@ -16,7 +16,7 @@ from markupsafe import Markup
 from forecast import explain, scenarios
 from forecast.serving import answers
 from forecast.serving.errors import Invalid
-from forecast.serving.explain_answers import LABELS, explain_answer
+from forecast.serving.explain_answers import LABELS, counterfactuals_of, explain_answer
 from forecast.serving.scenario import check_scenario, scenario_inputs_of
 from forecast.serving.scenario_schemas import ScenarioIn
 from forecast.serving.stacked import drivers_chart
@@ -113,8 +113,7 @@ def scenario_drivers(state: ServingState, body: ScenarioIn, unit: str) -> dict[s
         inputs = scenario_inputs_of(state)
         changed, _ = scenarios.scenario_census(state.bundle, scenario, inputs)
         changed = changed[changed["unique_id"] == unit]
-        found = state.bundle.explained("quarter")
-        assert found is not None
+        found = counterfactuals_of(state, "quarter")
         mine = explain.Counterfactuals(
             found.forecasts[found.forecasts["unique_id"] == unit], found.drivers[found.drivers["unique_id"] == unit]
         )
