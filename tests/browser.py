@@ -204,3 +204,25 @@ def screenshot(driver: Any, path: Path, width: int, mobile: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(path))
     emulate(driver, width, 900, mobile)
+
+
+def wait_replaced(driver, old, timeout: float = 30) -> None:
+    """Wait until the page `old` (an element of it) belonged to has been replaced by the next one.
+
+    Selenium's `staleness_of` expects a stale-element error; while the old document is being torn down ChromeDriver
+    may instead answer "Node with given id does not belong to the document", which says the same."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def replaced(_driver) -> bool:
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+        return False
+
+    WebDriverWait(driver, timeout).until(replaced)

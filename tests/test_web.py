@@ -259,12 +259,10 @@ def test_api_docs_work_offline(service, chrome):
 
 def submit(driver, button_css: str) -> None:
     """Click a button that loads a new page, and wait until the new page has loaded."""
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
 
     old = driver.find_element("tag name", "html")
     driver.find_element("css selector", button_css).click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+    browser.wait_replaced(driver, old)
     browser.wait_drawn(driver)
 
 
@@ -346,7 +344,7 @@ def test_a_scenario_is_saved_with_the_key_and_reloads(service, chrome):
     chrome.find_element("id", "save-key").send_keys(browser.KEY)
     old = chrome.find_element("tag name", "html")
     chrome.find_element("css selector", "#save button").click()
-    WebDriverWait(chrome, 30).until(expected_conditions.staleness_of(old))
+    browser.wait_replaced(chrome, old)
     browser.wait_drawn(chrome)
     assert_clean(chrome, service)
     saved = service.json("/v1/scenarios")
